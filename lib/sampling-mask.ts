@@ -1,0 +1,78 @@
+// The kept ids of N rows in CSR form: row i keeps indices[offsets[i] ..
+// offsets[i+1]), strictly ascending, each in [0, vocab).
+
+function maskError(argument: string, message: string, row?: number): RangeError {
+  return Object.assign(new RangeError(`${argument}: ${message}`), {
+    code: 'ERR_SM_INVALID_MASK',
+    argument,
+    ...(row === undefined ? {} : { row }),
+  });
+}
+
+export class SamplingMask {
+  readonly offsets: Int32Array;
+  readonly indices: Int32Array;
+  readonly vocab: number;
+
+  /**
+   * Wraps CSR arrays without copying. Checks the structure: offsets start at
+   * 0, never decrease and end at indices.length; each row strictly ascending
+   * within [0, vocab).
+   */
+  constructor(offsets: Int32Array, indices: Int32Array, vocab: number) {
+    if (!(offsets instanceof Int32Array) || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
+    if (!(indices instanceof Int32Array)) throw maskError('indices', 'expected an Int32Array');
+    if (!Number.isInteger(vocab) || vocab < 1) throw maskError('vocab', `expected a positive integer, got ${vocab}`);
+    if (offsets[0] !== 0 || offsets[offsets.length - 1] !== indices.length) {
+      throw maskError('offsets', 'must start at 0 and end at indices.length');
+    }
+    for (let r = 0; r + 1 < offsets.length; r++) {
+      const start = offsets[r];
+      const end = offsets[r + 1];
+      if (end < start) throw maskError('offsets', `decrease at row ${r}`, r);
+      let previous = -1;
+      for (let j = start; j < end; j++) {
+        const id = indices[j];
+        if (id <= previous || id >= vocab) {
+          throw maskError('indices', `row ${r} must be strictly ascending ids in [0, ${vocab})`, r);
+        }
+        previous = id;
+      }
+    }
+    this.offsets = offsets;
+    this.indices = indices;
+    this.vocab = vocab;
+  }
+
+  get rows(): number {
+    return this.offsets.length - 1;
+  }
+
+  /** The number of kept ids in row i. */
+  count(i: number): number {
+    this.checkRow(i);
+    return this.offsets[i + 1] - this.offsets[i];
+  }
+
+  /** Row i's kept ids, ascending: a view, not a copy. */
+  row(i: number): Int32Array {
+    this.checkRow(i);
+    return this.indices.subarray(this.offsets[i], this.offsets[i + 1]);
+  }
+
+  /** One plain array of ids per row, as vLLM and SGLang return them. */
+  toLists(): number[][] {
+    const lists: number[][] = new Array(this.rows);
+    for (let i = 0; i < this.rows; i++) lists[i] = Array.from(this.row(i));
+    return lists;
+  }
+
+  private checkRow(i: number): void {
+    if (!Number.isInteger(i) || i < 0 || i >= this.rows) {
+      throw Object.assign(new RangeError(`row: expected an integer in [0, ${this.rows}), got ${i}`), {
+        code: 'ERR_SM_OUT_OF_RANGE',
+        argument: 'row',
+      });
+    }
+  }
+}

@@ -1,0 +1,15 @@
+#include <napi.h>
+
+#include "exports.h"
+
+namespace {
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  sm::binding::register_backend(env, exports);
+  sm::binding::register_mask(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sampling_mask, init)

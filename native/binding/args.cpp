@@ -1,0 +1,215 @@
+#include "args.h"
+
+#include <cmath>
+#include <string>
+
+#include "errors.h"
+
+namespace sm::binding {
+
+TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, const char* expected_name,
+                       const char* argument) {
+  if (!value.IsTypedArray()) throw_type(value.Env(), argument, std::string("expected a ") + expected_name);
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  napi_env env = value.Env();
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  size_t byte_offset = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, array, &type, &length, &data, &buffer, &byte_offset),
+                       TypedBytes());
+  if (type != expected) throw_type(value.Env(), argument, std::string("expected a ") + expected_name);
+  bool is_plain_buffer = false;
+  NAPI_THROW_IF_FAILED(env, napi_is_arraybuffer(env, buffer, &is_plain_buffer), TypedBytes());
+  TypedBytes bytes;
+  bytes.data = data;  // already includes byte_offset
+  bytes.length = length;
+  bytes.byte_length = length * array.ElementSize();
+  bytes.shared = !is_plain_buffer;
+  bytes.array = array;
+  if (length > 0 && data == nullptr) throw_type(value.Env(), argument, "its buffer has been detached");
+  return bytes;
+}
+
+bool is_detached(const Napi::TypedArray& array) {
+  napi_env env = array.Env();
+  napi_value buffer;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, array, nullptr, nullptr, nullptr, &buffer, nullptr), true);
+  bool is_plain_buffer = false;
+  NAPI_THROW_IF_FAILED(env, napi_is_arraybuffer(env, buffer, &is_plain_buffer), true);
+  if (!is_plain_buffer) return false;
+  bool detached = false;
+  NAPI_THROW_IF_FAILED(env, napi_is_detached_arraybuffer(env, buffer, &detached), true);
+  return detached;
+}
+
+DType read_dtype(const Napi::Value& value, const char* argument) {
+  if (value.IsString()) {
+    const std::string name = value.As<Napi::String>().Utf8Value();
+    if (name == "float32") return DType::kFloat32;
+    if (name == "bfloat16") return DType::kBFloat16;
+    if (name == "float16") return DType::kFloat16;
+  }
+  throw_type(value.Env(), argument, "expected 'float32', 'bfloat16' or 'float16'");
+}
+
+int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max) {
+  if (!value.IsNumber()) throw_type(value.Env(), argument, "expected an integer");
+  const double d = value.As<Napi::Number>().DoubleValue();
+  if (!(d == std::floor(d)) || d < static_cast<double>(min) || d > static_cast<double>(max))
+    throw_range(value.Env(), argument,
+                "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " +
+                    value.ToString().Utf8Value());
+  return static_cast<int64_t>(d);
+}
+
+LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument) {
+  const std::string name(argument);
+  const DType dtype = read_dtype(info[first_index + 1], (name + ".dtype").c_str());
+  const int64_t rows = read_count(info[first_index + 2], (name + ".shape[0]").c_str(), 1, INT32_MAX);
+  const int64_t vocab = read_count(info[first_index + 3], (name + ".vocab").c_str(), 1, kMaxVocab);
+  const bool is_f32 = dtype == DType::kFloat32;
+  LogitsArg arg;
+  arg.bytes = typed_bytes(info[first_index], is_f32 ? napi_float32_array : napi_uint16_array,
+                          is_f32 ? "Float32Array for dtype 'float32'" : "Uint16Array of raw 16-bit floats",
+                          (name + ".data").c_str());
+  if (static_cast<double>(arg.bytes.length) != static_cast<double>(rows) * static_cast<double>(vocab))
+    throw_range(info.Env(), name + ".data",
+                "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) +
+                    " x " + std::to_string(vocab));
+  arg.view = LogitsView{arg.bytes.data, dtype, rows, vocab};
+  return arg;
+}
+
+namespace {
+
+// A parameter given as one number for all rows or one value per row.
+template <class T, class Check>
+std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* argument, const Check& check) {
+  Napi::Env env = value.Env();
+  auto convert = [&](double d, int64_t row) -> T {
+    if (std::isnan(d)) throw_range(env, argument, "is NaN" + (row >= 0 ? " at row " + std::to_string(row) : std::string()), row);
+    return check(d, row);
+  };
+  if (value.IsNumber()) return std::vector<T>(1, convert(value.As<Napi::Number>().DoubleValue(), -1));
+  if (!value.IsTypedArray())
+    throw_type(env, argument, "expected a number or a Float64Array, Float32Array or Int32Array with one value per row");
+  Napi::TypedArray array = value.As<Napi::TypedArray>();
+  if (static_cast<int64_t>(array.ElementLength()) != rows)
+    throw_range(env, argument, "has " + std::to_string(array.ElementLength()) + " values for " + std::to_string(rows) + " rows");
+  std::vector<T> out(rows);
+  switch (array.TypedArrayType()) {
+    case napi_float64_array: {
+      auto a = array.As<Napi::Float64Array>();
+      for (int64_t r = 0; r < rows; ++r) out[r] = convert(a[r], r);
+      break;
+    }
+    case napi_float32_array: {
+      auto a = array.As<Napi::Float32Array>();
+      for (int64_t r = 0; r < rows; ++r) out[r] = convert(a[r], r);
+      break;
+    }
+    case napi_int32_array: {
+      auto a = array.As<Napi::Int32Array>();
+      for (int64_t r = 0; r < rows; ++r) out[r] = convert(a[r], r);
+      break;
+    }
+    default:
+      throw_type(env, argument, "expected a Float64Array, Float32Array or Int32Array");
+  }
+  return out;
+}
+
+template <class T>
+PerRow<T> per_row_view(const std::vector<T>& values) {
+  PerRow<T> view;
+  if (values.size() == 1) {
+    view.all = values[0];
+  } else {
+    view.values = values.data();
+  }
+  return view;
+}
+
+std::string at_row(int64_t row) { return row >= 0 ? " at row " + std::to_string(row) : std::string(); }
+
+}  // namespace
+
+std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument) {
+  return read_per_row<float>(value, rows, argument, [](double d, int64_t) { return static_cast<float>(d); });
+}
+
+BatchParams ParamsArg::view() const {
+  BatchParams params;
+  params.temperature = per_row_view(temperature);
+  params.min_p = per_row_view(min_p);
+  params.top_p = per_row_view(top_p);
+  params.top_k = per_row_view(top_k);
+  return params;
+}
+
+ParamsArg read_params(const Napi::Value& value, int64_t rows) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) throw_type(env, "options", "expected an object");
+  Napi::Object options = value.As<Napi::Object>();
+  auto floats = [&](const char* name, double fallback) {
+    Napi::Value v = options.Get(name);
+    if (v.IsUndefined()) return std::vector<float>(1, static_cast<float>(fallback));
+    return read_per_row<float>(v, rows, name, [](double d, int64_t) { return static_cast<float>(d); });
+  };
+  ParamsArg params;
+  params.temperature = floats("temperature", 1.0);
+  params.min_p = floats("minP", 0.0);
+  params.top_p = floats("topP", 1.0);
+  Napi::Value k = options.Get("topK");
+  params.top_k = k.IsUndefined() ? std::vector<int32_t>(1, -1)
+                                 : read_per_row<int32_t>(k, rows, "topK", [&](double d, int64_t row) {
+                                     if (d != std::floor(d) || d < -1)
+                                       throw_range(env, "topK",
+                                                   "must be an integer >= -1 (0 and -1 mean off)" + at_row(row) +
+                                                       ", got " + std::to_string(d),
+                                                   row);
+                                     return d > INT32_MAX ? INT32_MAX : static_cast<int32_t>(d);
+                                   });
+  // The ranges themselves are the rule's (core/rule.h).
+  const bool per_row = params.temperature.size() > 1 || params.min_p.size() > 1 || params.top_p.size() > 1 ||
+                       params.top_k.size() > 1;
+  const BatchParams batch = params.view();
+  for (int64_t r = 0; r < (per_row ? rows : 1); ++r) {
+    const RowParams p = batch.row(r);
+    const int64_t row = per_row ? r : -1;
+    switch (invalid_param(p)) {
+      case Param::kNone: break;
+      case Param::kTemperature:
+        throw_range(env, "temperature", "must be a finite number >= 0 (0 is greedy)" + at_row(row) + ", got " + std::to_string(p.temperature), row);
+      case Param::kMinP:
+        throw_range(env, "minP", "must be in [0, 1]" + at_row(row) + ", got " + std::to_string(p.min_p), row);
+      case Param::kTopK:
+        throw_range(env, "topK", "must be an integer >= -1" + at_row(row), row);
+      case Param::kTopP:
+        throw_range(env, "topP", "must be in (0, 1]" + at_row(row) + ", got " + std::to_string(p.top_p), row);
+    }
+  }
+  return params;
+}
+
+Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values) {
+  const size_t length = values.size();
+  if (length == 0) return Napi::Int32Array::New(env, 0);
+  auto* owned = new std::vector<int32_t>(std::move(values));
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, owned->data(), length * sizeof(int32_t), [](Napi::Env, void*, std::vector<int32_t>* v) { delete v; }, owned);
+  return Napi::Int32Array::New(env, length, buffer, 0);
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values) {
+  const size_t length = values.size();
+  if (length == 0) return Napi::Float32Array::New(env, 0);
+  auto* owned = new std::vector<float>(std::move(values));
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, owned->data(), length * sizeof(float), [](Napi::Env, void*, std::vector<float>* v) { delete v; }, owned);
+  return Napi::Float32Array::New(env, length, buffer, 0);
+}
+
+}  // namespace sm::binding

@@ -1,0 +1,55 @@
+// Argument checking and conversion: JS values in, plain C++ views out. Every
+// check names the argument; nothing here reads past what JS handed over.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "../core/rule.h"
+#include "../core/types.h"
+
+namespace sm::binding {
+
+// A typed array's bytes, zero-copy, with what async work needs to know.
+struct TypedBytes {
+  void* data = nullptr;
+  size_t byte_length = 0;
+  size_t length = 0;
+  bool shared = false;  // backed by a SharedArrayBuffer: cannot be detached
+  Napi::TypedArray array;
+};
+
+TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, const char* expected_name,
+                       const char* argument);
+
+// True once the typed array's ArrayBuffer has been detached (transferred).
+bool is_detached(const Napi::TypedArray& array);
+
+DType read_dtype(const Napi::Value& value, const char* argument);
+int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max);
+
+// Logits [rows, vocab] in the storage type of dtype.
+struct LogitsArg {
+  LogitsView view;
+  TypedBytes bytes;
+};
+LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument);
+
+// Per-row sampling parameters, copied (they are small) so async work owns them.
+struct ParamsArg {
+  std::vector<float> temperature, min_p, top_p;
+  std::vector<int32_t> top_k;
+  BatchParams view() const;
+};
+ParamsArg read_params(const Napi::Value& value, int64_t rows);
+
+// Per-row f32 values (a number for all rows, or one per row), e.g. temperature.
+std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument);
+
+// An Int32Array or Float32Array result that owns its vector without copying.
+Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values);
+Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values);
+
+}  // namespace sm::binding

@@ -1,0 +1,11 @@
+// Each operation family registers its functions on the addon's exports.
+#pragma once
+
+#include <napi.h>
+
+namespace sm::binding {
+
+void register_mask(Napi::Env env, Napi::Object exports);
+void register_backend(Napi::Env env, Napi::Object exports);
+
+}  // namespace sm::binding

@@ -1,0 +1,153 @@
+// Scalar building blocks that must give the same bits on every backend.
+//
+// Everything here is compiled both by the host C++ compiler and by nvcc as
+// __host__ __device__ code. Results are reproducible only because every
+// operation is a single IEEE-754 operation with round-to-nearest-even:
+// the host build uses -ffp-contract=off and the device build --fmad=false, and
+// the helpers below name each rounding explicitly so that no compiler can fuse
+// a multiply and an add behind our back.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__)
+#define SM_HD __host__ __device__ __forceinline__
+#else
+#define SM_HD inline
+#endif
+
+namespace sm {
+
+SM_HD float bits_to_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+SM_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return bits;
+#endif
+}
+
+SM_HD double bits_to_double(uint64_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(static_cast<long long>(bits));
+#else
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+#endif
+}
+
+SM_HD uint64_t double_to_bits(double d) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint64_t>(__double_as_longlong(d));
+#else
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  return bits;
+#endif
+}
+
+// One rounding each. On the device the _rn intrinsics are never contracted.
+SM_HD float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+SM_HD float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+SM_HD float sub_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+SM_HD float div_rn(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+SM_HD double dmul_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+SM_HD double dadd_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+SM_HD double dsub_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __dsub_rn(a, b);
+#else
+  return a - b;
+#endif
+}
+SM_HD double ddiv_rn(double a, double b) {
+#if defined(__CUDA_ARCH__)
+  return __ddiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+
+// Logits in storage formats, widened to f32 exactly.
+SM_HD float bf16_to_float(uint16_t h) { return bits_to_float(static_cast<uint32_t>(h) << 16); }
+
+// Branch-free so that loops over half rows vectorize: shifting the 15 low bits
+// into an f32 and scaling by 2^112 is exact for normals and subnormals alike.
+SM_HD float f16_to_float(uint16_t h) {
+  const float magnitude = mul_rn(bits_to_float(static_cast<uint32_t>(h & 0x7fffu) << 13), 5.192296858534828e33f);
+  const uint32_t special = magnitude >= 65536.0f ? 0x7f800000u : 0u;  // exponent 31: inf, NaN
+  return bits_to_float(float_to_bits(magnitude) | special | (static_cast<uint32_t>(h & 0x8000u) << 16));
+}
+
+// The masked value written back by fillLogits, in each storage format.
+constexpr uint16_t kBf16NegInf = 0xff80u;
+constexpr uint16_t kF16NegInf = 0xfc00u;
+
+// Maps a non-NaN float to an unsigned key with the same order (-inf lowest,
+// +inf highest). -0 and +0 compare equal, so they share a key: ties are counted
+// by value. Radix and histogram selection work on keys.
+SM_HD uint32_t order_key(float f) {
+  const uint32_t bits = float_to_bits(add_rn(f, 0.0f));  // -0 + +0 == +0
+  return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
+}
+
+SM_HD float key_to_float(uint32_t key) {
+  return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
+}
+
+constexpr float kPosInf = __builtin_inff();
+constexpr float kNegInf = -__builtin_inff();
+
+// Logits may hold -inf ("already excluded"); NaN and +inf are errors.
+SM_HD bool is_nan_or_pos_inf(float f) { return !(f < kPosInf); }
+
+}  // namespace sm

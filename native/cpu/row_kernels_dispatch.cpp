@@ -1,0 +1,65 @@
+#include "row_kernels.h"
+
+namespace sm::cpu {
+
+#define SM_DECLARE_ISA(ns) \
+  namespace ns {           \
+  template <class S>       \
+  RowKernels<S> make_kernels(); \
+  }
+SM_DECLARE_ISA(isa_baseline)
+#if defined(SM_HAVE_X86_VARIANTS)
+SM_DECLARE_ISA(isa_avx2)
+SM_DECLARE_ISA(isa_avx512)
+#endif
+#undef SM_DECLARE_ISA
+
+namespace {
+
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+Isa detect_isa() {
+#if defined(SM_HAVE_X86_VARIANTS)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+    return Isa::kAvx2;
+#endif
+  return Isa::kBaseline;
+}
+
+const Isa kIsa = detect_isa();
+
+template <class S>
+RowKernels<S> pick() {
+#if defined(SM_HAVE_X86_VARIANTS)
+  if (kIsa == Isa::kAvx512) return isa_avx512::make_kernels<S>();
+  if (kIsa == Isa::kAvx2) return isa_avx2::make_kernels<S>();
+#endif
+  return isa_baseline::make_kernels<S>();
+}
+
+}  // namespace
+
+template <class S>
+const RowKernels<S>& row_kernels() {
+  static const RowKernels<S> kernels = pick<S>();
+  return kernels;
+}
+
+template const RowKernels<F32Storage>& row_kernels<F32Storage>();
+template const RowKernels<BF16Storage>& row_kernels<BF16Storage>();
+template const RowKernels<F16Storage>& row_kernels<F16Storage>();
+
+const char* row_kernels_isa() {
+  switch (kIsa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kBaseline: break;
+  }
+  return "baseline";
+}
+
+}  // namespace sm::cpu

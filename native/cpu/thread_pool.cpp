@@ -1,0 +1,91 @@
+#include "thread_pool.h"
+
+#include <memory>
+
+namespace sm::cpu {
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::drain() {
+  for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*task_)(i);
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      if (stopping_) return;
+      seen = generation_;
+      ++busy_;
+    }
+    drain();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_;
+    }
+    done_.notify_all();
+  }
+}
+
+void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>& task) {
+  if (count <= 0) return;
+  if (count == 1 || workers_.empty()) {
+    for (int64_t i = 0; i < count; ++i) task(i);
+    return;
+  }
+  std::lock_guard<std::mutex> submit(submit_mutex_);
+  {
+    // Workers read task_ and count_ only while counted in busy_, so they are
+    // written only when no worker is busy.
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    task_ = &task;
+    count_ = count;
+    next_.store(0);
+    ++generation_;
+  }
+  wake_.notify_all();
+  drain();
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Workers that woke for this generation finish their last task before
+  // busy_ drops; a late worker finds no index left and leaves at once.
+  done_.wait(lock, [&] { return busy_ == 0 && next_.load() >= count_; });
+  task_ = nullptr;
+  count_ = 0;
+}
+
+int default_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+namespace {
+std::mutex pool_mutex;
+std::shared_ptr<ThreadPool> pool;
+}  // namespace
+
+std::shared_ptr<ThreadPool> shared_pool() {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  if (!pool) pool = std::make_shared<ThreadPool>(default_threads());
+  return pool;
+}
+
+void set_threads(int threads) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  pool = std::make_shared<ThreadPool>(threads > 0 ? threads : default_threads());
+}
+
+}  // namespace sm::cpu

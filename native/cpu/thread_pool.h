@@ -1,0 +1,54 @@
+// A small fork-join pool: parallel_for hands out task indices from an atomic
+// counter to the workers and to the calling thread. Results never depend on
+// which thread ran which task; callers merge per-task results in task order.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sm::cpu {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs task(i) for i in [0, count), using every thread of the pool. Calls
+  // from several threads at once take turns; a task must not call
+  // parallel_for on the same pool. task must not throw.
+  void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
+
+ private:
+  void worker_loop();
+  void drain();
+
+  std::vector<std::thread> workers_;
+  std::mutex submit_mutex_;  // one parallel_for at a time
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  const std::function<void(int64_t)>* task_ = nullptr;
+  int64_t count_ = 0;
+  std::atomic<int64_t> next_{0};
+  int busy_ = 0;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+};
+
+// The process-wide pool used by the CPU backend. set_threads replaces it;
+// work in flight keeps the pool it started with alive through the shared_ptr.
+std::shared_ptr<ThreadPool> shared_pool();
+void set_threads(int threads);  // 0 = all hardware threads
+int default_threads();
+
+}  // namespace sm::cpu
