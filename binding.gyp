@@ -13,10 +13,7 @@
       "target_name": "sampling_mask",
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native/binding').filter(f => f.endsWith('.cpp')).map(f => 'native/binding/' + f).join(' ')\")",
-        "native/cpu/mask_cpu.cpp",
-        "native/cpu/row_kernels_baseline.cpp",
-        "native/cpu/row_kernels_dispatch.cpp",
-        "native/cpu/thread_pool.cpp",
+        "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('.cpp') && !/row_kernels_avx/.test(f)).map(f => 'native/cpu/' + f).join(' ')\")",
       ],
       "conditions": [
         ["target_arch == 'x64'", {
