@@ -1,0 +1,284 @@
+// Edge cases of the rule built on purpose: ties exactly at the k-th value and
+// at the top-p boundary, -inf entries, degenerate parameters, and ties that
+// only appear after temperature scaling or 16-bit rounding. Each case checks
+// native against the reference and, where it is simple, against the ids the
+// rule obviously keeps.
+import { mask, setThreads, type DType, type MaskOptions } from '../lib';
+import { bitsToF32, encode, f32Bits, firstDifference, logitsRow, Rng, tensor } from './helpers';
+import { fixedWeight, referenceMask, topPBudget } from './reference';
+
+const f32 = Math.fround;
+const ONE = 2n ** 40n; // the weight of the row maximum
+
+/** The kept ids of each row, after checking that native and reference agree. */
+function keptRows(values: Float32Array, rows: number, options: MaskOptions, dtype: DType = 'float32'): number[][] {
+  const vocab = values.length / rows;
+  const data = encode(values, dtype);
+  const expected = referenceMask(data, dtype, rows, vocab, options as never);
+  expect(firstDifference(mask(tensor(data, rows, vocab, dtype), options), expected)).toBeNull();
+  return expected;
+}
+
+function kept(values: readonly number[] | Float32Array, options: MaskOptions, dtype: DType = 'float32'): number[] {
+  return keptRows(Float32Array.from(values), 1, options, dtype)[0];
+}
+
+const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+
+/** The next f32 above x. */
+function nextUp(x: number): number {
+  if (x === 0) return 2 ** -149;
+  return x > 0 ? bitsToF32(f32Bits(x) + 1) : bitsToF32(f32Bits(x) - 1);
+}
+
+afterEach(() => setThreads(0));
+
+describe('top-k', () => {
+  test('keeps every id tied with the k-th value', () => {
+    expect(kept([5, 1, 4, 4, 4, 3], { topK: 2 })).toEqual([0, 2, 3, 4]);
+    expect(kept([5, 1, 4, 4, 4, 3], { topK: 4 })).toEqual([0, 2, 3, 4]);
+    expect(kept([5, 1, 4, 4, 4, 3], { topK: 5 })).toEqual([0, 2, 3, 4, 5]);
+  });
+
+  test('k = 1 keeps the maximum and its ties only', () => {
+    expect(kept([0, 2, 1, 2], { topK: 1 })).toEqual([1, 3]);
+    expect(kept([7], { topK: 1 })).toEqual([0]);
+  });
+
+  test('k >= V, k >= survivors, 0 and -1 are off', () => {
+    const row = [3, -1, -Infinity, 2, 0];
+    for (const topK of [0, -1, 4, 5, 6, 1e9, Infinity]) expect(kept(row, { topK })).toEqual([0, 1, 3, 4]);
+    expect(kept(row, { topK: 3 })).toEqual([0, 3, 4]);
+  });
+
+  test.each([1, 2, 8])('ties at the k-th value in long rows, across row segments (%i threads)', (threads) => {
+    setThreads(threads);
+    const rng = new Rng(77 + threads);
+    const vocab = 65536;
+    const values = logitsRow(rng, vocab, 'normal', 1);
+    const sorted = Float32Array.from(values).sort().reverse();
+    const kth = sorted[49];
+    // 3000 ids spread over the whole row all take the 50th largest value: more than the candidate
+    // filter's capacity, and in every segment.
+    const tied = range(3000).map(() => rng.int(0, vocab - 1));
+    for (const id of tied) values[id] = kth;
+    const above = values.filter((v) => v > kth).length;
+    const ids = kept(values, { topK: 50 });
+    expect(ids.length).toBe(above + values.filter((v) => v === kth).length);
+    expect(ids.length).toBeGreaterThan(2000);
+    // and a huge tie at the very top
+    values.fill(-3);
+    for (const id of tied) values[id] = 9;
+    expect(kept(values, { topK: 10 })).toEqual([...new Set(tied)].sort((a, b) => a - b));
+  });
+
+  test('ties that exist only after dividing by the temperature are kept together', () => {
+    // Distinct logits x < y whose quotients by T round to the same f32.
+    const temperature = f32(1.7);
+    const rng = new Rng(5);
+    let x = 0;
+    do x = f32(rng.normal() * 4);
+    while (f32(x / temperature) !== f32(nextUp(x) / temperature));
+    const y = nextUp(x);
+    const row = [x + 3, x + 2, y, x, x - 1, x - 2];
+    expect(kept(row, { temperature, topK: 3 })).toEqual([0, 1, 2, 3]);
+    expect(kept(row, { temperature: 1, topK: 3 })).toEqual([0, 1, 2]);
+  });
+});
+
+describe('top-p', () => {
+  test('p = 1 is off, tiny p keeps only the maximum and its ties', () => {
+    const row = [1, 3, 3, 2, -Infinity, 0];
+    expect(kept(row, { topP: 1 })).toEqual([0, 1, 2, 3, 5]);
+    for (const topP of [1e-6, 1e-30, 1e-45]) expect(kept(row, { topP })).toEqual([1, 2]);
+  });
+
+  test('a tie group at the boundary is kept or dropped as a whole', () => {
+    // Weights 1 (max), four ids at e^-1, one at e^-3: the max alone is 39.7% of the mass, the max and
+    // the tie group 98.0%.
+    const row = [0, -1, -1, -1, -1, -3];
+    expect(kept(row, { topP: 0.39 })).toEqual([0]);
+    expect(kept(row, { topP: 0.4 })).toEqual([0, 1, 2, 3, 4]);
+    expect(kept(row, { topP: 0.98 })).toEqual([0, 1, 2, 3, 4]);
+    expect(kept(row, { topP: 0.99 })).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  // Rows whose total weight is one fixed-point unit either side of where the
+  // budget ceil(p * total) passes the weight above the second group: a weight
+  // off by a single 2^-40 would flip the decision, so this checks that native
+  // computes every weight and the budget bit for bit as the rule defines them.
+  function boundaryRow(rng: Rng, keepSecond: boolean, vocab: number) {
+    for (;;) {
+      const topP = f32(0.3 + 0.6 * rng.next());
+      // The smallest total whose budget exceeds the maximum's weight.
+      let lo = ONE;
+      let hi = 4n * ONE;
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        if (topPBudget(mid, topP) > ONE) hi = mid;
+        else lo = mid;
+      }
+      const total = keepSecond ? hi : hi - 1n;
+      const tied = rng.int(1, 3);
+      const second = f32(Math.log(((0.2 + 0.7 * rng.next()) * Number(total - ONE)) / tied / Number(ONE)));
+      const secondWeight = fixedWeight(second);
+      if (!(second < 0) || secondWeight >= ONE) continue;
+      // The rest of the mass, from groups below the second, largest first.
+      let rest = total - ONE - BigInt(tied) * secondWeight;
+      if (rest < 0n) continue;
+      const lower: number[] = [];
+      let ceiling = second;
+      while (rest > 0n) {
+        const d = largestBelowWithWeightAtMost(ceiling, rest);
+        lower.push(d);
+        rest -= fixedWeight(d);
+        ceiling = nextUp(d); // the next group may tie with this one, never rise above it
+      }
+      const used = 1 + tied + lower.length;
+      if (used > vocab) continue;
+      const padding = new Array(vocab - used).fill(-40); // survivors of weight 0
+      const layout = [0, ...new Array(tied).fill(second), ...lower, ...padding];
+      const order = range(vocab);
+      for (let i = vocab - 1; i > 0; i--) {
+        const j = rng.int(0, i);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      const values = new Float32Array(vocab);
+      layout.forEach((v, i) => (values[order[i]] = v));
+      const expected = order.slice(0, keepSecond ? 1 + tied : 1).sort((a, b) => a - b);
+      return { values, expected, topP };
+    }
+  }
+
+  /** The largest f32 d < ceiling with fixedWeight(d) <= weight (weight >= 1). */
+  function largestBelowWithWeightAtMost(ceiling: number, weight: bigint): number {
+    // Negative floats: a larger bit pattern is a more negative value.
+    let lo = f32Bits(ceiling) + 1;
+    let hi = f32Bits(-28);
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (fixedWeight(bitsToF32(mid)) <= weight) hi = mid;
+      else lo = mid + 1;
+    }
+    return bitsToF32(lo);
+  }
+
+  test.each([
+    [24, 600, 2],
+    [1, 20000, 2],
+    [3, 12000, 8],
+  ])('decides the boundary to one fixed-point unit (B=%i, V=%i, %i threads)', (rows, vocab, threads) => {
+    setThreads(threads);
+    const rng = new Rng(2024 + rows);
+    const values = new Float32Array(rows * vocab);
+    const topP = new Float32Array(rows);
+    const expected: number[][] = [];
+    for (let r = 0; r < rows; r++) {
+      const row = boundaryRow(rng, (r + rows) % 2 === 0, vocab);
+      values.set(row.values, r * vocab);
+      topP[r] = row.topP;
+      expected.push(row.expected);
+    }
+    expect(keptRows(values, rows, { topP })).toEqual(expected);
+    // The same rows under minP and topK that remove nothing of the mass: the same decisions.
+    expect(keptRows(values, rows, { topP, minP: 1e-15, topK: vocab - 1 })).toEqual(expected);
+  });
+});
+
+describe('min-p', () => {
+  test('minP = 1 keeps the maximum and its ties; 0 is off', () => {
+    const row = [2, 5, 5, -Infinity, 4.9999];
+    expect(kept(row, { minP: 1 })).toEqual([1, 2]);
+    expect(kept(row, { minP: 0 })).toEqual([0, 1, 2, 4]);
+    expect(kept(row, { minP: 1e-45 })).toEqual([0, 1, 2, 4]); // ln = -103
+  });
+
+  test('keeps z - z_max >= ln(minP) exactly at f32 neighbours of the boundary', () => {
+    for (const minP of [0.05, 0.1, 0.3, 0.5, 0.9].map(f32)) {
+      for (const zMax of [0, 3.7, -12.25, 1000].map(f32)) {
+        const boundary = f32(zMax + Math.log(minP));
+        let below = boundary;
+        for (let i = 0; i < 3; i++) below = bitsToF32(below >= 0 ? f32Bits(below) - 1 : f32Bits(below) + 1);
+        const near = [below];
+        for (let i = 0; i < 6; i++) near.push(nextUp(near[near.length - 1]));
+        const row = [zMax, ...near];
+        const ids = kept(row, { minP });
+        expect(ids).toEqual(row.flatMap((z, id) => (z - zMax >= Math.log(minP) ? [id] : [])));
+        expect(ids.length).toBeGreaterThan(1);
+        expect(ids.length).toBeLessThan(row.length);
+      }
+    }
+  });
+});
+
+describe('greedy and degenerate rows', () => {
+  test('T = 0 keeps every id equal to the maximum, whatever the other parameters', () => {
+    const row = [1, 4, -Infinity, 4, 3.9999998];
+    for (const options of [{}, { topK: 1 }, { topP: 1e-6 }, { minP: 1 }, { topK: 3, topP: 0.5, minP: 0.1 }]) {
+      expect(kept(row, { ...options, temperature: 0 })).toEqual([1, 3]);
+    }
+    expect(kept([-Infinity, -5, -Infinity], { temperature: 0 })).toEqual([1]);
+  });
+
+  test('all-equal rows keep every id under any parameters', () => {
+    const row = new Array(257).fill(0.25);
+    for (const options of [{}, { topK: 1 }, { topP: 1e-6 }, { minP: 1 }, { temperature: 0 }, { topK: 5, topP: 0.1, minP: 0.9 }]) {
+      expect(kept(row, options)).toEqual(range(257));
+    }
+  });
+
+  test('-inf entries are never kept and never count as survivors', () => {
+    const row = [-Infinity, 1, -Infinity, 0, -Infinity, -Infinity, 2];
+    expect(kept(row, {})).toEqual([1, 3, 6]);
+    expect(kept(row, { topK: 3 })).toEqual([1, 3, 6]);
+    expect(kept(row, { topK: 2 })).toEqual([1, 6]);
+    expect(kept(row, { topP: 0.999999 })).toEqual([1, 3, 6]);
+    const single = [-Infinity, -Infinity, -1e30, -Infinity];
+    for (const options of [{}, { topK: 1 }, { topP: 0.1 }, { minP: 1 }, { temperature: 0.3 }]) expect(kept(single, options)).toEqual([2]);
+  });
+
+  test('V = 1', () => {
+    expect(kept([3], { topK: 1, topP: 0.1, minP: 1 })).toEqual([0]);
+    expect(keptRows(new Float32Array([1, -5, 2]), 3, { topP: 0.5, topK: 1, temperature: [0, 1, 0.3] })).toEqual([[0], [0], [0]]);
+  });
+
+  test('extreme logits: x / T overflowing to -inf for finite x, huge maxima at T = 1', () => {
+    const max = f32(3.4e38);
+    const row = [-max, 1, -max, 0];
+    expect(kept(row, { temperature: 0.5 })).toEqual([0, 1, 2, 3]); // z = -inf, but x is finite
+    expect(kept(row, { temperature: 0.5, topK: 3 })).toEqual([0, 1, 2, 3]); // the 3rd largest z is -inf
+    expect(kept(row, { temperature: 0.5, topK: 2 })).toEqual([1, 3]);
+    expect(kept(row, { temperature: 0.5, topP: 0.9 })).toEqual([1, 3]);
+    expect(kept(row, { temperature: 0.5, minP: 1e-45 })).toEqual([1, 3]);
+    expect(kept([max, -max, max, 0], { topP: 0.5, topK: 3 })).toEqual([0, 2]);
+    expect(kept([2e-45, 0, -2e-45, 1e-45], { temperature: 1e-30, topK: 2 })).toEqual([0, 3]);
+  });
+});
+
+describe('16-bit inputs', () => {
+  test('values that bf16 or f16 round together become ties', () => {
+    const row = [1, 1.001, 1.002, 0.5, 1.0009765625];
+    // bf16 keeps 8 significant bits: the first three and the last are all 1.0.
+    expect(kept(row, { topK: 1 }, 'bfloat16')).toEqual([0, 1, 2, 4]);
+    // f16 keeps 11: 1.001 and 1.0009765625 round to 1 + 2^-10, 1.002 to 1 + 2^-9.
+    expect(kept(row, { topK: 1 }, 'float16')).toEqual([2]);
+    expect(kept(row, { topK: 2 }, 'float16')).toEqual([1, 2, 4]);
+    expect(kept(row, { topK: 1 }, 'float32')).toEqual([2]);
+  });
+
+  test('f16 subnormals, the largest finite half and -inf', () => {
+    const row = [2 ** -24, 3 * 2 ** -24, 0, -(2 ** -24), -Infinity, 65504, -65504];
+    expect(kept(row, { temperature: 0 }, 'float16')).toEqual([5]);
+    expect(kept(row.slice(0, 5), { topK: 1 }, 'float16')).toEqual([1]);
+    expect(kept(row.slice(0, 5), { topK: 3 }, 'float16')).toEqual([0, 1, 2]);
+    expect(kept(row.slice(0, 5), { temperature: 2 ** -24, topP: 0.5 }, 'float16')).toEqual([1]);
+    expect(kept(row, { temperature: 1e5, topP: 0.9 }, 'float16')).toEqual([0, 1, 2, 3, 5]);
+    expect(kept(row, { temperature: 1e5, topP: 0.95 }, 'float16')).toEqual([0, 1, 2, 3, 5, 6]);
+  });
+
+  test('-0 and +0 are the same value', () => {
+    expect(kept([-0, 0, -1], { topK: 1 })).toEqual([0, 1]);
+    expect(kept([-0, 0, -1], { temperature: 0 }, 'float16')).toEqual([0, 1]);
+    expect(kept([-0, 0, -1], { topP: 0.1 }, 'bfloat16')).toEqual([0, 1]);
+  });
+});
