@@ -64,15 +64,15 @@ class MaskJob {
       return env.Undefined();
     }
     if (fill_ && !copy_.empty()) {
-      if (is_detached(logits_.bytes.array)) {
+      // The handle read in the constructor belonged to the call's scope, which
+      // has closed by now: reach the array through the persistent reference.
+      const Napi::TypedArray array = logits_ref_.Value().As<Napi::TypedArray>();
+      if (is_detached(array)) {
         *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
                   "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
         return env.Undefined();
       }
-      std::memcpy(typed_bytes(logits_.bytes.array, napi_typedarray_type(logits_.bytes.array.TypedArrayType()), "",
-                              "logits.data")
-                      .data,
-                  copy_.data(), copy_.size());
+      std::memcpy(typed_bytes(array, array.TypedArrayType(), "", "logits.data").data, copy_.data(), copy_.size());
     }
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
