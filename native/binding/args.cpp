@@ -28,7 +28,13 @@ TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, 
   bytes.byte_length = length * array.ElementSize();
   bytes.shared = !is_plain_buffer;
   bytes.array = array;
-  if (length > 0 && data == nullptr) throw_type(value.Env(), argument, "its buffer has been detached");
+  // A detached view reports length 0, so check the buffer itself: otherwise
+  // the caller would only hear about a length mismatch.
+  bool detached = false;
+  if (is_plain_buffer) NAPI_THROW_IF_FAILED(env, napi_is_detached_arraybuffer(env, buffer, &detached), TypedBytes());
+  if (detached)
+    throw_error(env, ErrorKind::kType, "ERR_SM_DETACHED", argument,
+                std::string(argument) + ": its buffer has been detached (transferred)");
   return bytes;
 }
 
