@@ -159,8 +159,10 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows) {
   Napi::Env env = value.Env();
   if (!value.IsObject()) throw_type(env, "options", "expected an object");
   Napi::Object options = value.As<Napi::Object>();
+  bool per_row = false;  // some parameter has one value per row: errors then name the row
   auto floats = [&](const char* name, double fallback) {
     Napi::Value v = options.Get(name);
+    per_row |= v.IsTypedArray();
     if (v.IsUndefined()) return std::vector<float>(1, static_cast<float>(fallback));
     return read_per_row<float>(v, rows, name, [](double d, int64_t) { return static_cast<float>(d); });
   };
@@ -169,6 +171,7 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows) {
   params.min_p = floats("minP", 0.0);
   params.top_p = floats("topP", 1.0);
   Napi::Value k = options.Get("topK");
+  per_row |= k.IsTypedArray();
   params.top_k = k.IsUndefined() ? std::vector<int32_t>(1, -1)
                                  : read_per_row<int32_t>(k, rows, "topK", [&](double d, int64_t row) {
                                      if (d != std::floor(d) || d < -1)
@@ -179,8 +182,6 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows) {
                                      return d > INT32_MAX ? INT32_MAX : static_cast<int32_t>(d);
                                    });
   // The ranges themselves are the rule's (core/rule.h).
-  const bool per_row = params.temperature.size() > 1 || params.min_p.size() > 1 || params.top_p.size() > 1 ||
-                       params.top_k.size() > 1;
   const BatchParams batch = params.view();
   for (int64_t r = 0; r < (per_row ? rows : 1); ++r) {
     const RowParams p = batch.row(r);
