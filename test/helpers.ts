@@ -126,9 +126,9 @@ export function f32ToF16(value: number): number {
   return sign | Math.min(half, 0x7c00);
 }
 
-/** Encodes f32 logits as the raw 16-bit storage of a dtype (identity view for float32). */
+/** A fresh copy of f32 logits in the storage of a dtype (raw 16-bit floats for bf16/f16). */
 export function encode(values: Float32Array, dtype: DType): Float32Array | Uint16Array {
-  if (dtype === 'float32') return values;
+  if (dtype === 'float32') return values.slice();
   const out = new Uint16Array(values.length);
   const convert = dtype === 'bfloat16' ? f32ToBf16 : f32ToF16;
   for (let i = 0; i < values.length; i++) out[i] = convert(values[i]);
