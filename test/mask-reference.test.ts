@@ -154,6 +154,13 @@ describe('native and reference keep the same ids', () => {
     }
   });
 
+  test('a row of 2^20 logits, top-p over all of it', () => {
+    const vocab = 2 ** 20;
+    const values = logitsBatch(new Rng(0x100000), 1, vocab, 'normal');
+    const options = { topP: 0.9, temperature: 0.8 };
+    expect(firstDifference(mask(tensor(values, 1, vocab, 'float32'), options), referenceMask(values, 'float32', 1, vocab, options))).toBeNull();
+  });
+
   test.each(logitsKinds)('every parameter on at once on %s rows', (kind) => {
     const rng = new Rng(0xa11 + kind.length);
     for (const dtype of dtypes) {

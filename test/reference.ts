@@ -35,10 +35,10 @@ export function decodeRow(
   dtype: ReferenceDType,
   row: number,
   vocab: number,
-): number[] {
-  const raw = Array.from(data.subarray(row * vocab, (row + 1) * vocab));
-  if (dtype === 'float32') return raw;
-  return raw.map(dtype === 'bfloat16' ? decodeBf16 : decodeF16);
+): Float64Array {
+  const raw = data.subarray(row * vocab, (row + 1) * vocab);
+  if (dtype === 'float32') return Float64Array.from(raw);
+  return Float64Array.from(raw, dtype === 'bfloat16' ? decodeBf16 : decodeF16);
 }
 
 export interface RowParams {
@@ -101,19 +101,21 @@ export function topPBudget(total: bigint, p: number): bigint {
 // ---------------------------------------------------------------------------
 // One row.
 
-function byDescendingValue(a: number, b: number): number {
-  return a > b ? -1 : a < b ? 1 : 0; // not b - a: -inf - -inf is NaN
+/** The values in descending order (-inf last; -0 and +0 are equal). */
+function descending(values: Float64Array): Float64Array {
+  return values.sort().reverse();
 }
 
 /** The kept ids of one row of f32 values, ascending. Throws the errors the package throws. */
-export function keptIds(x: readonly number[], p: RowParams, row: number): number[] {
-  x.forEach((v, column) => {
-    if (Number.isNaN(v) || v === Infinity) {
-      throw rangeError('ERR_SM_INVALID_LOGITS', 'logits', `NaN or +inf at row ${row}, column ${column}`, row, column);
-    }
-  });
+export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): number[] {
+  const x = Float64Array.from(values);
+  const ids = Array.from(x.keys());
+  const column = ids.find((id) => Number.isNaN(x[id]) || x[id] === Infinity);
+  if (column !== undefined) {
+    throw rangeError('ERR_SM_INVALID_LOGITS', 'logits', `NaN or +inf at row ${row}, column ${column}`, row, column);
+  }
   // -inf means "already excluded": only finite ids can be kept.
-  const finite = x.flatMap((v, id) => (v === -Infinity ? [] : [id]));
+  const finite = ids.filter((id) => x[id] !== -Infinity);
   if (finite.length === 0) throw rangeError('ERR_SM_INVALID_LOGITS', 'logits', `row ${row} has no finite value`, row);
   const xMax = finite.reduce((max, id) => Math.max(max, x[id]), -Infinity);
 
@@ -125,6 +127,7 @@ export function keptIds(x: readonly number[], p: RowParams, row: number): number
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', `row maximum / temperature overflows at row ${row}`, row);
   }
   let survivors = finite;
+  const survivingZ = () => Float64Array.from(survivors, (id) => z[id]);
 
   if (p.minP > 0) {
     const logMinP = Math.log(p.minP);
@@ -132,29 +135,27 @@ export function keptIds(x: readonly number[], p: RowParams, row: number): number
   }
 
   if (p.topK > 0 && p.topK < survivors.length) {
-    const tau = survivors.map((id) => z[id]).sort(byDescendingValue)[p.topK - 1];
+    const tau = descending(survivingZ())[p.topK - 1];
     survivors = survivors.filter((id) => z[id] >= tau);
   }
 
   if (p.topP < 1) {
-    const weight = new Map(survivors.map((id) => [id, fixedWeight(f32(z[id] - zMax))]));
+    const weight = (zi: number) => fixedWeight(f32(zi - zMax));
+    const sorted = descending(survivingZ());
     let total = 0n;
-    for (const w of weight.values()) total += w;
+    for (const zi of sorted) total += weight(zi);
     const budget = topPBudget(total, p.topP);
-    const descending = [...survivors].sort((a, b) => byDescendingValue(z[a], z[b]));
-    const kept: number[] = [];
-    let weightAbove = 0n; // of the survivors with z strictly greater than the current group
-    for (let start = 0; start < descending.length; ) {
+    // Walk groups of equal z from the top; a group is kept iff the weight strictly above it is
+    // within budget. The kept set is then every survivor at or above the last kept group.
+    let lastKept = sorted[0];
+    let weightAbove = 0n;
+    for (let start = 0; start < sorted.length && weightAbove < budget; ) {
+      lastKept = sorted[start];
       let end = start;
-      while (end < descending.length && z[descending[end]] === z[descending[start]]) end++;
-      if (weightAbove >= budget) break;
-      for (let i = start; i < end; i++) {
-        kept.push(descending[i]);
-        weightAbove += weight.get(descending[i])!;
-      }
+      while (end < sorted.length && sorted[end] === lastKept) weightAbove += weight(sorted[end++]);
       start = end;
     }
-    survivors = kept.sort((a, b) => a - b);
+    survivors = survivors.filter((id) => z[id] >= lastKept);
   }
   return survivors;
 }
