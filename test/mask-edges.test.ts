@@ -209,6 +209,22 @@ describe('min-p', () => {
       }
     }
   });
+
+  test('the boundary in z maps to the right cut on x when T != 1', () => {
+    for (const temperature of [0.3, 1.7, 0.0123].map(f32)) {
+      for (const minP of [0.05, 0.5].map(f32)) {
+        const xMax = f32(2.5);
+        const zBoundary = f32(xMax / temperature) + Math.log(minP);
+        // 40 consecutive floats of x around where x / T crosses the boundary.
+        const near = [f32(zBoundary * temperature)];
+        for (let i = 0; i < 20; i++) near.unshift(bitsToF32(f32Bits(near[0]) + (near[0] > 0 ? -1 : 1)));
+        for (let i = 0; i < 19; i++) near.push(nextUp(near[near.length - 1]));
+        const ids = kept([xMax, ...near], { temperature, minP });
+        expect(ids.length).toBeGreaterThan(1);
+        expect(ids.length).toBeLessThan(near.length + 1);
+      }
+    }
+  });
 });
 
 describe('greedy and degenerate rows', () => {

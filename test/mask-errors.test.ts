@@ -198,6 +198,22 @@ describe('logits values', () => {
     }
   });
 
+  test('NaNs of any sign and payload are caught, in every format', async () => {
+    const nanBits: Record<DType, number[]> = {
+      float32: [0xffc00001, 0x7f800001, 0xff800001],
+      bfloat16: [0xffc1, 0x7f81, 0xff81],
+      float16: [0xfe01, 0x7c01, 0xfc01],
+    };
+    for (const [dtype, patterns] of Object.entries(nanBits) as [DType, number[]][]) {
+      for (const bits of patterns) {
+        const data = encode(new Float32Array([1, 1, 1, 1]), dtype);
+        const raw = dtype === 'float32' ? new Uint32Array(data.buffer) : data;
+        raw[2] = bits;
+        await expectBoth(tensor(data, 1, 4, dtype), {}, { ...LOGITS, row: 0, column: 2 });
+      }
+    }
+  });
+
   test('a row maximum that overflows when divided by the temperature', async () => {
     const data = new Float32Array([1, 2, 3, 3e38, -1, 0]);
     await expectBoth(tensor(data, 2, 3, 'float32'), { temperature: 0.5 }, { ...RANGE, argument: 'temperature', row: 1 });
