@@ -5,7 +5,7 @@ import * as path from 'path';
 import { setFlagsFromString } from 'v8';
 import { runInNewContext } from 'vm';
 import { Worker } from 'worker_threads';
-import { mask, maskAsync, type DType, type MaskOptions, type Tensor } from '../lib';
+import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
 import { encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 
@@ -31,6 +31,23 @@ test('concurrent calls from the event loop agree with mask() and the reference',
     expect(Array.from(result.offsets)).toEqual(Array.from(sync.offsets));
     expect(Array.from(result.indices)).toEqual(Array.from(sync.indices));
   });
+});
+
+test('changing the thread count while calls are in flight changes no result', async () => {
+  const rng = new Rng(13);
+  const rows = 3;
+  const vocab = 16384; // rows split across the pool's threads
+  const data = logitsBatch(rng, rows, vocab);
+  const options = { topP: 0.9, topK: 500 };
+  const expected = mask(tensor(data, rows, vocab, 'float32'), options);
+  const pending = [];
+  for (const threads of [8, 1, 3, 0]) {
+    pending.push(maskAsync(tensor(data, rows, vocab, 'float32'), options));
+    setThreads(threads);
+    pending.push(maskAsync(tensor(data, rows, vocab, 'float32'), options));
+  }
+  for (const result of await Promise.all(pending)) expect(Array.from(result.indices)).toEqual(Array.from(expected.indices));
+  setThreads(0);
 });
 
 test('the call returns at once and the event loop keeps running while the batch is masked', async () => {
