@@ -53,7 +53,7 @@ function rangeError(code: string, argument: string, message: string, row?: numbe
   return Object.assign(error, {
     code,
     argument,
-    ...(row === undefined || row < 0 ? {} : { row }),
+    ...(row === undefined ? {} : { row }),
     ...(column === undefined ? {} : { column }),
   });
 }
@@ -218,8 +218,7 @@ export function rowParams(options: ReferenceOptions, rows: number): RowParams[] 
   const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r] }));
   params.forEach((p, r) => {
     const row = anyPerRow ? r : undefined;
-    const maxFloat = f32(3.4028234663852886e38);
-    if (!(p.temperature >= 0 && p.temperature <= maxFloat)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', 'not a finite number >= 0', row);
+    if (!(Number.isFinite(p.temperature) && p.temperature >= 0)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', 'not a finite number >= 0', row);
     if (!(p.minP >= 0 && p.minP <= 1)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'minP', 'not in [0, 1]', row);
     if (!(p.topP > 0 && p.topP <= 1)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'topP', 'not in (0, 1]', row);
   });
