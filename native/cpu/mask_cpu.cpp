@@ -58,18 +58,23 @@ struct Candidates {
   std::vector<int32_t> ids;
 
   size_t size() const { return values.size(); }
+  void clear() {
+    values.clear();
+    ids.clear();
+  }
   void append(const float* v, const int32_t* i, int64_t count) {
     values.insert(values.end(), v, v + count);
     ids.insert(ids.end(), i, i + count);
   }
   void append(const Candidates& other) { append(other.values.data(), other.ids.data(), other.size()); }
-  // Drops the values below floor, keeping id order.
+  // Drops the values below floor, keeping id order (branch-free: the kept
+  // share is unpredictable).
   void keep_at_least(float floor) {
     size_t kept = 0;
     for (size_t i = 0; i < size(); ++i) {
-      if (values[i] < floor) continue;
       values[kept] = values[i];
-      ids[kept++] = ids[i];
+      ids[kept] = ids[i];
+      kept += values[i] >= floor ? 1 : 0;
     }
     values.resize(kept);
     ids.resize(kept);
@@ -119,6 +124,30 @@ struct IdPiece {
   size_t offset, count;
 };
 
+// Buffers a thread reuses from row to row (and call to call), so that rows
+// allocate nothing in the steady state.
+struct Workspace {
+  std::vector<Candidates> parts;  // one per segment
+  Candidates merged;
+  std::vector<float> values;
+  std::vector<uint64_t> buckets;
+
+  std::vector<Candidates>& fresh_parts(int64_t count) {
+    if (static_cast<int64_t>(parts.size()) < count) parts.resize(count);
+    for (Candidates& part : parts) part.clear();
+    return parts;
+  }
+  std::vector<uint64_t>& fresh_buckets() {
+    buckets.assign(kWeightBuckets, 0);
+    return buckets;
+  }
+};
+
+Workspace& thread_workspace() {
+  thread_local Workspace workspace;
+  return workspace;
+}
+
 struct RowOutcome {
   RowStatus status;
   float cut = 0.0f;  // kept: x >= cut
@@ -133,8 +162,8 @@ struct RowOutcome {
 
 // Computes one row's cut and kept ids. The first pass reads the row once for
 // its maximum and, when top-k applies, the candidates for the k largest with
-// their ids; the kept ids then usually come straight from the candidates, and
-// the row is read again only from cache.
+// their ids; the kept ids then come straight from the candidates. Later
+// passes, if any, read the row again from cache.
 template <class S>
 class RowMasker {
  public:
@@ -142,14 +171,15 @@ class RowMasker {
   static constexpr int64_t kChunk = 1024;
 
   RowMasker(const Stored* row, int64_t vocab, const Segments& segments, uint64_t call)
-      : row_(row), vocab_(vocab), segments_(segments), kernels_(row_kernels<S>()), call_(call) {}
+      : row_(row), vocab_(vocab), segments_(segments), kernels_(row_kernels<S>()), call_(call),
+        ws_(thread_workspace()) {}
 
   RowOutcome run(const RowParams& p) {
-    RowOutcome out;
     const bool gather_top = !is_greedy(p) && p.top_k > 0 && p.top_k < vocab_;
-    std::vector<ScanResult> scans(segments_.count(), ScanResult{kNegInf, false});
-    std::vector<Candidates> parts(segments_.count());
-    std::vector<float> thresholds(segments_.count(), kPosInf);
+    const int64_t n_seg = segments_.count();
+    std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
+    std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
+    std::vector<float> thresholds(n_seg, kPosInf);
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
       thresholds[s] = scan_segment(b, n, gather_top ? p.top_k : 0, &scans[s], &parts[s]);
     });
@@ -171,8 +201,9 @@ class RowMasker {
 
     // Every value >= the highest segment threshold is a candidate, and the
     // k-th largest value is never below it.
-    Candidates survivors;
-    for (const Candidates& part : parts) survivors.append(part);
+    Candidates& survivors = ws_.merged;
+    survivors.clear();
+    for (int64_t s = 0; s < n_seg; ++s) survivors.append(parts[s]);
     survivors.keep_at_least(cut);
     const float candidates_floor = *std::max_element(thresholds.begin(), thresholds.end());
     if (static_cast<int64_t>(survivors.size()) >= p.top_k) {
@@ -183,18 +214,15 @@ class RowMasker {
     // Fewer than k survivors means no segment raised its threshold above the
     // cut. Otherwise values tied with the k-th in z may sit below a segment's
     // threshold: then gather the survivors afresh.
-    if (candidates_floor > cut) survivors = gather_at_least(cut);
+    if (candidates_floor > cut) weigh_and_gather(p, z_max, kPosInf, cut, &survivors);
     if (top_p_active(p)) {
       uint64_t total = 0;
       for (float v : survivors.values) total += survivor_weight(v, p.temperature, z_max);
-      cut = top_p_cut(p, z_max, cut, std::move(std::vector<float>(survivors.values)), 0, top_p_budget(total, p.top_p));
+      ws_.values = survivors.values;
+      cut = top_p_cut(p, z_max, cut, ws_.values, 0, top_p_budget(total, p.top_p));
       survivors.keep_at_least(cut);
     }
-    out.cut = cut;
-    IdArena& arena = arena_for(call_);
-    out.pieces.push_back(IdPiece{&arena, arena.ids.size(), survivors.ids.size()});
-    arena.ids.insert(arena.ids.end(), survivors.ids.begin(), survivors.ids.end());
-    return out;
+    return kept(cut, survivors);
   }
 
  private:
@@ -226,39 +254,30 @@ class RowMasker {
     return threshold;
   }
 
-  // Every value >= floor with its id, by a fresh pass over the row.
-  Candidates gather_at_least(float floor) const {
-    std::vector<Candidates> parts(segments_.count());
+  // A fresh pass over the row: every value >= gather_floor with its id into
+  // *out, and the total top-p weight of the survivors x >= weigh_floor
+  // (nothing weighs with a +inf floor).
+  uint64_t weigh_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
+                            Candidates* out) const {
+    std::vector<Candidates>& parts = ws_.fresh_parts(segments_.count());
+    std::vector<uint64_t> totals(segments_.count(), 0);
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
       float values[kChunk];
       int32_t ids[kChunk];
-      ScanResult ignored{kNegInf, false};
       for (int64_t next = 0; next < n;) {
         int64_t written = 0;
-        next = kernels_.scan_gather(row_ + b, n, next, floor, static_cast<int32_t>(b), &ignored, values, ids, kChunk,
-                                    &written);
+        next = kernels_.weigh_gather(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
+                                     static_cast<int32_t>(b), &totals[s], values, ids, kChunk, &written);
         parts[s].append(values, ids, written);
       }
     });
-    Candidates all;
-    for (const Candidates& part : parts) all.append(part);
-    return all;
-  }
-
-  // Every value in [lo, hi), in segment order.
-  std::vector<float> values_between(float lo, float hi) const {
-    std::vector<std::vector<float>> parts(segments_.count());
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      float values[kChunk];
-      for (int64_t next = 0; next < n;) {
-        int64_t written = 0;
-        next = kernels_.gather_between(row_ + b, n, next, lo, hi, values, kChunk, &written);
-        parts[s].insert(parts[s].end(), values, values + written);
-      }
-    });
-    std::vector<float> all;
-    for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
-    return all;
+    out->clear();
+    uint64_t total = 0;
+    for (int64_t s = 0; s < segments_.count(); ++s) {
+      out->append(parts[s]);
+      total += totals[s];
+    }
+    return total;
   }
 
   RowOutcome emit_all(float cut) const {
@@ -276,43 +295,87 @@ class RowMasker {
     return out;
   }
 
-  // Top-p over every survivor (x >= cut), when no top-k list exists: a
-  // histogram of the exact integer weights by d finds the bucket where the
-  // weight from the top reaches the budget; only that bucket's values are
-  // then sorted and walked.
+  RowOutcome kept(float cut, const Candidates& kept_ids) const {
+    RowOutcome out;
+    out.cut = cut;
+    IdArena& arena = arena_for(call_);
+    out.pieces.push_back(IdPiece{&arena, arena.ids.size(), kept_ids.ids.size()});
+    arena.ids.insert(arena.ids.end(), kept_ids.ids.begin(), kept_ids.ids.end());
+    return out;
+  }
+
+  // Top-p over every survivor (x >= cut), when no top-k list exists. One pass
+  // over the row sums the exact integer weights of all survivors and gathers
+  // the "members": the survivors down to a bucket of d = z - z_max that a
+  // small sample suggests lies safely below the top-p boundary. A histogram
+  // of the members' weights then finds the boundary bucket, whose few values
+  // are sorted and walked. If the members weigh less than the budget, the
+  // guess was too shallow and the pass is repeated over every survivor: the
+  // result is exact either way, the guess only saves work.
   RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float cut) const {
     if (!top_p_active(p)) return emit_all(cut);
-    const int64_t n_seg = segments_.count();
-    std::vector<uint64_t> buckets(static_cast<size_t>(n_seg) * kWeightBuckets, 0);
-    std::vector<uint64_t> totals(n_seg, 0);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      totals[s] = kernels_.weight_histogram(row_ + b, n, cut, p.temperature, z_max, &buckets[s * kWeightBuckets]);
-    });
-    uint64_t total = 0;
-    for (uint64_t t : totals) total += t;
-    for (int64_t s = 1; s < n_seg; ++s)
-      for (int b = 0; b < kWeightBuckets; ++b) buckets[b] += buckets[s * kWeightBuckets + b];
-    const uint64_t budget = top_p_budget(total, p.top_p);
-    int boundary = 0;
-    uint64_t above = 0;
-    while (above + buckets[boundary] < budget) above += buckets[boundary++];
-    // The boundary bucket's range of x, from the same monotone bucket function.
-    auto bucket_at_most = [&](int bucket) {
+    auto bucket_at_most = [&p, z_max](int bucket) {
       return [&p, z_max, bucket](float x) {
         const float d = sub_rn(scaled_logit(x, p.temperature), z_max);
         return d >= -28.0f && weight_bucket(d) <= bucket;
       };
     };
-    const float lo = smallest_float_where(x_max, bucket_at_most(boundary));
-    const float hi = boundary == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary - 1));
-    return emit_all(top_p_cut(p, z_max, cut, values_between(std::max(lo, cut), hi), above, budget));
+    Candidates& members = ws_.merged;
+    for (int deepest = guess_member_buckets(p, z_max, cut);; deepest = kWeightBuckets - 1) {
+      const float members_floor = std::max(cut, smallest_float_where(x_max, bucket_at_most(deepest)));
+      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, cut, members_floor, &members), p.top_p);
+      std::vector<uint64_t>& buckets = ws_.fresh_buckets();
+      const uint64_t members_weight = f32_kernels().weight_histogram(
+          members.values.data(), static_cast<int64_t>(members.size()), cut, p.temperature, z_max, buckets.data());
+      if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
+      int boundary = 0;
+      uint64_t above = 0;
+      while (above + buckets[boundary] < budget) above += buckets[boundary++];
+      // The boundary bucket's range of x, from the same monotone bucket function.
+      const float lo = smallest_float_where(x_max, bucket_at_most(boundary));
+      const float hi = boundary == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary - 1));
+      std::vector<float>& boundary_values = ws_.values;
+      boundary_values.resize(members.size());
+      size_t count = 0;
+      for (float v : members.values) {  // branch-free: members are many
+        boundary_values[count] = v;
+        count += (v >= lo && v < hi) ? 1 : 0;
+      }
+      boundary_values.resize(count);
+      cut = top_p_cut(p, z_max, cut, boundary_values, above, budget);
+      members.keep_at_least(cut);
+      return kept(cut, members);
+    }
   }
 
-  // Walks values (the survivors from some point down) as groups of equal z,
-  // descending: a group is kept iff the weight above it is within budget.
-  // The first group must be kept (weight_above < budget). Returns the cut.
-  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float> values, uint64_t weight_above,
-                         uint64_t budget) {
+  // The deepest bucket of d that the kept set probably reaches, plus one unit
+  // of d for safety, from a strided sample of at most 4096 survivors.
+  int guess_member_buckets(const RowParams& p, float z_max, float cut) const {
+    constexpr int64_t kSample = 4096;
+    if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
+    std::vector<float>& sample = ws_.values;
+    sample.clear();
+    for (int64_t i = 0; i < vocab_; i += vocab_ / kSample) sample.push_back(S::load(row_[i]));
+    std::vector<uint64_t>& buckets = ws_.fresh_buckets();
+    const uint64_t total = f32_kernels().weight_histogram(sample.data(), static_cast<int64_t>(sample.size()), cut,
+                                                          p.temperature, z_max, buckets.data());
+    const double target = (static_cast<double>(p.top_p) + 1.0) / 2.0 * static_cast<double>(total);
+    double above = 0;
+    int bucket = 0;
+    while (bucket < kWeightBuckets - 1 && above + static_cast<double>(buckets[bucket]) < target) {
+      above += static_cast<double>(buckets[bucket++]);
+    }
+    return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit));
+  }
+
+  static const RowKernels<F32Storage>& f32_kernels() { return row_kernels<F32Storage>(); }
+
+  // Sorts values (the survivors from some point down) and walks them as
+  // groups of equal z, descending: a group is kept iff the weight above it
+  // is within budget. The first group must be kept (weight_above < budget).
+  // Returns the new cut.
+  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values,
+                         uint64_t weight_above, uint64_t budget) {
     std::sort(values.begin(), values.end(), std::greater<float>());
     float last_kept = values.front();
     for (size_t i = 0; i < values.size() && top_p_keeps(weight_above, budget);) {
@@ -329,6 +392,7 @@ class RowMasker {
   const Segments& segments_;
   const RowKernels<S>& kernels_;
   uint64_t call_;
+  Workspace& ws_;
 };
 
 template <class S>

@@ -30,13 +30,16 @@ struct RowKernels {
   using Stored = typename S::Stored;
   // One read of x[start, n): folds the maximum and invalid entries into
   // *scan, and copies each value >= threshold with its index (first_id + i)
-  // to values/ids, in order, until fewer than 16 of `capacity` slots remain.
+  // to values/ids, in order, until fewer than 16 of `capacity` slots remain
+  // (16: the widest block of any ISA variant).
   // Returns where it stopped (n when done) and the count in *written.
   int64_t (*scan_gather)(const Stored* x, int64_t n, int64_t start, float threshold, int32_t first_id,
                          ScanResult* scan, float* values, int32_t* ids, int64_t capacity, int64_t* written);
-  // Like scan_gather for values in [lo, hi), without the scan and the ids.
-  int64_t (*gather_between)(const Stored* x, int64_t n, int64_t start, float lo, float hi, float* out,
-                            int64_t capacity, int64_t* written);
+  // Like scan_gather, but instead of scanning it adds the fixed-point top-p
+  // weight of every x >= floor to *total.
+  int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
+                          float gather_floor, int32_t first_id, uint64_t* total, float* values, int32_t* ids,
+                          int64_t capacity, int64_t* written);
   // Adds the fixed-point weight of every x >= floor to its bucket; returns
   // the segment's total weight.
   uint64_t (*weight_histogram)(const Stored* x, int64_t n, float floor, float temperature, float z_max,
