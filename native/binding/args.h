@@ -19,7 +19,7 @@ struct TypedBytes {
   size_t byte_length = 0;
   size_t length = 0;
   bool shared = false;  // backed by a SharedArrayBuffer: cannot be detached
-  Napi::TypedArray array;
+  Napi::TypedArray array;  // a handle valid during the call only: async work keeps a reference
 };
 
 TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, const char* expected_name,
