@@ -1,7 +1,7 @@
 // mask(): the kept ids of each logits row under temperature, min-p, top-k and
 // top-p (README, "The rule").
 import { addon, type NativeCsr, type PerRowInput } from './native';
-import { SamplingMask } from './sampling-mask';
+import { SamplingMask, wrapNativeCsr } from './sampling-mask';
 import { asRows, type LogitsInput } from './tensor';
 
 /** A value for every row, or one per row (typed array or plain array). */
@@ -38,7 +38,7 @@ function nativeArgs(logits: LogitsInput, options: MaskOptions) {
 }
 
 function toMask(csr: NativeCsr, vocab: number): SamplingMask {
-  return new SamplingMask(csr.offsets, csr.indices, vocab);
+  return wrapNativeCsr(csr.offsets, csr.indices, vocab);
 }
 
 /** Computes the sampling mask of a batch of logits rows, synchronously and without copying them. */

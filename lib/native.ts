@@ -36,6 +36,11 @@ export interface NativeAddon {
     fill: boolean,
   ): Promise<NativeCsr>;
   backendInfo(): NativeBackendInfo;
+  /** Reference points for `npm run bench`; not part of the package API. */
+  baselines: {
+    readOnce(data: LogitsData, dtype: string, rows: number, vocab: number): number;
+    sortBasedMask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams): number;
+  };
   setThreads(threads: number): number;
 }
 

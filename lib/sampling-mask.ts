@@ -10,6 +10,41 @@ function maskError(argument: string, message: string, row?: number): RangeError 
   });
 }
 
+// Set while wrapping CSR that native code produced and already guarantees.
+let trusted = false;
+
+/** Wraps CSR arrays that the addon produced, skipping the O(ids) structure check. @internal */
+export function wrapNativeCsr(offsets: Int32Array, indices: Int32Array, vocab: number): SamplingMask {
+  trusted = true;
+  try {
+    return new SamplingMask(offsets, indices, vocab);
+  } finally {
+    trusted = false;
+  }
+}
+
+function checkCsr(offsets: Int32Array, indices: Int32Array, vocab: number): void {
+  if (!isTypedArrayOf(offsets, 'Int32Array') || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
+  if (!isTypedArrayOf(indices, 'Int32Array')) throw maskError('indices', 'expected an Int32Array');
+  if (!Number.isInteger(vocab) || vocab < 1) throw maskError('vocab', `expected a positive integer, got ${vocab}`);
+  if (offsets[0] !== 0 || offsets[offsets.length - 1] !== indices.length) {
+    throw maskError('offsets', 'must start at 0 and end at indices.length');
+  }
+  for (let r = 0; r + 1 < offsets.length; r++) {
+    const start = offsets[r];
+    const end = offsets[r + 1];
+    if (end < start) throw maskError('offsets', `decrease at row ${r}`, r);
+    let previous = -1;
+    for (let j = start; j < end; j++) {
+      const id = indices[j];
+      if (id <= previous || id >= vocab) {
+        throw maskError('indices', `row ${r} must be strictly ascending ids in [0, ${vocab})`, r);
+      }
+      previous = id;
+    }
+  }
+}
+
 export class SamplingMask {
   readonly offsets: Int32Array;
   readonly indices: Int32Array;
@@ -21,25 +56,7 @@ export class SamplingMask {
    * within [0, vocab).
    */
   constructor(offsets: Int32Array, indices: Int32Array, vocab: number) {
-    if (!isTypedArrayOf(offsets, 'Int32Array') || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
-    if (!isTypedArrayOf(indices, 'Int32Array')) throw maskError('indices', 'expected an Int32Array');
-    if (!Number.isInteger(vocab) || vocab < 1) throw maskError('vocab', `expected a positive integer, got ${vocab}`);
-    if (offsets[0] !== 0 || offsets[offsets.length - 1] !== indices.length) {
-      throw maskError('offsets', 'must start at 0 and end at indices.length');
-    }
-    for (let r = 0; r + 1 < offsets.length; r++) {
-      const start = offsets[r];
-      const end = offsets[r + 1];
-      if (end < start) throw maskError('offsets', `decrease at row ${r}`, r);
-      let previous = -1;
-      for (let j = start; j < end; j++) {
-        const id = indices[j];
-        if (id <= previous || id >= vocab) {
-          throw maskError('indices', `row ${r} must be strictly ascending ids in [0, ${vocab})`, r);
-        }
-        previous = id;
-      }
-    }
+    if (!trusted) checkCsr(offsets, indices, vocab);
     this.offsets = offsets;
     this.indices = indices;
     this.vocab = vocab;

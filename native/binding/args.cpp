@@ -210,6 +210,19 @@ Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values) {
   return Napi::Int32Array::New(env, length, buffer, 0);
 }
 
+Napi::Int32Array to_int32_array(Napi::Env env, cpu::HostBuffer&& values) {
+  const size_t bytes = values.bytes();
+  if (bytes == 0) return Napi::Int32Array::New(env, 0);
+  void* data = values.release();
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
+      env, data, bytes, [](Napi::Env, void* p, size_t* size) {
+        cpu::HostBuffer::release_memory(p, *size);
+        delete size;
+      },
+      new size_t(bytes));
+  return Napi::Int32Array::New(env, bytes / sizeof(int32_t), buffer, 0);
+}
+
 Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values) {
   const size_t length = values.size();
   if (length == 0) return Napi::Float32Array::New(env, 0);

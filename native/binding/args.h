@@ -9,6 +9,7 @@
 
 #include "../core/rule.h"
 #include "../core/types.h"
+#include "../cpu/host_buffer.h"
 
 namespace sm::binding {
 
@@ -18,7 +19,7 @@ struct TypedBytes {
   size_t byte_length = 0;
   size_t length = 0;
   bool shared = false;  // backed by a SharedArrayBuffer: cannot be detached
-  Napi::TypedArray array;
+  Napi::TypedArray array;  // a handle valid during the call only: async work keeps a reference
 };
 
 TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, const char* expected_name,
@@ -50,6 +51,7 @@ std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, c
 
 // An Int32Array or Float32Array result that owns its vector without copying.
 Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values);
+Napi::Int32Array to_int32_array(Napi::Env env, cpu::HostBuffer&& values);
 Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values);
 
 }  // namespace sm::binding

@@ -43,8 +43,8 @@ class MaskJob {
       // An ordinary ArrayBuffer can be detached while we work, so async work
       // reads a private copy; a SharedArrayBuffer cannot, so it is used in place.
       if (!logits_.bytes.shared) {
-        copy_.resize(logits_.bytes.byte_length);
-        std::memcpy(copy_.data(), logits_.bytes.data, copy_.size());
+        copy_ = cpu::HostBuffer(logits_.bytes.byte_length);
+        std::memcpy(copy_.data(), logits_.bytes.data, copy_.bytes());
         logits_.view.data = copy_.data();
       }
     }
@@ -63,16 +63,16 @@ class MaskJob {
                 "logits: the batch keeps more than 2^31 - 1 ids in all; split it", -1};
       return env.Undefined();
     }
-    if (fill_ && !copy_.empty()) {
-      // The handle read in the constructor belonged to the call's scope, which
-      // has closed by now: reach the array through the persistent reference.
+    if (fill_ && copy_.bytes() > 0) {
+      // The call's own handles are gone by now: reach the array through the reference.
       const Napi::TypedArray array = logits_ref_.Value().As<Napi::TypedArray>();
       if (is_detached(array)) {
         *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
                   "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
         return env.Undefined();
       }
-      std::memcpy(typed_bytes(array, array.TypedArrayType(), "", "logits.data").data, copy_.data(), copy_.size());
+      // Copied only for ordinary ArrayBuffers, so ArrayBuffer() is safe here.
+      std::memcpy(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(), copy_.data(), copy_.bytes());
     }
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
@@ -85,7 +85,7 @@ class MaskJob {
   ParamsArg params_;
   bool fill_;
   Napi::ObjectReference logits_ref_;
-  std::vector<uint8_t> copy_;
+  cpu::HostBuffer copy_;
   cpu::MaskRowsResult result_;
 };
 

@@ -11,10 +11,15 @@
 #include <cstdint>
 #include <cstring>
 
+// Free functions get internal linkage (static): every translation unit keeps
+// its own copy, so the CPU kernels compiled per instruction set (-march) can
+// never end up sharing one wider-ISA copy through the linker.
 #if defined(__CUDACC__)
-#define SM_HD __host__ __device__ __forceinline__
+#define SM_HD static __host__ __device__ __forceinline__
+#define SM_HD_MEMBER __host__ __device__ __forceinline__
 #else
-#define SM_HD inline
+#define SM_HD static inline
+#define SM_HD_MEMBER inline
 #endif
 
 namespace sm {
@@ -116,6 +121,11 @@ SM_HD double ddiv_rn(double a, double b) {
   return a / b;
 #endif
 }
+
+SM_HD float select(bool condition, float if_true, float if_false) { return condition ? if_true : if_false; }
+
+// 2^e for a float holding a small integer e in [-126, 127].
+SM_HD float pow2_of_integral(float e) { return bits_to_float(static_cast<uint32_t>(static_cast<int>(e) + 127) << 23); }
 
 // Logits in storage formats, widened to f32 exactly.
 SM_HD float bf16_to_float(uint16_t h) { return bits_to_float(static_cast<uint32_t>(h) << 16); }

@@ -34,13 +34,13 @@ template <class T>
 struct PerRow {
   const T* values = nullptr;  // null: every row uses `all`
   T all{};
-  SM_HD T at(int64_t row) const { return values ? values[row] : all; }
+  SM_HD_MEMBER T at(int64_t row) const { return values ? values[row] : all; }
 };
 
 struct BatchParams {
   PerRow<float> temperature, min_p, top_p;
   PerRow<int32_t> top_k;
-  SM_HD RowParams row(int64_t r) const {
+  SM_HD_MEMBER RowParams row(int64_t r) const {
     return RowParams{temperature.at(r), min_p.at(r), top_k.at(r), top_p.at(r)};
   }
 };
@@ -67,8 +67,12 @@ SM_HD bool top_k_active(const RowParams& p, int64_t survivors) {
   return p.top_k > 0 && p.top_k < survivors;
 }
 
-// z = x / T, one f32 division as vLLM does.
-SM_HD float scaled_logit(float x, float temperature) { return div_rn(x, temperature); }
+// z = x / T, one f32 division as vLLM does. (A template only so that the CPU
+// backend's vector lanes share it.)
+template <class F>
+SM_HD F scaled_logit(F x, F temperature) {
+  return div_rn(x, temperature);
+}
 
 // The smallest float x with pred(x) true, for a predicate that is monotone in
 // x and true at known_true. Bisection over order keys: at most 32 steps, and
@@ -91,7 +95,7 @@ SM_HD float smallest_float_where(float known_true, const Pred& pred) {
 
 struct ScaledAtLeast {
   float temperature, z_min;
-  SM_HD bool operator()(float x) const { return scaled_logit(x, temperature) >= z_min; }
+  SM_HD_MEMBER bool operator()(float x) const { return scaled_logit(x, temperature) >= z_min; }
 };
 
 // The cut on x that keeps exactly the ids with x / T >= z_min. Never below the
@@ -127,7 +131,7 @@ SM_HD double deterministic_log(double x) {
 struct MinPKeeps {
   float z_max;
   double log_min_p;
-  SM_HD bool operator()(float z) const {
+  SM_HD_MEMBER bool operator()(float z) const {
     return dsub_rn(static_cast<double>(z), static_cast<double>(z_max)) >= log_min_p;
   }
 };
@@ -141,24 +145,26 @@ SM_HD float min_p_z_cut(float z_max, float min_p) {
 // The fixed-point top-p weight of a survivor is trunc(2^40 * exp(d)) for
 // d = z - z_max <= 0, with an exp built from single roundings (Cephes' expf
 // reduction and polynomial, relative error about 2e-7). This part returns the
-// exact f32 value 2^40 * exp(d) before truncation; it has no branches so that
-// CPU loops over it vectorize.
-SM_HD float fixed_weight_before_truncation(float d) {
-  const bool weighs = d >= -28.0f;  // exp(-28) * 2^40 < 1; also false for -inf
-  const float reduced_input = weighs ? d : 0.0f;
-  const float n = sub_rn(add_rn(mul_rn(reduced_input, 1.44269504088896341f), 12582912.0f), 12582912.0f);
-  float r = sub_rn(reduced_input, mul_rn(n, 0.693359375f));
-  r = sub_rn(r, mul_rn(n, -2.12194440e-4f));
-  float poly = 1.9875691500e-4f;
-  poly = add_rn(mul_rn(poly, r), 1.3981999507e-3f);
-  poly = add_rn(mul_rn(poly, r), 8.3334519073e-3f);
-  poly = add_rn(mul_rn(poly, r), 4.1665795894e-2f);
-  poly = add_rn(mul_rn(poly, r), 1.6666665459e-1f);
-  poly = add_rn(mul_rn(poly, r), 5.0000001201e-1f);
-  const float e_r = add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), 1.0f);
-  const int scale_exponent = static_cast<int>(n) + kWeightFractionBits;  // in [0, 40]
-  const float scaled = mul_rn(e_r, bits_to_float(static_cast<uint32_t>(scale_exponent + 127) << 23));
-  return weighs ? scaled : 0.0f;
+// exact f32 value 2^40 * exp(d) before truncation. It is a template so the CPU
+// backend can run the very same steps on vector lanes (cpu/simd.h); F is float
+// everywhere else.
+template <class F>
+SM_HD F fixed_weight_before_truncation(F d) {
+  const auto weighs = d >= F(-28.0f);  // exp(-28) * 2^40 < 1; also false for -inf
+  const F input = select(weighs, d, F(0.0f));
+  const F n = sub_rn(add_rn(mul_rn(input, F(1.44269504088896341f)), F(12582912.0f)), F(12582912.0f));
+  F r = sub_rn(input, mul_rn(n, F(0.693359375f)));
+  r = sub_rn(r, mul_rn(n, F(-2.12194440e-4f)));
+  F poly = F(1.9875691500e-4f);
+  poly = add_rn(mul_rn(poly, r), F(1.3981999507e-3f));
+  poly = add_rn(mul_rn(poly, r), F(8.3334519073e-3f));
+  poly = add_rn(mul_rn(poly, r), F(4.1665795894e-2f));
+  poly = add_rn(mul_rn(poly, r), F(1.6666665459e-1f));
+  poly = add_rn(mul_rn(poly, r), F(5.0000001201e-1f));
+  const F e_r = add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), F(1.0f));
+  // n is in [-40, 0], so 2^(n + 40) is an exact power of two.
+  const F scaled = mul_rn(e_r, pow2_of_integral(add_rn(n, F(static_cast<float>(kWeightFractionBits)))));
+  return select(weighs, scaled, F(0.0f));
 }
 
 // Below 2^41, so the conversion is exact truncation everywhere.

@@ -12,24 +12,25 @@ enum class DType : uint8_t { kFloat32 = 0, kBFloat16 = 1, kFloat16 = 2 };
 SM_HD int dtype_bytes(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
 
 // Storage traits: how a stored logit widens to f32 and how -inf is written
-// back in the same format. Kernels are templated on these.
+// in the same format (kNegInf is data, not code, so per-ISA CPU kernels can
+// use it without sharing an inline function across -march settings).
 struct F32Storage {
   using Stored = float;
   static constexpr DType kDType = DType::kFloat32;
-  SM_HD static float load(Stored v) { return v; }
-  SM_HD static Stored neg_inf() { return kNegInf; }
+  SM_HD_MEMBER static float load(Stored v) { return v; }
+  static constexpr Stored kNegInfStored = kNegInf;
 };
 struct BF16Storage {
   using Stored = uint16_t;
   static constexpr DType kDType = DType::kBFloat16;
-  SM_HD static float load(Stored v) { return bf16_to_float(v); }
-  SM_HD static Stored neg_inf() { return kBf16NegInf; }
+  SM_HD_MEMBER static float load(Stored v) { return bf16_to_float(v); }
+  static constexpr Stored kNegInfStored = kBf16NegInf;
 };
 struct F16Storage {
   using Stored = uint16_t;
   static constexpr DType kDType = DType::kFloat16;
-  SM_HD static float load(Stored v) { return f16_to_float(v); }
-  SM_HD static Stored neg_inf() { return kF16NegInf; }
+  SM_HD_MEMBER static float load(Stored v) { return f16_to_float(v); }
+  static constexpr Stored kNegInfStored = kF16NegInf;
 };
 
 // Calls fn(StorageTag{}) for the storage type of dtype: the one dispatch point

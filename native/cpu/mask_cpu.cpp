@@ -1,6 +1,7 @@
 #include "mask_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <functional>
 #include <memory>
@@ -11,7 +12,7 @@
 namespace sm::cpu {
 namespace {
 
-// Splits a row into segments (aligned to cache lines) and runs a stage over
+// Splits a row into segments (16-element aligned) and runs a stage over
 // them, serially or on the pool. Only how work is spread depends on this;
 // every merge below is exact, so results never do.
 class Segments {
@@ -23,6 +24,7 @@ class Segments {
   int64_t begin(int64_t s) const { return (vocab_ * s / count_) & ~int64_t{15}; }
   int64_t end(int64_t s) const { return s + 1 == count_ ? vocab_ : begin(s + 1); }
 
+  // stage(segment, first index, length)
   void run(const std::function<void(int64_t, int64_t, int64_t)>& stage) const {
     auto one = [&](int64_t s) { stage(s, begin(s), end(s) - begin(s)); };
     if (pool_ && count_ > 1) {
@@ -37,183 +39,360 @@ class Segments {
   ThreadPool* pool_;
 };
 
-struct RowPlan {
-  RowStatus status;
-  float cut = 0.0f;  // keep x >= cut
-  std::vector<int64_t> segment_counts;
-  int64_t count = 0;
-};
-
-// The ids of one row's top-p boundary region, sorted by value descending, are
-// walked as groups of equal z: a group is kept iff the weight above it is
-// within budget. Returns the x of the last kept group (the first group must
-// be kept: callers only walk from a point where weight_above < budget).
-float last_kept_group(const std::vector<float>& sorted_desc, const RowParams& p, float z_max, uint64_t weight_above,
-                      uint64_t budget) {
-  float last_kept = sorted_desc.front();
-  for (size_t i = 0; i < sorted_desc.size();) {
-    const float z = scaled_logit(sorted_desc[i], p.temperature);
-    if (!top_p_keeps(weight_above, budget)) break;
-    last_kept = sorted_desc[i];
-    for (; i < sorted_desc.size() && scaled_logit(sorted_desc[i], p.temperature) == z; ++i)
-      weight_above += survivor_weight(sorted_desc[i], p.temperature, z_max);
+template <class S>
+int64_t first_invalid(const typename S::Stored* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (is_nan_or_pos_inf(S::load(x[i]))) return i;
   }
-  return last_kept;
+  return -1;
 }
 
 template <class S>
-class RowPlanner {
+void fill_below(typename S::Stored* x, int64_t n, float cut) {
+  for (int64_t i = 0; i < n; ++i) x[i] = S::load(x[i]) >= cut ? x[i] : S::kNegInfStored;
+}
+
+// Values with their ids, in id order.
+struct Candidates {
+  std::vector<float> values;
+  std::vector<int32_t> ids;
+
+  size_t size() const { return values.size(); }
+  void clear() {
+    values.clear();
+    ids.clear();
+  }
+  void append(const float* v, const int32_t* i, int64_t count) {
+    values.insert(values.end(), v, v + count);
+    ids.insert(ids.end(), i, i + count);
+  }
+  void append(const Candidates& other) { append(other.values.data(), other.ids.data(), other.size()); }
+  // Drops the values below floor, keeping id order (branch-free: the kept
+  // share is unpredictable).
+  void keep_at_least(float floor) {
+    size_t kept = 0;
+    for (size_t i = 0; i < size(); ++i) {
+      values[kept] = values[i];
+      ids[kept] = ids[i];
+      kept += values[i] >= floor ? 1 : 0;
+    }
+    values.resize(kept);
+    ids.resize(kept);
+  }
+};
+
+// The k-th largest value, counting duplicates (k <= values.size()).
+float kth_largest(std::vector<float> values, int64_t k) {
+  std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<float>());
+  return values[k - 1];
+}
+
+// Leaves new elements uninitialized: emit passes size a buffer for a whole
+// segment and then shrink it to what they wrote.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    if constexpr (sizeof...(Args) > 0) ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// Kept ids are written to an arena of the thread that found them, and rows
+// point into it until the call copies them into the result. Arenas keep
+// their memory across calls, so steady-state calls touch no fresh pages
+// (page faults are costly, in virtual machines especially).
+struct IdArena {
+  std::vector<int32_t, UninitializedAllocator<int32_t>> ids;
+  uint64_t call = 0;
+};
+
+IdArena& arena_for(uint64_t call) {
+  thread_local IdArena arena;
+  if (arena.call != call) {
+    arena.ids.clear();
+    arena.call = call;
+  }
+  return arena;
+}
+
+struct IdPiece {
+  const IdArena* arena;
+  size_t offset, count;
+};
+
+// Buffers a thread reuses from row to row (and call to call), so that rows
+// allocate nothing in the steady state.
+struct Workspace {
+  std::vector<Candidates> parts;  // one per segment
+  Candidates merged;
+  std::vector<float> values;
+  std::vector<uint64_t> buckets;
+
+  std::vector<Candidates>& fresh_parts(int64_t count) {
+    if (static_cast<int64_t>(parts.size()) < count) parts.resize(count);
+    for (Candidates& part : parts) part.clear();
+    return parts;
+  }
+  std::vector<uint64_t>& fresh_buckets() {
+    buckets.assign(kWeightBuckets, 0);
+    return buckets;
+  }
+};
+
+Workspace& thread_workspace() {
+  thread_local Workspace workspace;
+  return workspace;
+}
+
+struct RowOutcome {
+  RowStatus status;
+  float cut = 0.0f;  // kept: x >= cut
+  std::vector<IdPiece> pieces;  // the kept ids, ascending, in order
+
+  int64_t count() const {
+    int64_t n = 0;
+    for (const IdPiece& piece : pieces) n += static_cast<int64_t>(piece.count);
+    return n;
+  }
+};
+
+// Computes one row's cut and kept ids. The first pass reads the row once for
+// its maximum and, when top-k applies, the candidates for the k largest with
+// their ids; the kept ids then come straight from the candidates. Later
+// passes, if any, read the row again from cache.
+template <class S>
+class RowMasker {
  public:
   using Stored = typename S::Stored;
+  static constexpr int64_t kChunk = 1024;
 
-  RowPlanner(const Stored* row, int64_t vocab, const Segments& segments)
-      : row_(row), vocab_(vocab), segments_(segments), k_(row_kernels<S>()) {}
+  RowMasker(const Stored* row, int64_t vocab, const Segments& segments, uint64_t call)
+      : row_(row), vocab_(vocab), segments_(segments), kernels_(row_kernels<S>()), call_(call),
+        ws_(thread_workspace()) {}
 
-  RowPlan plan(const RowParams& p) {
-    RowPlan plan;
+  RowOutcome run(const RowParams& p) {
+    const bool gather_top = !is_greedy(p) && p.top_k > 0 && p.top_k < vocab_;
     const int64_t n_seg = segments_.count();
-    std::vector<ScanResult> scans(n_seg);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) { scans[s] = k_.scan(row_ + b, n); });
+    std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
+    std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
+    std::vector<float> thresholds(n_seg, kPosInf);
+    segments_.run([&](int64_t s, int64_t b, int64_t n) {
+      thresholds[s] = scan_segment(b, n, gather_top ? p.top_k : 0, &scans[s], &parts[s]);
+    });
     float x_max = kNegInf;
     bool has_invalid = false;
-    for (const auto& scan : scans) {
+    for (const ScanResult& scan : scans) {
       x_max = std::max(x_max, scan.max);
       has_invalid |= scan.has_invalid;
     }
-    if (has_invalid) return fail(RowError::kInvalidLogit, k_.first_invalid(row_, vocab_));
+    if (has_invalid) return fail(RowError::kInvalidLogit, first_invalid<S>(row_, vocab_));
     if (x_max == kNegInf) return fail(RowError::kNoFiniteLogit, -1);
+    if (is_greedy(p)) return emit_all(x_max);
 
-    plan.cut = is_greedy(p) ? x_max : threshold(p, x_max, &plan.status);
-    if (plan.status.error != RowError::kNone) return plan;
-    plan.segment_counts.assign(n_seg, 0);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) { plan.segment_counts[s] = k_.count_at_least(row_ + b, n, plan.cut); });
-    for (int64_t c : plan.segment_counts) plan.count += c;
-    return plan;
-  }
+    const float z_max = scaled_logit(x_max, p.temperature);
+    if (!scaled_max_is_finite(z_max)) return fail(RowError::kScaledOverflow, -1);
+    float cut = -kMaxFinite;
+    if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
+    if (!gather_top) return top_p_over_row(p, x_max, z_max, cut);
 
-  void emit(const RowPlan& plan, int32_t* out) const {
-    std::vector<int64_t> starts(segments_.count(), 0);
-    for (int64_t s = 1; s < segments_.count(); ++s) starts[s] = starts[s - 1] + plan.segment_counts[s - 1];
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      k_.emit_at_least(row_ + b, n, plan.cut, static_cast<int32_t>(b), out + starts[s]);
-    });
-  }
-
-  void fill(const RowPlan& plan) const {
-    segments_.run([&](int64_t, int64_t b, int64_t n) { k_.fill_below(const_cast<Stored*>(row_) + b, n, plan.cut); });
+    // Every value >= the highest segment threshold is a candidate, and the
+    // k-th largest value is never below it.
+    Candidates& survivors = ws_.merged;
+    survivors.clear();
+    for (int64_t s = 0; s < n_seg; ++s) survivors.append(parts[s]);
+    survivors.keep_at_least(cut);
+    const float candidates_floor = *std::max_element(thresholds.begin(), thresholds.end());
+    if (static_cast<int64_t>(survivors.size()) >= p.top_k) {
+      const float kth = kth_largest(survivors.values, p.top_k);
+      cut = std::max(cut, x_cut_for_z(scaled_logit(kth, p.temperature), p.temperature, kth));
+      survivors.keep_at_least(cut);
+    }
+    // Fewer than k survivors means no segment raised its threshold above the
+    // cut. Otherwise values tied with the k-th in z may sit below a segment's
+    // threshold: then gather the survivors afresh.
+    if (candidates_floor > cut) weigh_and_gather(p, z_max, kPosInf, cut, &survivors);
+    if (top_p_active(p)) {
+      uint64_t total = 0;
+      for (float v : survivors.values) total += survivor_weight(v, p.temperature, z_max);
+      ws_.values = survivors.values;
+      cut = top_p_cut(p, z_max, cut, ws_.values, 0, top_p_budget(total, p.top_p));
+      survivors.keep_at_least(cut);
+    }
+    return kept(cut, survivors);
   }
 
  private:
-  static RowPlan fail(RowError error, int64_t column) {
-    RowPlan plan;
-    plan.status = RowStatus{error, column};
-    return plan;
+  static RowOutcome fail(RowError error, int64_t column) {
+    RowOutcome out;
+    out.status = RowStatus{error, column};
+    return out;
   }
 
-  // The cut for T > 0: min-p, then top-k, then top-p, each raising it.
-  float threshold(const RowParams& p, float x_max, RowStatus* status) {
-    const float z_max = scaled_logit(x_max, p.temperature);
-    if (!scaled_max_is_finite(z_max)) {
-      *status = RowStatus{RowError::kScaledOverflow, -1};
-      return 0.0f;
+  // Scans a segment; with k > 0 also keeps, with their ids, every value that
+  // may be among its k largest, raising a running threshold as they pile up.
+  // Returns the threshold: every value of the segment at or above it is kept.
+  float scan_segment(int64_t begin, int64_t n, int64_t k, ScanResult* scan, Candidates* kept) const {
+    float values[kChunk];
+    int32_t ids[kChunk];
+    float threshold = k > 0 ? -kMaxFinite : kPosInf;
+    size_t capacity = static_cast<size_t>(std::max<int64_t>(4 * k, kChunk));
+    for (int64_t next = 0; next < n;) {
+      int64_t written = 0;
+      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, values, ids,
+                                  kChunk, &written);
+      if (k == 0) continue;  // only +inf (an error) can pass a +inf threshold
+      kept->append(values, ids, written);
+      if (kept->size() < capacity) continue;
+      threshold = kth_largest(kept->values, k);
+      kept->keep_at_least(threshold);
+      if (kept->size() * 2 > capacity) capacity *= 2;  // many ties: grow instead of re-selecting
     }
-    float cut = -kMaxFinite;
-    if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
-
-    std::vector<float> survivors;  // filled by top-k: every value >= cut, when it applies
-    if (p.top_k > 0 && p.top_k < vocab_) cut = top_k_cut(p, cut, &survivors);
-    if (!top_p_active(p)) return cut;
-
-    uint64_t weight_above = 0;
-    uint64_t budget = 0;
-    if (survivors.empty()) {
-      boundary_bucket(p, x_max, z_max, cut, &survivors, &weight_above, &budget);
-    } else {
-      uint64_t total = 0;
-      for (float v : survivors) total += survivor_weight(v, p.temperature, z_max);
-      budget = top_p_budget(total, p.top_p);
-    }
-    std::sort(survivors.begin(), survivors.end(), std::greater<float>());
-    const float x_tau = last_kept_group(survivors, p, z_max, weight_above, budget);
-    return std::max(cut, x_cut_for_z(scaled_logit(x_tau, p.temperature), p.temperature, x_tau));
+    return threshold;
   }
 
-  // Top-k on x: z = x / T is monotone, so the k-th largest z is the k-th
-  // largest x divided by T; the cut then also keeps every x tied with it in z.
-  // Leaves in *survivors every value >= the new cut, or nothing if top-k
-  // removes nothing.
-  float top_k_cut(const RowParams& p, float cut, std::vector<float>* survivors) {
-    const int64_t n_seg = segments_.count();
-    std::vector<std::vector<float>> candidates(n_seg);
-    std::vector<float> thresholds(n_seg);
+  // A fresh pass over the row: every value >= gather_floor with its id into
+  // *out, and the total top-p weight of the survivors x >= weigh_floor
+  // (nothing weighs with a +inf floor).
+  uint64_t weigh_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
+                            Candidates* out) const {
+    std::vector<Candidates>& parts = ws_.fresh_parts(segments_.count());
+    std::vector<uint64_t> totals(segments_.count(), 0);
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      thresholds[s] = k_.top_candidates(row_ + b, n, p.top_k, cut, candidates[s]);
+      float values[kChunk];
+      int32_t ids[kChunk];
+      for (int64_t next = 0; next < n;) {
+        int64_t written = 0;
+        next = kernels_.weigh_gather(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
+                                     static_cast<int32_t>(b), &totals[s], values, ids, kChunk, &written);
+        parts[s].append(values, ids, written);
+      }
     });
-    std::vector<float>& merged = *survivors;
-    for (const auto& c : candidates) merged.insert(merged.end(), c.begin(), c.end());
-    if (static_cast<int64_t>(merged.size()) < p.top_k) {  // fewer survivors than k: nothing to remove
-      merged.clear();
-      return cut;
-    }
-    std::nth_element(merged.begin(), merged.begin() + (p.top_k - 1), merged.end(), std::greater<float>());
-    const float kth = merged[p.top_k - 1];
-    const float new_cut = std::max(cut, x_cut_for_z(scaled_logit(kth, p.temperature), p.temperature, kth));
-    // Candidates hold every value above their segment's threshold; values tied
-    // with the k-th in z may lie below one, so then collect them afresh.
-    if (*std::max_element(thresholds.begin(), thresholds.end()) <= new_cut) {
-      merged.erase(std::remove_if(merged.begin(), merged.end(), [new_cut](float v) { return v < new_cut; }),
-                   merged.end());
-    } else {
-      merged = collect(new_cut, kPosInf);
-    }
-    return new_cut;
-  }
-
-  // Top-p over every survivor (no top-k list): a histogram of the exact
-  // integer weights by d finds the bucket where the cumulative weight from the
-  // top reaches the budget; only that bucket's values are then sorted.
-  void boundary_bucket(const RowParams& p, float x_max, float z_max, float cut, std::vector<float>* boundary,
-                       uint64_t* weight_above, uint64_t* budget) {
-    const int64_t n_seg = segments_.count();
-    std::vector<uint64_t> buckets(static_cast<size_t>(n_seg) * kWeightBuckets, 0);
-    std::vector<uint64_t> totals(n_seg, 0);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      totals[s] = k_.weight_histogram(row_ + b, n, cut, p.temperature, z_max, &buckets[s * kWeightBuckets]);
-    });
+    out->clear();
     uint64_t total = 0;
-    for (uint64_t t : totals) total += t;
-    for (int64_t s = 1; s < n_seg; ++s)
-      for (int b = 0; b < kWeightBuckets; ++b) buckets[b] += buckets[s * kWeightBuckets + b];
-    *budget = top_p_budget(total, p.top_p);
-    int boundary_index = 0;
-    uint64_t above = 0;
-    while (above + buckets[boundary_index] < *budget) above += buckets[boundary_index++];
-    *weight_above = above;
-    // The bucket's range of x, found on the same monotone bucket function.
-    auto bucket_at_most = [&](int bucket) {
+    for (int64_t s = 0; s < segments_.count(); ++s) {
+      out->append(parts[s]);
+      total += totals[s];
+    }
+    return total;
+  }
+
+  RowOutcome emit_all(float cut) const {
+    RowOutcome out;
+    out.cut = cut;
+    out.pieces.resize(segments_.count());
+    segments_.run([&](int64_t s, int64_t b, int64_t n) {
+      IdArena& arena = arena_for(call_);
+      const size_t start = arena.ids.size();
+      arena.ids.resize(start + n);
+      const int64_t count = kernels_.emit_at_least(row_ + b, n, cut, static_cast<int32_t>(b), arena.ids.data() + start);
+      arena.ids.resize(start + count);
+      out.pieces[s] = IdPiece{&arena, start, static_cast<size_t>(count)};
+    });
+    return out;
+  }
+
+  RowOutcome kept(float cut, const Candidates& kept_ids) const {
+    RowOutcome out;
+    out.cut = cut;
+    IdArena& arena = arena_for(call_);
+    out.pieces.push_back(IdPiece{&arena, arena.ids.size(), kept_ids.ids.size()});
+    arena.ids.insert(arena.ids.end(), kept_ids.ids.begin(), kept_ids.ids.end());
+    return out;
+  }
+
+  // Top-p over every survivor (x >= cut), when no top-k list exists. One pass
+  // over the row sums the exact integer weights of all survivors and gathers
+  // the "members": the survivors down to a bucket of d = z - z_max that a
+  // small sample suggests lies safely below the top-p boundary. A histogram
+  // of the members' weights then finds the boundary bucket, whose few values
+  // are sorted and walked. If the members weigh less than the budget, the
+  // guess was too shallow and the pass is repeated over every survivor: the
+  // result is exact either way, the guess only saves work.
+  RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float cut) const {
+    if (!top_p_active(p)) return emit_all(cut);
+    auto bucket_at_most = [&p, z_max](int bucket) {
       return [&p, z_max, bucket](float x) {
         const float d = sub_rn(scaled_logit(x, p.temperature), z_max);
         return d >= -28.0f && weight_bucket(d) <= bucket;
       };
     };
-    const float lo = smallest_float_where(x_max, bucket_at_most(boundary_index));
-    const float hi = boundary_index == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary_index - 1));
-    *boundary = collect(std::max(lo, cut), hi);
+    Candidates& members = ws_.merged;
+    for (int deepest = guess_member_buckets(p, z_max, cut);; deepest = kWeightBuckets - 1) {
+      const float members_floor = std::max(cut, smallest_float_where(x_max, bucket_at_most(deepest)));
+      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, cut, members_floor, &members), p.top_p);
+      std::vector<uint64_t>& buckets = ws_.fresh_buckets();
+      const uint64_t members_weight = f32_kernels().weight_histogram(
+          members.values.data(), static_cast<int64_t>(members.size()), cut, p.temperature, z_max, buckets.data());
+      if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
+      int boundary = 0;
+      uint64_t above = 0;
+      while (above + buckets[boundary] < budget) above += buckets[boundary++];
+      // The boundary bucket's range of x, from the same monotone bucket function.
+      const float lo = smallest_float_where(x_max, bucket_at_most(boundary));
+      const float hi = boundary == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary - 1));
+      std::vector<float>& boundary_values = ws_.values;
+      boundary_values.resize(members.size());
+      size_t count = 0;
+      for (float v : members.values) {  // branch-free: members are many
+        boundary_values[count] = v;
+        count += (v >= lo && v < hi) ? 1 : 0;
+      }
+      boundary_values.resize(count);
+      cut = top_p_cut(p, z_max, cut, boundary_values, above, budget);
+      members.keep_at_least(cut);
+      return kept(cut, members);
+    }
   }
 
-  std::vector<float> collect(float lo, float hi) {
-    const int64_t n_seg = segments_.count();
-    std::vector<std::vector<float>> parts(n_seg);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) { k_.collect_between(row_ + b, n, lo, hi, parts[s]); });
-    std::vector<float> all;
-    for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
-    return all;
+  // The deepest bucket of d that the kept set probably reaches, plus one unit
+  // of d for safety, from a strided sample of at most 4096 survivors.
+  int guess_member_buckets(const RowParams& p, float z_max, float cut) const {
+    constexpr int64_t kSample = 4096;
+    if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
+    std::vector<float>& sample = ws_.values;
+    sample.clear();
+    for (int64_t i = 0; i < vocab_; i += vocab_ / kSample) sample.push_back(S::load(row_[i]));
+    std::vector<uint64_t>& buckets = ws_.fresh_buckets();
+    const uint64_t total = f32_kernels().weight_histogram(sample.data(), static_cast<int64_t>(sample.size()), cut,
+                                                          p.temperature, z_max, buckets.data());
+    const double target = (static_cast<double>(p.top_p) + 1.0) / 2.0 * static_cast<double>(total);
+    double above = 0;
+    int bucket = 0;
+    while (bucket < kWeightBuckets - 1 && above + static_cast<double>(buckets[bucket]) < target) {
+      above += static_cast<double>(buckets[bucket++]);
+    }
+    return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit));
+  }
+
+  static const RowKernels<F32Storage>& f32_kernels() { return row_kernels<F32Storage>(); }
+
+  // Sorts values (the survivors from some point down) and walks them as
+  // groups of equal z, descending: a group is kept iff the weight above it
+  // is within budget. The first group must be kept (weight_above < budget).
+  // Returns the new cut.
+  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values,
+                         uint64_t weight_above, uint64_t budget) {
+    std::sort(values.begin(), values.end(), std::greater<float>());
+    float last_kept = values.front();
+    for (size_t i = 0; i < values.size() && top_p_keeps(weight_above, budget);) {
+      const float z = scaled_logit(values[i], p.temperature);
+      last_kept = values[i];
+      for (; i < values.size() && scaled_logit(values[i], p.temperature) == z; ++i)
+        weight_above += survivor_weight(values[i], p.temperature, z_max);
+    }
+    return std::max(cut, x_cut_for_z(scaled_logit(last_kept, p.temperature), p.temperature, last_kept));
   }
 
   const Stored* row_;
   int64_t vocab_;
   const Segments& segments_;
-  const RowKernels<S>& k_;
+  const RowKernels<S>& kernels_;
+  uint64_t call_;
+  Workspace& ws_;
 };
 
 template <class S>
@@ -221,61 +400,55 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   using Stored = typename S::Stored;
   const std::shared_ptr<ThreadPool> pool_owner = shared_pool();
   ThreadPool& pool = *pool_owner;
+  const ThreadPool::Exclusive exclusive(pool);  // the id arenas stay ours until the copy below
+  static std::atomic<uint64_t> calls{0};
+  const uint64_t call = ++calls;
   const int64_t rows = logits.rows, vocab = logits.vocab;
-  auto* base = static_cast<const Stored*>(logits.data);
+  auto* base = static_cast<Stored*>(logits.data);
   // Few rows: spread each row over the threads; many rows: a row per task.
   const bool split_rows = rows < pool.threads() && vocab >= 8192;
-  const Segments row_segments(vocab, split_rows ? 4 * pool.threads() : 1, split_rows ? &pool : nullptr);
-
-  std::vector<RowPlan> plans(rows);
-  std::vector<std::vector<int32_t>> ids(fill ? 0 : rows);
-  auto plan_row = [&](int64_t r) {
-    RowPlanner<S> planner(base + r * vocab, vocab, row_segments);
-    plans[r] = planner.plan(params.row(r));
-    if (!fill && plans[r].status.error == RowError::kNone) {
-      ids[r].resize(plans[r].count);
-      planner.emit(plans[r], ids[r].data());
+  const Segments segments(vocab, split_rows ? 4 * pool.threads() : 1, split_rows ? &pool : nullptr);
+  auto for_rows = [&](const std::function<void(int64_t)>& fn) {
+    if (split_rows) {
+      for (int64_t r = 0; r < rows; ++r) fn(r);
+    } else {
+      pool.parallel_for(rows, fn);
     }
   };
-  if (split_rows) {
-    for (int64_t r = 0; r < rows; ++r) plan_row(r);
-  } else {
-    pool.parallel_for(rows, plan_row);
-  }
+
+  std::vector<RowOutcome> outcomes(rows);
+  for_rows([&](int64_t r) { outcomes[r] = RowMasker<S>(base + r * vocab, vocab, segments, call).run(params.row(r)); });
 
   MaskRowsResult result;
+  int64_t total = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    if (plans[r].status.error != RowError::kNone) {
+    if (outcomes[r].status.error != RowError::kNone) {
       result.error_row = r;
-      result.error = plans[r].status;
+      result.error = outcomes[r].status;
       return result;
     }
+    total += outcomes[r].count();
   }
-  int64_t total = 0;
-  for (const RowPlan& plan : plans) total += plan.count;
   if (total > INT32_MAX) {
     result.too_many_ids = true;
     return result;
   }
   result.offsets.resize(rows + 1);
   result.offsets[0] = 0;
-  for (int64_t r = 0; r < rows; ++r) result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(plans[r].count);
-  result.indices.resize(result.offsets[rows]);
-  auto finish_row = [&](int64_t r) {
-    int32_t* out = result.indices.data() + result.offsets[r];
-    if (fill) {
-      RowPlanner<S> planner(base + r * vocab, vocab, row_segments);
-      planner.emit(plans[r], out);
-      planner.fill(plans[r]);
-    } else {
-      std::copy(ids[r].begin(), ids[r].end(), out);
+  for (int64_t r = 0; r < rows; ++r)
+    result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(outcomes[r].count());
+  result.indices = HostBuffer(static_cast<size_t>(total) * sizeof(int32_t));
+  // Every row is valid now, so the input may be written.
+  for_rows([&](int64_t r) {
+    int32_t* out = result.indices.as<int32_t>() + result.offsets[r];
+    for (const IdPiece& piece : outcomes[r].pieces) {
+      const int32_t* ids = piece.arena->ids.data() + piece.offset;
+      out = std::copy(ids, ids + piece.count, out);
     }
-  };
-  if (split_rows) {
-    for (int64_t r = 0; r < rows; ++r) finish_row(r);
-  } else {
-    pool.parallel_for(rows, finish_row);
-  }
+    if (fill) {
+      segments.run([&](int64_t, int64_t b, int64_t n) { fill_below<S>(base + r * vocab + b, n, outcomes[r].cut); });
+    }
+  });
   return result;
 }
 

@@ -7,13 +7,14 @@
 #include <vector>
 
 #include "../core/rule.h"
+#include "host_buffer.h"
 #include "../core/types.h"
 
 namespace sm::cpu {
 
 struct MaskRowsResult {
   std::vector<int32_t> offsets;  // rows + 1 entries
-  std::vector<int32_t> indices;  // ascending kept ids of each row
+  HostBuffer indices;            // int32: the ascending kept ids of each row
   int64_t error_row = -1;        // the first row that has no mask, or -1
   RowStatus error;
   bool too_many_ids = false;     // more kept ids in all than an Int32Array offset can address

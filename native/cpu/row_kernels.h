@@ -1,12 +1,13 @@
-// The passes over one row segment that the CPU mask is built from. Each is
-// compiled once per instruction set (row_kernels_impl.inc) and the widest one
-// the processor supports is picked at run time, so shipped binaries stay
-// portable. Every variant computes identical bits: only IEEE operations, no
-// contraction (-ffp-contract=off).
+// The vectorized passes over one row segment that the CPU mask is built from.
+// Each is compiled once per instruction set (row_kernels_impl.inc) and the
+// widest one the processor supports is picked at run time, so shipped binaries
+// stay portable. Every variant computes identical bits: only IEEE operations,
+// no contraction (-ffp-contract=off). The passes use raw pointers only (no
+// std containers), so no template instance compiled for a wide ISA can be
+// shared with code that runs on narrower processors.
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "../core/types.h"
 
@@ -16,6 +17,9 @@ namespace sm::cpu {
 constexpr int kWeightBuckets = 2048;
 constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
 
+// The bucket of a survivor's d = z - z_max in [-28, 0]; monotone in d.
+inline int weight_bucket(float d) { return static_cast<int>(-d * kBucketsPerUnit); }
+
 struct ScanResult {
   float max;
   bool has_invalid;  // NaN or +inf somewhere
@@ -24,22 +28,24 @@ struct ScanResult {
 template <class S>
 struct RowKernels {
   using Stored = typename S::Stored;
-  ScanResult (*scan)(const Stored* x, int64_t n);
-  int64_t (*first_invalid)(const Stored* x, int64_t n);  // -1 if none
-  // Appends to out every value >= floor that could be among the k largest,
-  // raising a running threshold as it goes; returns that threshold. On
-  // return out holds every value of the segment >= the threshold.
-  float (*top_candidates)(const Stored* x, int64_t n, int64_t k, float floor, std::vector<float>& out);
-  // Appends every value in [lo, hi) to out.
-  void (*collect_between)(const Stored* x, int64_t n, float lo, float hi, std::vector<float>& out);
+  // One read of x[start, n): folds the maximum and invalid entries into
+  // *scan, and copies each value >= threshold with its index (first_id + i)
+  // to values/ids, in order, until fewer than 16 of `capacity` slots remain
+  // (16: the widest block of any ISA variant).
+  // Returns where it stopped (n when done) and the count in *written.
+  int64_t (*scan_gather)(const Stored* x, int64_t n, int64_t start, float threshold, int32_t first_id,
+                         ScanResult* scan, float* values, int32_t* ids, int64_t capacity, int64_t* written);
+  // Like scan_gather, but instead of scanning it adds the fixed-point top-p
+  // weight of every x >= floor to *total.
+  int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
+                          float gather_floor, int32_t first_id, uint64_t* total, float* values, int32_t* ids,
+                          int64_t capacity, int64_t* written);
   // Adds the fixed-point weight of every x >= floor to its bucket; returns
   // the segment's total weight.
   uint64_t (*weight_histogram)(const Stored* x, int64_t n, float floor, float temperature, float z_max,
                                uint64_t* buckets);
-  int64_t (*count_at_least)(const Stored* x, int64_t n, float cut);
-  // Writes first_id + i for every i with x[i] >= cut, ascending.
-  int32_t* (*emit_at_least)(const Stored* x, int64_t n, float cut, int32_t first_id, int32_t* out);
-  void (*fill_below)(Stored* x, int64_t n, float cut);
+  // Writes first_id + i for every i with x[i] >= cut, ascending; returns the count.
+  int64_t (*emit_at_least)(const Stored* x, int64_t n, float cut, int32_t first_id, int32_t* out);
 };
 
 template <class S>
@@ -47,8 +53,5 @@ const RowKernels<S>& row_kernels();
 
 // Which instruction-set variant row_kernels() picked ("avx512", "avx2", "baseline").
 const char* row_kernels_isa();
-
-// The bucket of a survivor's d = z - z_max in [-28, 0]; monotone in d.
-inline int weight_bucket(float d) { return static_cast<int>(-d * kBucketsPerUnit); }
 
 }  // namespace sm::cpu

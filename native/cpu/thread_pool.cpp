@@ -46,7 +46,7 @@ void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>&
     for (int64_t i = 0; i < count; ++i) task(i);
     return;
   }
-  std::lock_guard<std::mutex> submit(submit_mutex_);
+  std::lock_guard<std::recursive_mutex> submit(submit_mutex_);
   {
     // Workers read task_ and count_ only while counted in busy_, so they are
     // written only when no worker is busy.

@@ -23,6 +23,17 @@ class ThreadPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Holds the pool for one operation made of several parallel_for calls: no
+  // other operation's tasks run on its threads in between, so per-thread
+  // scratch written by one parallel_for is still there for the next.
+  class Exclusive {
+   public:
+    explicit Exclusive(ThreadPool& pool) : lock_(pool.submit_mutex_) {}
+
+   private:
+    std::unique_lock<std::recursive_mutex> lock_;
+  };
+
   // Runs task(i) for i in [0, count), using every thread of the pool. Calls
   // from several threads at once take turns; a task must not call
   // parallel_for on the same pool. task must not throw.
@@ -33,7 +44,7 @@ class ThreadPool {
   void drain();
 
   std::vector<std::thread> workers_;
-  std::mutex submit_mutex_;  // one parallel_for at a time
+  std::recursive_mutex submit_mutex_;  // one parallel_for (or Exclusive holder) at a time
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;

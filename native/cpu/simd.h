@@ -1,0 +1,169 @@
+// f32 lanes as a GCC/Clang vector type as wide as the target's registers
+// (16 with AVX-512, 8 with AVX2, 4 otherwise: wider types are lowered lane by
+// lane), so that the row passes are written once and compiled to SSE2, AVX2
+// or AVX-512 by each row_kernels_<isa> translation unit. Lane operations are the IEEE single operations of the
+// scalar code (no contraction: -ffp-contract=off), so every width gives the
+// same bits. The overloads below let the rule's templated scalar pieces
+// (core/rule.h) run on Lanes unchanged.
+// Included only by row_kernels_impl.inc, inside that file's per-ISA namespace.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "../core/types.h"
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace sm::cpu::SM_ISA {
+
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+#elif defined(__AVX2__)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+
+typedef float FloatVec __attribute__((vector_size(4 * kLanes)));
+typedef int32_t IntVec __attribute__((vector_size(4 * kLanes)));
+typedef uint32_t UintVec __attribute__((vector_size(4 * kLanes)));
+typedef uint16_t HalfVec __attribute__((vector_size(2 * kLanes)));
+typedef int64_t Int64Vec __attribute__((vector_size(8 * kLanes)));
+
+struct Mask {
+  IntVec bits;  // -1 where true
+  friend Mask operator&(Mask a, Mask b) { return {a.bits & b.bits}; }
+  friend Mask operator|(Mask a, Mask b) { return {a.bits | b.bits}; }
+  friend Mask operator~(Mask a) { return {~a.bits}; }
+};
+
+struct Lanes {
+  FloatVec v;
+  Lanes() = default;
+  Lanes(FloatVec value) : v(value) {}
+  Lanes(float broadcast) : v(FloatVec{} + broadcast) {}  // NOLINT: a scalar means every lane
+
+  friend Lanes operator+(Lanes a, Lanes b) { return a.v + b.v; }
+  friend Lanes operator-(Lanes a, Lanes b) { return a.v - b.v; }
+  friend Lanes operator*(Lanes a, Lanes b) { return a.v * b.v; }
+  friend Lanes operator/(Lanes a, Lanes b) { return a.v / b.v; }
+  friend Lanes operator-(Lanes a) { return -a.v; }
+  friend Mask operator>=(Lanes a, Lanes b) { return {a.v >= b.v}; }
+  friend Mask operator>(Lanes a, Lanes b) { return {a.v > b.v}; }
+  friend Mask operator<(Lanes a, Lanes b) { return {a.v < b.v}; }
+};
+
+inline Lanes mul_rn(Lanes a, Lanes b) { return a * b; }
+inline Lanes add_rn(Lanes a, Lanes b) { return a + b; }
+inline Lanes sub_rn(Lanes a, Lanes b) { return a - b; }
+inline Lanes div_rn(Lanes a, Lanes b) { return a / b; }
+inline Lanes select(Mask m, Lanes a, Lanes b) { return Lanes(m.bits ? a.v : b.v); }
+inline IntVec select(Mask m, IntVec a, IntVec b) { return m.bits ? a : b; }
+// 2^e for lanes holding small non-negative integers e.
+inline Lanes pow2_of_integral(Lanes e) {
+  const IntVec biased = (__builtin_convertvector(e.v, IntVec) + 127) << 23;
+  FloatVec out;
+  std::memcpy(&out, &biased, sizeof out);
+  return out;
+}
+
+// Bit j set iff lane j of m is true.
+inline uint32_t lane_bits(Mask m) {
+#if defined(__AVX512DQ__)
+  __m512i v;
+  std::memcpy(&v, &m.bits, sizeof v);
+  return _mm512_movepi32_mask(v);
+#elif defined(__AVX2__)
+  __m256 v;
+  std::memcpy(&v, &m.bits, sizeof v);
+  return static_cast<uint32_t>(_mm256_movemask_ps(v));
+#elif defined(__SSE2__)
+  __m128 v;
+  std::memcpy(&v, &m.bits, sizeof v);
+  return static_cast<uint32_t>(_mm_movemask_ps(v));
+#else
+  uint32_t bits = 0;
+  for (int j = 0; j < kLanes; ++j) bits |= (m.bits[j] != 0 ? 1u : 0u) << j;
+  return bits;
+#endif
+}
+
+inline bool any(Mask m) { return lane_bits(m) != 0; }
+
+// Calls fn(j) for every true lane j, in ascending order.
+template <class Fn>
+inline void for_each_lane(Mask m, const Fn& fn) {
+  for (uint32_t bits = lane_bits(m); bits != 0; bits &= bits - 1) fn(__builtin_ctz(bits));
+}
+
+// Stores the true lanes of v contiguously at out, in lane order; returns how
+// many. Branch-free with AVX-512; a short loop elsewhere.
+inline int compress_store(Mask m, Lanes v, float* out) {
+#if defined(__AVX512F__)
+  const __mmask16 k = static_cast<__mmask16>(lane_bits(m));
+  __m512 x;
+  std::memcpy(&x, &v.v, sizeof x);
+  _mm512_mask_compressstoreu_ps(out, k, x);
+  return __builtin_popcount(k);
+#else
+  int count = 0;
+  for_each_lane(m, [&](int j) { out[count++] = v.v[j]; });
+  return count;
+#endif
+}
+
+// The same for the indices first + j of the true lanes j.
+inline int compress_store_indices(Mask m, int32_t first, int32_t* out) {
+#if defined(__AVX512F__)
+  const __mmask16 k = static_cast<__mmask16>(lane_bits(m));
+  const __m512i ids =
+      _mm512_add_epi32(_mm512_set1_epi32(first), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  _mm512_mask_compressstoreu_epi32(out, k, ids);
+  return __builtin_popcount(k);
+#else
+  int count = 0;
+  for_each_lane(m, [&](int j) { out[count++] = first + j; });
+  return count;
+#endif
+}
+
+inline IntVec truncate_to_int(Lanes a) { return __builtin_convertvector(a.v, IntVec); }
+
+// Sixteen stored logits widened to f32.
+template <class S>
+inline Lanes load_lanes(const typename S::Stored* p);
+
+template <>
+inline Lanes load_lanes<F32Storage>(const float* p) {
+  FloatVec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <>
+inline Lanes load_lanes<BF16Storage>(const uint16_t* p) {
+  HalfVec h;
+  std::memcpy(&h, p, sizeof h);
+  const UintVec bits = __builtin_convertvector(h, UintVec) << 16;
+  FloatVec v;
+  std::memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+template <>
+inline Lanes load_lanes<F16Storage>(const uint16_t* p) {
+#if defined(__AVX512F__)
+  return FloatVec(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+#elif defined(__F16C__)
+  return FloatVec(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+  FloatVec v;
+  for (int j = 0; j < kLanes; ++j) v[j] = f16_to_float(p[j]);
+  return v;
+#endif
+}
+
+}  // namespace sm::cpu::SM_ISA
