@@ -1,5 +1,9 @@
 #include "row_kernels.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
 namespace sm::cpu {
 
 #define SM_DECLARE_ISA(ns) \
@@ -30,7 +34,17 @@ Isa detect_isa() {
   return Isa::kBaseline;
 }
 
-const Isa kIsa = detect_isa();
+// SAMPLING_MASK_CPU_ISA=baseline or avx2 caps the choice, so that every
+// variant can be run and compared on one machine; it never picks an
+// instruction set the processor lacks.
+Isa requested_cap() {
+  const char* name = std::getenv("SAMPLING_MASK_CPU_ISA");
+  if (name && std::strcmp(name, "baseline") == 0) return Isa::kBaseline;
+  if (name && std::strcmp(name, "avx2") == 0) return Isa::kAvx2;
+  return Isa::kAvx512;
+}
+
+const Isa kIsa = std::min(detect_isa(), requested_cap());
 
 template <class S>
 RowKernels<S> pick() {
