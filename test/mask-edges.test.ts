@@ -185,6 +185,39 @@ describe('top-p', () => {
   });
 });
 
+describe('top-p over long rows whose every k-th entry misleads', () => {
+  // Long rows may be sampled at a fixed stride to guess where the top-p
+  // boundary lies; whatever a sample suggests, the kept set must not change.
+  const vocab = 65536;
+  const stride = 16; // vocab / 4096
+
+  test.each([0.5, 0.99])('mass hidden between the sampled entries, or far below them (p = %p)', (topP) => {
+    const rng = new Rng(31);
+    const rows: Float32Array[] = [];
+    // Sampled entries low, every other entry high: the sample sees none of the mass.
+    rows.push(Float32Array.from({ length: vocab }, (_, i) => (i % stride === 0 ? -30 : rng.normal())));
+    // Sampled entries near the maximum, the rest a little lower but 15 times as many: the sample puts
+    // the boundary too high.
+    rows.push(Float32Array.from({ length: vocab }, (_, i) => (i % stride === 0 ? 5 + 0.01 * rng.normal() : 2 + rng.normal())));
+    // One huge spike on a sampled entry, a plateau everywhere else.
+    rows.push(Float32Array.from({ length: vocab }, (_, i) => (i === 4096 * stride - stride ? 12 : -2 + 0.001 * rng.normal())));
+    for (const row of rows) {
+      for (const [dtype, options] of [
+        ['float32', { topP }],
+        ['bfloat16', { topP }],
+        ['float32', { topP, temperature: 0.4, minP: 1e-6 }],
+      ] as const) {
+        const data = encode(row, dtype);
+        const expected = referenceMask(data, dtype, 1, vocab, options);
+        for (const threads of [1, 2, 8]) {
+          setThreads(threads);
+          expect(firstDifference(mask(tensor(data, 1, vocab, dtype), options), expected)).toBeNull();
+        }
+      }
+    }
+  });
+});
+
 describe('min-p', () => {
   test('minP = 1 keeps the maximum and its ties; 0 is off', () => {
     const row = [2, 5, 5, -Infinity, 4.9999];
