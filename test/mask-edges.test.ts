@@ -72,6 +72,21 @@ describe('top-k', () => {
     expect(kept(values, { topK: 10 })).toEqual([...new Set(tied)].sort((a, b) => a - b));
   });
 
+  test('large k on long rows: most of the row passes the candidate filter', () => {
+    const rng = new Rng(404);
+    const vocab = 20000;
+    for (const dtype of ['float32', 'float16'] as const) {
+      const data = encode(logitsRow(rng, vocab, 'quantized', 2), dtype);
+      for (const topK of [vocab - 1, vocab / 2, 5000, 1023, 1025]) {
+        const expected = referenceMask(data, dtype, 1, vocab, { topK, topP: 0.999 });
+        for (const threads of [1, 8]) {
+          setThreads(threads);
+          expect(firstDifference(mask(tensor(data, 1, vocab, dtype), { topK, topP: 0.999 }), expected)).toBeNull();
+        }
+      }
+    }
+  });
+
   test('ties that exist only after dividing by the temperature are kept together', () => {
     // Distinct logits x < y whose quotients by T round to the same f32.
     const temperature = f32(1.7);
