@@ -133,12 +133,12 @@ describe('native and reference keep the same ids', () => {
 
   test.each(dtypes)('small rows, many shapes (%s)', (dtype) => {
     const rng = new Rng(0x5eed + dtype.length);
-    for (let c = 0; c < 120; c++) compareRandomBatch(rng, rng.int(1, 40), rng.int(1, 300), dtype);
+    for (let c = 0; c < 80; c++) compareRandomBatch(rng, rng.int(1, 40), rng.int(1, 300), dtype);
   });
 
   test.each(dtypes)('many rows: the row-parallel path (%s)', (dtype) => {
     const rng = new Rng(0xba7c4 + dtype.length);
-    for (let c = 0; c < 4; c++) compareRandomBatch(rng, rng.int(100, 300), rng.int(16, 600), dtype);
+    for (let c = 0; c < 3; c++) compareRandomBatch(rng, rng.int(100, 300), rng.int(16, 600), dtype);
   });
 
   test.each(dtypes)('long rows: candidate filters and top-p histograms (%s)', (dtype) => {
@@ -164,7 +164,7 @@ describe('native and reference keep the same ids', () => {
   test.each(logitsKinds)('every parameter on at once on %s rows', (kind) => {
     const rng = new Rng(0xa11 + kind.length);
     for (const dtype of dtypes) {
-      for (const temperature of [0.3, 1, 1.7]) {
+      for (const temperature of [0.3, 1.7]) {
         for (const vocab of [100, 5000]) {
           const values = logitsBatch(rng, 4, vocab, kind);
           const data = encode(values, dtype);
