@@ -27,6 +27,12 @@ function perRow(value: PerRow | undefined): PerRowInput | undefined {
 }
 
 function nativeArgs(logits: LogitsInput, options: MaskOptions) {
+  if (options === null || typeof options !== 'object') {
+    throw Object.assign(new TypeError('options: expected an object'), {
+      code: 'ERR_SM_INVALID_ARG_TYPE',
+      argument: 'options',
+    });
+  }
   const rows = asRows(logits, options.vocab);
   const params = {
     temperature: perRow(options.temperature),

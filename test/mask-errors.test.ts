@@ -116,6 +116,12 @@ describe('parameters', () => {
     }
   });
 
+  test('options that are not an object', async () => {
+    for (const options of [null, 5, 'topK']) {
+      await expectBoth(good(), options, { ...TYPE, argument: 'options' });
+    }
+  });
+
   test('with one row, a per-row array still names row 0', async () => {
     const one = tensor(new Float32Array([1, 2, 3]), 1, 3, 'float32');
     await expectBoth(one, { topP: [0] }, { ...RANGE, argument: 'topP', row: 0 });
