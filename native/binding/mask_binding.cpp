@@ -86,7 +86,7 @@ class MaskJob {
   bool fill_;
   Napi::ObjectReference logits_ref_;
   std::vector<uint8_t> copy_;
-  cpu::MaskRowsResult result_;
+  MaskRowsResult result_;
 };
 
 }  // namespace

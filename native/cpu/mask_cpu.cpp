@@ -189,15 +189,8 @@ class RowPlanner {
     uint64_t above = 0;
     while (above + buckets[boundary_index] < *budget) above += buckets[boundary_index++];
     *weight_above = above;
-    // The bucket's range of x, found on the same monotone bucket function.
-    auto bucket_at_most = [&](int bucket) {
-      return [&p, z_max, bucket](float x) {
-        const float d = sub_rn(scaled_logit(x, p.temperature), z_max);
-        return d >= -28.0f && weight_bucket(d) <= bucket;
-      };
-    };
-    const float lo = smallest_float_where(x_max, bucket_at_most(boundary_index));
-    const float hi = boundary_index == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary_index - 1));
+    float lo, hi;
+    weight_bucket_range(boundary_index, p.temperature, z_max, x_max, &lo, &hi);
     *boundary = collect(std::max(lo, cut), hi);
   }
 

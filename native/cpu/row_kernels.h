@@ -9,12 +9,9 @@
 #include <vector>
 
 #include "../core/types.h"
+#include "../core/weight_buckets.h"
 
 namespace sm::cpu {
-
-// Top-p histogram: buckets of equal width in d = z - z_max over [-28, 0].
-constexpr int kWeightBuckets = 2048;
-constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
 
 struct ScanResult {
   float max;
@@ -47,8 +44,5 @@ const RowKernels<S>& row_kernels();
 
 // Which instruction-set variant row_kernels() picked ("avx512", "avx2", "baseline").
 const char* row_kernels_isa();
-
-// The bucket of a survivor's d = z - z_max in [-28, 0]; monotone in d.
-inline int weight_bucket(float d) { return static_cast<int>(-d * kBucketsPerUnit); }
 
 }  // namespace sm::cpu

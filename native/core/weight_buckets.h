@@ -1,0 +1,35 @@
+// Buckets of top-p weights, the coarse first step of every backend's top-p
+// search: equal width in d = z - z_max over [-28, 0], where weights are
+// nonzero. The bucket is monotone in x, so a bucket is a range of x, and only
+// the bucket where the cumulative weight reaches the budget needs an exact
+// look. Not part of the rule: any bucketing gives the same cut.
+#pragma once
+
+#include "rule.h"
+
+namespace sm {
+
+constexpr int kWeightBuckets = 2048;
+constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
+
+// The bucket of a survivor's d in [-28, 0]; 0 holds the row maximum.
+SM_HD int weight_bucket(float d) { return static_cast<int>(mul_rn(-d, kBucketsPerUnit)); }
+
+SM_HD bool weighs(float d) { return d >= -28.0f; }
+
+struct WeightBucketAtMost {
+  float temperature, z_max;
+  int bucket;
+  SM_HD bool operator()(float x) const {
+    const float d = sub_rn(scaled_logit(x, temperature), z_max);
+    return weighs(d) && weight_bucket(d) <= bucket;
+  }
+};
+
+// The values x of bucket b form [*lo, *hi) (hi = +inf for bucket 0).
+SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi) {
+  *lo = smallest_float_where(x_max, WeightBucketAtMost{temperature, z_max, bucket});
+  *hi = bucket == 0 ? kPosInf : smallest_float_where(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
+}
+
+}  // namespace sm
