@@ -92,7 +92,7 @@ class DownloadJob {
 class BandwidthJob {
  public:
   BandwidthJob(const Napi::CallbackInfo& info, bool)
-      : bytes_(static_cast<size_t>(read_count(info[0], "bytes", 1 << 20, int64_t{1} << 36))) {
+      : bytes_(static_cast<size_t>(read_count(info[0], "bytes", 1 << 20, int64_t{1} << 40))) {
     Napi::Object options = Napi::Object::New(info.Env());
     options.Set("backend", "cuda");
     options.Set("device", info[1]);
