@@ -27,9 +27,11 @@ struct WeightBucketAtMost {
 };
 
 // The values x of bucket b form [*lo, *hi) (hi = +inf for bucket 0).
-SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi) {
-  *lo = smallest_float_where(x_max, WeightBucketAtMost{temperature, z_max, bucket});
-  *hi = bucket == 0 ? kPosInf : smallest_float_where(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
+template <class Search = Bisection>
+SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi,
+                               const Search& search = Search{}) {
+  *lo = search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
+  *hi = bucket == 0 ? kPosInf : search(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
 }
 
 }  // namespace sm

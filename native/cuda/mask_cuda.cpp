@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
-#include <cstddef>
 #include <cstring>
 
 #include "context.h"
@@ -25,10 +24,10 @@ size_t aligned(size_t bytes) { return (bytes + kAlignment - 1) / kAlignment * kA
 
 // Byte offsets inside the workspace: the whole batch's cuts, then one
 // chunk's buffers. [offsets, summary] come back in one copy; [summary,
-// tile_status] is zeroed in one memset.
+// zero_end) is zeroed in one memset.
 struct Layout {
-  size_t cuts, params, offsets, summary, states, key_hist, tile_status, zero_end, search_hist, candidates, kept_ids,
-      end;
+  size_t cuts, params, offsets, summary, states, key_hist, zero_end, segment_counts, segment_offsets, search_hist,
+      candidates, kept_ids, end;
 
   Layout(int64_t batch_rows, int64_t chunk_rows, int64_t tiles_per_row) {
     size_t at = 0;
@@ -46,8 +45,9 @@ struct Layout {
     summary = take(sizeof(Summary));
     states = take(sizeof(RowState) * rows);
     key_hist = take(sizeof(uint32_t) * kKeyBins * rows);
-    tile_status = take(sizeof(uint64_t) * rows * tiles_per_row);
     zero_end = at;
+    segment_counts = take(sizeof(int32_t) * rows * tiles_per_row);  // segments <= tiles
+    segment_offsets = take(sizeof(int64_t) * rows * tiles_per_row);
     search_hist = take(sizeof(uint64_t) * kKeyBins * rows);
     candidates = take(sizeof(Candidate) * kCandidates * rows);
     kept_ids = take(sizeof(int32_t) * kCandidates * rows);
@@ -60,21 +60,17 @@ int64_t chunk_rows(int64_t rows, int64_t tiles_per_row) {
   return std::max<int64_t>(1, std::min<int64_t>({rows, kMaxChunkRows, static_cast<int64_t>(kWorkspaceBudget / per_row)}));
 }
 
-// Scan + plan rounds the common paths need after the first: a top-k row
-// finishes from its candidates in one, a top-p row needs the weights and
-// the boundary. Rows that need more (heavy ties, huge k) get the rest after
-// a check.
+// Scan + plan rounds after the first (stats) that the common paths need: a
+// top-k row finishes from its candidates in one, a row whose cut is known
+// after the first counts its segments in one, a top-p row needs the weights
+// and the boundary. Rows that need more (heavy ties, huge k) get the rest
+// after a check.
 int expected_rounds(const BatchParams& params, int64_t rows, int64_t vocab) {
   const bool per_row = params.temperature.values || params.min_p.values || params.top_k.values || params.top_p.values;
-  int rounds = 0;
+  int rounds = 1;
   for (int64_t r = 0; r < (per_row ? rows : 1) && rounds < 2; ++r) {
     const RowParams p = params.row(r);
-    if (is_greedy(p)) continue;
-    if (p.top_k > 0 && p.top_k < vocab) {
-      rounds = std::max(rounds, 1);
-    } else if (top_p_active(p)) {
-      rounds = 2;
-    }
+    if (!is_greedy(p) && !(p.top_k > 0 && p.top_k < vocab) && top_p_active(p)) rounds = 2;
   }
   return rounds;
 }
@@ -137,6 +133,7 @@ class Pipeline {
     const int64_t segments = std::max<int64_t>(1, std::min(wanted, tiles_per_row));
     b.tiles_per_segment = static_cast<int32_t>((tiles_per_row + segments - 1) / segments);
     b.segments = static_cast<int32_t>((tiles_per_row + b.tiles_per_segment - 1) / b.tiles_per_segment);
+    b.segment_elements = b.tiles_per_segment * tile_elements(logits.dtype);
     b.params = params;  // per-row arrays are replaced by device copies in run_chunk
     Workspace& w = b.w;
     w.cuts = reinterpret_cast<float*>(base + layout.cuts) + first;
@@ -144,7 +141,8 @@ class Pipeline {
     w.summary = reinterpret_cast<Summary*>(base + layout.summary);
     w.states = reinterpret_cast<RowState*>(base + layout.states);
     w.key_hist = reinterpret_cast<uint32_t*>(base + layout.key_hist);
-    w.tile_status = reinterpret_cast<uint64_t*>(base + layout.tile_status);
+    w.segment_counts = reinterpret_cast<int32_t*>(base + layout.segment_counts);
+    w.segment_offsets = reinterpret_cast<int64_t*>(base + layout.segment_offsets);
     w.search_hist = reinterpret_cast<uint64_t*>(base + layout.search_hist);
     w.candidates = reinterpret_cast<Candidate*>(base + layout.candidates);
     w.kept_ids = reinterpret_cast<int32_t*>(base + layout.kept_ids);
@@ -173,18 +171,11 @@ class Pipeline {
     }
   }
 
-  // Compacts, then reads back offsets and summary.
-  const Summary& compact(const MaskBatch& b, const Layout& layout, bool rezero) {
-    if (rezero)
-      check(cudaMemsetAsync(static_cast<uint8_t*>(ctx_.workspace.data()) + layout.tile_status, 0,
-                            layout.zero_end - layout.tile_status, ctx_.stream()),
-            "cudaMemsetAsync");
-    if (rezero) {
-      const size_t ticket = layout.summary + offsetof(Summary, tile_ticket);
-      check(cudaMemsetAsync(static_cast<uint8_t*>(ctx_.workspace.data()) + ticket, 0, sizeof(uint32_t), ctx_.stream()),
-            "cudaMemsetAsync");
-    }
-    launch_compact(b, ctx_.stream());
+  // Ids into the CSR (rows not final yet get none), then offsets and
+  // summary back to the host.
+  const Summary& write(const MaskBatch& b, const Layout& layout, bool with_offsets) {
+    if (with_offsets) launch_offsets(b, ctx_.stream());
+    launch_write(b, ctx_.stream());
     timer_.stop();
     const size_t bytes = layout.summary + sizeof(Summary) - layout.offsets;
     check(cudaMemcpyAsync(ctx_.readback.data(), static_cast<uint8_t*>(ctx_.workspace.data()) + layout.offsets, bytes,
@@ -205,12 +196,12 @@ class Pipeline {
     uint8_t* base = static_cast<uint8_t*>(ctx_.workspace.data());
     check(cudaMemsetAsync(base + layout.summary, 0, layout.zero_end - layout.summary, stream), "cudaMemsetAsync");
     launch_rounds(b, 0, rounds);
-    const Summary* summary = &compact(b, layout, false);
+    const Summary* summary = &write(b, layout, true);
     if (summary->error_row_key == 0 && summary->pending[rounds] != 0) {
-      // Rows off the common paths: run every round left, then compact again.
+      // Rows off the common paths: run every round left, then write again.
       timer_.start();
       launch_rounds(b, rounds + 1, kMaxRounds - 1);
-      summary = &compact(b, layout, true);
+      summary = &write(b, layout, true);
       if (summary->error_row_key == 0 && summary->pending[kMaxRounds - 1] != 0)
         throw Error("sampling-mask internal error: a row's CUDA search did not finish", false);
     }
@@ -237,7 +228,7 @@ class Pipeline {
       b.w.indices = static_cast<int32_t*>(ctx_.indices.data());
       b.w.capacity = static_cast<int64_t>(ctx_.indices.size() / sizeof(int32_t));
       timer_.start();
-      compact(b, layout, true);
+      write(b, layout, false);
     }
     std::vector<int64_t> offsets(b.rows + 1);
     std::memcpy(offsets.data(), ctx_.readback.data(), sizeof(int64_t) * offsets.size());

@@ -130,9 +130,12 @@ __device__ float scaled(float x, float temperature, bool unit_temperature) {
   return unit_temperature ? x : scaled_logit(x, temperature);
 }
 
-// The rows that need the key histogram of the stats scan.
-__device__ bool wants_key_hist(const RowParams& p, int64_t vocab) {
-  return !is_greedy(p) && ((p.top_k > 0 && p.top_k < vocab) || top_p_active(p));
+// The rows whose plan reads the key histogram of the stats scan: top-k, and
+// top-p where its survivors may fit a candidate list (min-p, short rows).
+__device__ bool uses_key_hist(const RowParams& p, int64_t vocab) {
+  if (is_greedy(p)) return false;
+  if (p.top_k > 0 && p.top_k < vocab) return true;
+  return top_p_active(p) && (min_p_active(p) || vocab <= kCandidates);
 }
 
 // Adds a block's shared histogram into the row's global one (nonzero bins only).
@@ -156,7 +159,7 @@ __device__ void zero_shared(Count* local, int bins) {
 template <class S>
 struct RowScan {
   const MaskBatch& b;
-  int64_t row;
+  int64_t row, segment;
   int64_t tile_begin, tile_end;
   RowState& state;
   unsigned char* shared;
@@ -173,7 +176,7 @@ struct RowScan {
 
   __device__ void stats() {
     uint32_t* hist = reinterpret_cast<uint32_t*>(shared);
-    const bool want_hist = wants_key_hist(b.params.row(row), b.vocab);
+    const bool want_hist = uses_key_hist(b.params.row(row), b.vocab);
     if (want_hist) zero_shared(hist, kKeyBins);
     uint32_t max_key = 0, first_invalid = UINT32_MAX;
     each([&](float x, int64_t id) {
@@ -191,11 +194,17 @@ struct RowScan {
     if (want_hist) flush_hist(hist, b.w.key_hist + row * kKeyBins, kKeyBins);
   }
 
+  // (x, id) of every x in [lo, hi) into the row's list. For the top-p
+  // boundary, also each segment's count of x >= hi: every id above the
+  // bucket is kept, so the segment counts follow once the cut in it is known.
   __device__ void collect() {
     const float lo = state.lo, hi = state.hi;
+    const bool count_above = state.search == kSearchTopPBoundary;
     Candidate* out = b.w.candidates + row * kCandidates;
     uint32_t* count = &state.candidates;
+    uint32_t above = 0;
     each([&](float x, int64_t id) {
+      above += x >= hi ? 1 : 0;
       const bool take = x >= lo && x < hi;
       const uint32_t takers = __ballot_sync(kFullMask, take);
       if (takers == 0) return;
@@ -206,6 +215,27 @@ struct RowScan {
       const uint32_t slot = base + __popc(takers & lanes_below());
       if (take && slot < kCandidates) out[slot] = Candidate{x, static_cast<int32_t>(id)};
     });
+    if (count_above) store_segment_count(above);
+  }
+
+  // Kept ids of the segment, once the row's cut is known.
+  __device__ void count() {
+    const float cut = state.cut;
+    uint32_t kept = 0;
+    each([&](float x, int64_t) { kept += x >= cut ? 1 : 0; });
+    store_segment_count(kept);
+  }
+
+  __device__ void store_segment_count(uint32_t per_thread) {
+    __shared__ uint32_t warp_sums[kScanThreads / 32];
+    const uint32_t warp_sum = __reduce_add_sync(kFullMask, per_thread);
+    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x / 32] = warp_sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      uint32_t total = 0;
+      for (uint32_t w : warp_sums) total += w;
+      b.w.segment_counts[row * b.segments + segment] = static_cast<int32_t>(total);
+    }
   }
 
   // One radix level: bins of the next digit of order_key(x) for x in
@@ -265,27 +295,54 @@ __global__ void __launch_bounds__(kScanThreads) scan_kernel(MaskBatch b) {
   const int64_t segment = blockIdx.x % b.segments;
   RowState& state = b.w.states[row];
   const uint8_t stage = state.stage;
-  if (stage >= kStageFinal) return;
+  if (stage_is_final(stage)) return;
   const int64_t tile_begin = segment * b.tiles_per_segment;
   const int64_t tile_end = min(tile_begin + b.tiles_per_segment, b.tiles_per_row);
-  RowScan<S> scan{b, row, tile_begin, tile_end, state, shared};
+  RowScan<S> scan{b, row, segment, tile_begin, tile_end, state, shared};
   switch (stage) {
     case kStageStats: scan.stats(); break;
     case kStageCollect: scan.collect(); break;
     case kStageDigits: scan.digits(); break;
     case kStageWeights: scan.weights(); break;
+    case kStageCount: scan.count(); break;
     default: break;
   }
 }
 
 // ---- Plans ------------------------------------------------------------------
 
+// core's threshold searches, run by the 32 lanes of one warp: each step
+// probes 31 points at once, so the smallest float where the monotone
+// predicate holds is found in 7 steps instead of 32 (the same float: it is
+// unique). On the host it is core's bisection.
+struct WarpSearch {
+  template <class Pred>
+  SM_HD float operator()(float known_true, const Pred& pred) const {
+#if defined(__CUDA_ARCH__)
+    const int lane = threadIdx.x & 31;
+    if (pred(kNegInf)) return kNegInf;
+    uint32_t lo = order_key(kNegInf), hi = order_key(known_true);  // pred(lo) false, pred(hi) true
+    while (hi - lo > 1) {
+      const uint32_t probe = lo + static_cast<uint32_t>(uint64_t{hi - lo} * (lane + 1) / 32);  // lane 31: hi
+      const uint32_t holds = __ballot_sync(kFullMask, lane == 31 || pred(key_to_float(probe)));
+      const int first = __ffs(holds) - 1;
+      const uint32_t below = __shfl_sync(kFullMask, probe, first > 0 ? first - 1 : 0);
+      hi = __shfl_sync(kFullMask, probe, first);
+      if (first > 0) lo = below;
+    }
+    return key_to_float(hi);
+#else
+    return smallest_float_where(known_true, pred);
+#endif
+  }
+};
+
 using PlanScan = cub::BlockScan<uint64_t, kPlanThreads>;
 
 struct PlanShared {
   uint64_t keys[kCandidates];  // sort keys: order_key(x) << 32 | id
   typename PlanScan::TempStorage scan;
-  float value, value2;
+  float value[2];
   int index;
   uint64_t above;
 };
@@ -297,6 +354,7 @@ struct Crossing {
 };
 
 __device__ float key_value(uint64_t key) { return key_to_float(static_cast<uint32_t>(key >> 32)); }
+__device__ int32_t key_id(uint64_t key) { return static_cast<int32_t>(static_cast<uint32_t>(key)); }
 
 __device__ int next_pow2(int n) {
   int p = 1;
@@ -317,13 +375,14 @@ class Planner {
       case kStageCollect: s_.search == kSearchCandidates ? from_candidates() : from_boundary(); break;
       case kStageDigits: from_digits(); break;
       case kStageWeights: from_weights(); break;
+      case kStageCount: s_.stage = kStageCounted; break;  // the scan has counted every segment
       default: return;
     }
     __syncthreads();
     if (threadIdx.x == 0) global_ = s_;
   }
 
-  __device__ bool final() const { return s_.stage >= kStageFinal; }
+  __device__ bool final() const { return stage_is_final(s_.stage); }
 
  private:
   // After the stats scan: errors, greedy, min-p, then how to find top-k / top-p.
@@ -335,23 +394,26 @@ class Planner {
     s_.z_max = scaled_logit(x_max, p_.temperature);
     if (!scaled_max_is_finite(s_.z_max)) return fail(static_cast<uint8_t>(RowError::kScaledOverflow));
     float cut = -kMaxFinite;
-    if (min_p_active(p_)) cut = on_first_thread([&] { return x_cut_for_z(min_p_z_cut(s_.z_max, p_.min_p), p_.temperature, x_max); });
+    if (min_p_active(p_)) {
+      cut = on_first_warp([&] {
+        return x_cut_for_z(min_p_z_cut(s_.z_max, p_.min_p, WarpSearch{}), p_.temperature, x_max, WarpSearch{});
+      });
+    }
     s_.cut = cut;
-    const bool top_k = top_k_tried();
-    if (!top_k && !top_p_active(p_)) return finish(cut);
+    if (!uses_key_hist(p_, b_.vocab)) return top_p_active(p_) ? weigh() : finish(cut);
 
     const uint32_t* hist = b_.w.key_hist + row_ * kKeyBins;
     const int cut_bin = static_cast<int>(order_key(cut) >> kKeyShift);
-    if (top_k) {
+    if (top_k_tried()) {
       // The k-th largest survivor lies in the highest bin where the count
       // from the top reaches k, or else in the cut's bin (if at all).
       const Crossing c = find_from_top(hist, kKeyBins, cut_bin + 1, static_cast<uint64_t>(p_.top_k));
       if (c.bin >= 0) {
-        // Every id kept has x >= L: at or above the k-th's bin, or tied with
-        // its lowest value in z.
+        // Every id kept has x >= low: at or above the k-th's bin, or tied
+        // in z with the bin's lowest value.
         const float bin_low = key_to_float(static_cast<uint32_t>(c.bin) << kKeyShift);
-        const float low = on_first_thread([&] {
-          return fmaxf(cut, x_cut_for_z(scaled_logit(bin_low, p_.temperature), p_.temperature, bin_low));
+        const float low = on_first_warp([&] {
+          return fmaxf(cut, x_cut_for_z(scaled_logit(bin_low, p_.temperature), p_.temperature, bin_low, WarpSearch{}));
         });
         const int low_bin = static_cast<int>(order_key(low) >> kKeyShift);
         if (find_from_top(hist, kKeyBins, low_bin, ~uint64_t{0}).total <= kCandidates)
@@ -361,6 +423,7 @@ class Planner {
       if (c.total + hist[cut_bin] <= kCandidates) return collect(cut, kPosInf, kSearchCandidates);
       return refine(kSearchTopK, static_cast<uint32_t>(cut_bin), p_.top_k - c.total, cut, kPosInf);
     }
+    // Top-p alone: when min-p (or a short row) leaves few survivors, list them.
     if (find_from_top(hist, kKeyBins, cut_bin, ~uint64_t{0}).total <= kCandidates)
       return collect(cut, kPosInf, kSearchCandidates);
     return weigh();
@@ -372,14 +435,15 @@ class Planner {
     float cut = s_.cut;
     if (top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
       const float kth = key_value(sh_.keys[p_.top_k - 1]);
-      cut = on_first_thread([&] { return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth)); });
+      cut = on_first_warp(
+          [&] { return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth, WarpSearch{})); });
     }
     if (top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
     const int kept = count_at_least(n, cut);
     // The kept are the first `kept` keys; sort their ids ascending.
     const int padded = next_pow2(kept);
     for (int i = threadIdx.x; i < padded; i += kPlanThreads)
-      sh_.keys[i] = i < kept ? static_cast<uint32_t>(sh_.keys[i]) : ~uint64_t{0};
+      sh_.keys[i] = i < kept ? static_cast<uint32_t>(key_id(sh_.keys[i])) : ~uint64_t{0};
     __syncthreads();
     bitonic_sort(padded, false);
     int32_t* out = b_.w.kept_ids + row_ * kCandidates;
@@ -389,11 +453,17 @@ class Planner {
     s_.stage = kStageFromCandidates;
   }
 
-  // The boundary bucket's values are in the list (unless it overflowed).
+  // The boundary bucket's values are in the list (unless it overflowed):
+  // the exact cut, and each segment's count (the scan counted x >= hi).
   __device__ void from_boundary() {
     if (s_.candidates > kCandidates) return refine(kSearchTopP, 0, s_.budget - s_.above, s_.lo, s_.hi);
     const int n = sort_candidates();
-    finish(top_p_cut(n, s_.above, s_.budget, s_.cut));
+    const float cut = top_p_cut(n, s_.above, s_.budget, s_.cut);
+    const int kept = count_at_least(n, cut);
+    int32_t* counts = b_.w.segment_counts + row_ * b_.segments;
+    for (int i = threadIdx.x; i < kept; i += kPlanThreads) atomicAdd(counts + key_id(sh_.keys[i]) / b_.segment_elements, 1);
+    finish(cut);
+    s_.stage = kStageCounted;
   }
 
   __device__ void from_digits() {
@@ -409,8 +479,8 @@ class Planner {
     if (level < 3) return refine(static_cast<Search>(s_.search), prefix, s_.target - c.above, s_.lo, s_.hi, level + 1);
     // All 32 bits chosen: the k-th largest x, or the top-p boundary x.
     const float x = key_to_float(prefix);
-    const float cut =
-        on_first_thread([&] { return fmaxf(s_.cut, x_cut_for_z(scaled_logit(x, p_.temperature), p_.temperature, x)); });
+    const float cut = on_first_warp(
+        [&] { return fmaxf(s_.cut, x_cut_for_z(scaled_logit(x, p_.temperature), p_.temperature, x, WarpSearch{})); });
     if (s_.search == kSearchTopK) return after_top_k(cut);
     finish(cut);
   }
@@ -423,9 +493,13 @@ class Planner {
     const Crossing c = find_from_top(hist, kWeightBuckets, 0, budget);
     if (c.bin < 0) return fail(kRowErrorInternal);
     const int bucket = kWeightBuckets - 1 - c.bin;
-    if (threadIdx.x == 0) weight_bucket_range(bucket, p_.temperature, s_.z_max, key_to_float(s_.max_key), &sh_.value, &sh_.value2);
+    if (threadIdx.x < 32) {
+      float lo = 0, hi = 0;
+      weight_bucket_range(bucket, p_.temperature, s_.z_max, key_to_float(s_.max_key), &lo, &hi, WarpSearch{});
+      if (threadIdx.x == 0) sh_.value[0] = lo, sh_.value[1] = hi;
+    }
     __syncthreads();
-    const float lo = sh_.value, hi = sh_.value2;
+    const float lo = sh_.value[0], hi = sh_.value[1];
     __syncthreads();
     s_.budget = budget;
     s_.above = c.above;
@@ -441,7 +515,7 @@ class Planner {
   // ---- transitions (every thread computes the same state; thread 0 stores it)
   __device__ void finish(float cut) {
     s_.cut = cut;
-    s_.stage = kStageFinal;
+    s_.stage = kStageCount;
     if (threadIdx.x == 0) b_.w.cuts[row_] = cut;
   }
 
@@ -479,11 +553,16 @@ class Planner {
   // ---- block-wide helpers (every thread calls them)
   __device__ bool top_k_tried() const { return p_.top_k > 0 && p_.top_k < b_.vocab; }
 
+  // f() on the first warp (a WarpSearch needs all of its lanes), then its
+  // value for every thread.
   template <class F>
-  __device__ float on_first_thread(F&& f) {
-    if (threadIdx.x == 0) sh_.value = f();
+  __device__ float on_first_warp(F&& f) {
+    if (threadIdx.x < 32) {
+      const float v = f();
+      if (threadIdx.x == 0) sh_.value[0] = v;
+    }
     __syncthreads();
-    const float v = sh_.value;
+    const float v = sh_.value[0];
     __syncthreads();
     return v;
   }
@@ -595,7 +674,8 @@ class Planner {
     }
     __syncthreads();
     const float x0 = key_value(sh_.keys[sh_.index]);
-    return on_first_thread([&] { return fmaxf(cut, x_cut_for_z(scaled_logit(x0, p_.temperature), p_.temperature, x0)); });
+    return on_first_warp(
+        [&] { return fmaxf(cut, x_cut_for_z(scaled_logit(x0, p_.temperature), p_.temperature, x0, WarpSearch{})); });
   }
 
   const MaskBatch& b_;
@@ -609,115 +689,97 @@ class Planner {
 __global__ void __launch_bounds__(kPlanThreads) plan_kernel(MaskBatch b, int round) {
   __shared__ PlanShared shared;
   const int64_t row = blockIdx.x;
-  if (b.w.states[row].stage >= kStageFinal) return;
+  if (stage_is_final(b.w.states[row].stage)) return;
   Planner planner(b, row, shared);
   planner.advance();
   if (threadIdx.x == 0 && !planner.final()) atomicAdd(&b.w.summary->pending[round], 1u);
 }
 
-// ---- Compaction ---------------------------------------------------------------
+// ---- Offsets and ids --------------------------------------------------------------
+
+// Kept ids of a segment: counted, or all of a candidate row's in its segment 0.
+// Rows not final yet (off the common paths) get none until a later pass.
+__device__ int64_t segment_kept(const MaskBatch& b, int64_t row, int64_t segment) {
+  const RowState& state = b.w.states[row];
+  if (state.stage == kStageCounted) return b.w.segment_counts[row * b.segments + segment];
+  if (state.stage == kStageFromCandidates && segment == 0) return state.kept;
+  return 0;
+}
+
+// One block: an exclusive scan over every (row, segment) in order.
+__global__ void __launch_bounds__(kOffsetsThreads) offsets_kernel(MaskBatch b) {
+  using Scan = cub::BlockScan<int64_t, kOffsetsThreads>;
+  __shared__ typename Scan::TempStorage scan;
+  if (b.w.summary->error_row_key != 0) return;
+  const int64_t entries = b.rows * b.segments;
+  int64_t carry = 0;
+  for (int64_t base = 0; base < entries; base += kOffsetsThreads) {
+    const int64_t e = base + threadIdx.x;
+    const int64_t kept = e < entries ? segment_kept(b, e / b.segments, e % b.segments) : 0;
+    int64_t before = 0, sum = 0;
+    Scan(scan).ExclusiveSum(kept, before, sum);
+    if (e < entries) {
+      b.w.segment_offsets[e] = carry + before;
+      if (e % b.segments == 0) b.w.offsets[e / b.segments] = carry + before;
+    }
+    carry += sum;
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    b.w.offsets[b.rows] = carry;
+    b.w.summary->total = carry;
+  }
+}
 
 using TileScan = cub::BlockScan<uint64_t, kScanThreads>;
 
-constexpr uint64_t kAggregate = uint64_t{1} << 62;
-constexpr uint64_t kInclusive = uint64_t{2} << 62;
-constexpr uint64_t kValueBits = kAggregate - 1;
-
-__device__ uint64_t load_status(const uint64_t* at) { return *reinterpret_cast<const volatile uint64_t*>(at); }
-__device__ void store_status(uint64_t* at, uint64_t word) { *reinterpret_cast<volatile uint64_t*>(at) = word; }
-
-// Decoupled look-back: the ids kept by every tile before this one. Tiles
-// are numbered in the order they start, so every earlier tile is running or
-// done and the wait ends.
-__device__ int64_t look_back(uint64_t* status, int64_t tile, int64_t count, int64_t* shared_prefix) {
-  if (threadIdx.x < 32) {
-    const int lane = threadIdx.x;
-    if (tile == 0) {
-      if (lane == 0) {
-        store_status(status, kInclusive | static_cast<uint64_t>(count));
-        *shared_prefix = 0;
-      }
-    } else {
-      if (lane == 0) store_status(status + tile, kAggregate | static_cast<uint64_t>(count));
-      int64_t before = 0;
-      for (int64_t nearest = tile - 1;; nearest -= 32) {
-        const int64_t at = nearest - lane;
-        uint64_t word = at >= 0 ? load_status(status + at) : kInclusive;
-        while (__any_sync(kFullMask, (word >> 62) == 0)) {
-          if ((word >> 62) == 0) word = load_status(status + at);
-        }
-        const uint32_t inclusive = __ballot_sync(kFullMask, (word >> 62) == 2);
-        const int last = inclusive ? __ffs(inclusive) - 1 : 31;
-        before += warp_sum(lane <= last ? static_cast<int64_t>(word & kValueBits) : int64_t{0});
-        if (inclusive) break;
-      }
-      if (lane == 0) {
-        store_status(status + tile, kInclusive | static_cast<uint64_t>(before + count));
-        *shared_prefix = before;
-      }
-    }
-  }
-  __syncthreads();
-  return *shared_prefix;
-}
-
+// One block per (row, segment): the segment's kept ids in ascending order,
+// tile by tile (each tile's order from a block scan of per-vector counts),
+// or a candidate row's sorted list.
 template <class S>
-__global__ void __launch_bounds__(kScanThreads) compact_kernel(MaskBatch b) {
+__global__ void __launch_bounds__(kScanThreads) write_kernel(MaskBatch b) {
   __shared__ typename TileScan::TempStorage scan;
-  __shared__ uint32_t ticket;
-  __shared__ int64_t prefix_shared;
-  Summary& summary = *b.w.summary;
-  if (threadIdx.x == 0) ticket = atomicAdd(&summary.tile_ticket, 1u);
-  __syncthreads();
-  if (summary.error_row_key != 0) return;  // the same for every tile: nobody waits
-  const int64_t tile = ticket;
-  const int64_t row = tile / b.tiles_per_row, in_row = tile % b.tiles_per_row;
+  const int64_t row = blockIdx.x / b.segments, segment = blockIdx.x % b.segments;
+  if (b.w.summary->error_row_key != 0) return;
   const RowState& state = b.w.states[row];
   const uint8_t stage = state.stage;
-  const float cut = state.cut;
-
-  // Kept count of each of the thread's vectors, 16 bits apiece.
-  Tile<S> data;
-  uint64_t packed = 0;
-  if (stage == kStageFinal) {
-    data.template load<true>(row_data<S>(b, row), b.vocab, in_row, b.aligned);
-    data.for_each(in_row, [&](float x, int64_t, int j, int) {
-      if (x >= cut) packed += uint64_t{1} << (16 * j);
-    });
-  }
-  uint64_t before = 0, totals = 0;
-  TileScan(scan).ExclusiveSum(packed, before, totals);
-  int64_t count = 0;
-  for (int j = 0; j < kTileLoads; ++j) count += (totals >> (16 * j)) & 0xffff;
-  if (stage == kStageFromCandidates && in_row == 0) count = state.kept;
-
-  const int64_t prefix = look_back(b.w.tile_status, tile, count, &prefix_shared);
+  int64_t at = b.w.segment_offsets[blockIdx.x];
   int32_t* indices = b.w.indices;
   const int64_t capacity = b.w.capacity;
-  if (stage == kStageFinal) {
-    int64_t vector_start = prefix;
-    int64_t next[kTileLoads];
-    for (int j = 0; j < kTileLoads; ++j) {
-      next[j] = vector_start + static_cast<int64_t>((before >> (16 * j)) & 0xffff);
-      vector_start += (totals >> (16 * j)) & 0xffff;
+  if (stage == kStageFromCandidates) {
+    if (segment != 0) return;
+    const int32_t* kept = b.w.kept_ids + row * kCandidates;
+    for (int64_t i = threadIdx.x; i < state.kept; i += kScanThreads) {
+      if (at + i < capacity) indices[at + i] = kept[i];
     }
-    data.for_each(in_row, [&](float x, int64_t id, int j, int) {
+    return;
+  }
+  if (stage != kStageCounted) return;
+  const float cut = state.cut;
+  const typename S::Stored* data = row_data<S>(b, row);
+  const int64_t tile_end = min((segment + 1) * b.tiles_per_segment, b.tiles_per_row);
+  for (int64_t t = segment * b.tiles_per_segment; t < tile_end; ++t) {
+    Tile<S> tile;
+    tile.template load<true>(data, b.vocab, t, b.aligned);
+    // Kept count of each of the thread's vectors, 16 bits apiece.
+    uint64_t packed = 0;
+    tile.for_each(t, [&](float x, int64_t, int j, int) {
+      if (x >= cut) packed += uint64_t{1} << (16 * j);
+    });
+    uint64_t before = 0, totals = 0;
+    TileScan(scan).ExclusiveSum(packed, before, totals);
+    int64_t next[kTileLoads];
+#pragma unroll
+    for (int j = 0; j < kTileLoads; ++j) {
+      next[j] = at + static_cast<int64_t>((before >> (16 * j)) & 0xffff);
+      at += static_cast<int64_t>((totals >> (16 * j)) & 0xffff);
+    }
+    tile.for_each(t, [&](float x, int64_t id, int j, int) {
       if (x < cut) return;
       if (next[j] < capacity) indices[next[j]] = static_cast<int32_t>(id);
       ++next[j];
     });
-  } else if (stage == kStageFromCandidates && in_row == 0) {
-    const int32_t* kept = b.w.kept_ids + row * kCandidates;
-    for (int64_t i = threadIdx.x; i < count; i += kScanThreads) {
-      if (prefix + i < capacity) indices[prefix + i] = kept[i];
-    }
-  }
-  if (threadIdx.x == 0) {
-    if (in_row == 0) b.w.offsets[row] = prefix;
-    if (tile == b.rows * b.tiles_per_row - 1) {
-      b.w.offsets[b.rows] = prefix + count;
-      summary.total = prefix + count;
-    }
+    __syncthreads();  // the scan's storage is reused by the next tile
   }
 }
 
@@ -780,12 +842,17 @@ void launch_plan(const MaskBatch& batch, int round, cudaStream_t stream) {
   check_launch("plan_kernel");
 }
 
-void launch_compact(const MaskBatch& batch, cudaStream_t stream) {
-  const unsigned blocks = static_cast<unsigned>(batch.rows * batch.tiles_per_row);
+void launch_offsets(const MaskBatch& batch, cudaStream_t stream) {
+  offsets_kernel<<<1, kOffsetsThreads, 0, stream>>>(batch);
+  check_launch("offsets_kernel");
+}
+
+void launch_write(const MaskBatch& batch, cudaStream_t stream) {
+  const unsigned blocks = static_cast<unsigned>(batch.rows * batch.segments);
   with_storage(batch.dtype, [&](auto storage) {
-    compact_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
+    write_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
   });
-  check_launch("compact_kernel");
+  check_launch("write_kernel");
 }
 
 void launch_fill(const MaskBatch& batch, cudaStream_t stream) {
