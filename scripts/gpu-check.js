@@ -259,7 +259,8 @@ function paramsLabel(p) {
 
 function benchCase(b) {
   const gen = b.gen === 'ties' ? cases.rows.ties(1) : cases.rows.normal(3);
-  const shape = dry ? { B: Math.min(b.B, 8), V: Math.min(b.V, 8192) } : { B: b.B, V: b.V };
+  // Dry and quick runs only exercise the code (quick runs under compute-sanitizer).
+  const shape = dry || quick ? { B: Math.min(b.B, 8), V: Math.min(b.V, 8192) } : { B: b.B, V: b.V };
   const logits = [1, 2].map((seed) => cases.makeLogits(gen, shape.B, shape.V, b.dtype, seed));
   const bytes = logits[0].data.byteLength;
   const row = { B: shape.B, V: shape.V, dtype: b.dtype, params: paramsLabel(b.params) + (b.note ? ` (${b.note})` : ''), target: b.target };

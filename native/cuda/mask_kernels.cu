@@ -70,7 +70,7 @@ struct Tile {
   }
 
   __device__ static uint4 neg_inf_vector() {
-    uint4 r;
+    uint4 r = make_uint4(0, 0, 0, 0);
     for (int lane = 0; lane < kVec; ++lane) set_bits(r, lane, stored_bits(S::neg_inf()));
     return r;
   }
@@ -116,13 +116,6 @@ __device__ uint32_t lanes_below() {
   uint32_t mask;
   asm("mov.u32 %0, %%lanemask_lt;" : "=r"(mask));
   return mask;
-}
-
-template <class T>
-__device__ T warp_sum(T v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(kFullMask, v, offset);
-  return v;
 }
 
 // z = x / T without the division when T is 1 (x / 1 == x exactly).
