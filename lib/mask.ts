@@ -2,7 +2,7 @@
 // top-p (README, "The rule").
 import { deviceExec, hostExec, type ExecOptions } from './backend';
 import { DeviceTensor } from './device';
-import { addon, type NativeAddon, type NativeCsr, type PerRowInput } from './native';
+import { addon, type NativeCsr, type NativeMaskArgs, type PerRowInput } from './native';
 import { SamplingMask } from './sampling-mask';
 import { asRows, type LogitsInput } from './tensor';
 
@@ -33,7 +33,7 @@ function perRow(value: PerRow | undefined): PerRowInput | undefined {
   return Array.isArray(value) ? Float64Array.from(value as readonly number[]) : (value as PerRowInput | undefined);
 }
 
-function nativeArgs(logits: MaskInput, options: MaskOptions): Parameters<NativeAddon['mask']> {
+function nativeArgs(logits: MaskInput, options: MaskOptions): NativeMaskArgs {
   const params = {
     temperature: perRow(options.temperature),
     minP: perRow(options.minP),

@@ -65,35 +65,26 @@ export interface NativeBackendInfo {
   };
 }
 
+/** mask()'s arguments: host rows, or a DeviceTensor handle in place of data. */
+export type NativeMaskArgs = [
+  data: LogitsData | NativeDeviceTensor,
+  dtype: string,
+  rows: number,
+  vocab: number,
+  params: NativeParams,
+  fill: boolean,
+  exec?: NativeExec,
+];
+
+export type NativeUploadArgs = [data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec];
+
 export interface NativeAddon {
-  mask(
-    data: LogitsData | NativeDeviceTensor,
-    dtype: string,
-    rows: number,
-    vocab: number,
-    params: NativeParams,
-    fill: boolean,
-    exec?: NativeExec,
-  ): NativeCsr;
-  maskAsync(
-    data: LogitsData | NativeDeviceTensor,
-    dtype: string,
-    rows: number,
-    vocab: number,
-    params: NativeParams,
-    fill: boolean,
-    exec?: NativeExec,
-  ): Promise<NativeCsr>;
+  mask(...args: NativeMaskArgs): NativeCsr;
+  maskAsync(...args: NativeMaskArgs): Promise<NativeCsr>;
   backendInfo(device?: number): NativeBackendInfo;
   setThreads(threads: number): number;
-  toDevice(data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec): NativeDeviceTensor;
-  toDeviceAsync(
-    data: LogitsData,
-    dtype: string,
-    rows: number,
-    vocab: number,
-    exec?: NativeExec,
-  ): Promise<NativeDeviceTensor>;
+  toDevice(...args: NativeUploadArgs): NativeDeviceTensor;
+  toDeviceAsync(...args: NativeUploadArgs): Promise<NativeDeviceTensor>;
   deviceDownload(tensor: NativeDeviceTensor): LogitsData;
   deviceFree(tensor: NativeDeviceTensor): void;
   /** GB/s of a device-to-device copy of `bytes`, counting bytes read plus written. */

@@ -97,30 +97,6 @@ std::string device_unusable_reason(int device) {
   return "";
 }
 
-DeviceBuffer::~DeviceBuffer() {
-  if (data_) cudaFree(data_);
-}
-
-void DeviceBuffer::reserve(size_t bytes) {
-  if (bytes <= size_) return;
-  if (data_) check(cudaFree(data_), "cudaFree");
-  data_ = nullptr, size_ = 0;
-  check(cudaMalloc(&data_, bytes), "cudaMalloc (device workspace)");
-  size_ = bytes;
-}
-
-PinnedBuffer::~PinnedBuffer() {
-  if (data_) cudaFreeHost(data_);
-}
-
-void PinnedBuffer::reserve(size_t bytes) {
-  if (bytes <= size_) return;
-  if (data_) check(cudaFreeHost(data_), "cudaFreeHost");
-  data_ = nullptr, size_ = 0;
-  check(cudaMallocHost(&data_, bytes), "cudaMallocHost (pinned staging)");
-  size_ = bytes;
-}
-
 Context& Context::get(int device) {
   static std::mutex contexts_mutex;
   static std::map<int, std::unique_ptr<Context>> contexts;

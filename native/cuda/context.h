@@ -16,16 +16,26 @@ namespace sm::cuda {
 // Throws Error with the runtime's text for a failed call.
 void check(cudaError_t status, const char* what);
 
-// Growable device memory; contents are not kept when it grows.
-class DeviceBuffer {
+// Growable memory from one of CUDA's allocators; contents are not kept when
+// it grows.
+template <class Memory>
+class Buffer {
  public:
-  DeviceBuffer() = default;
-  ~DeviceBuffer();
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  Buffer() = default;
+  ~Buffer() {
+    if (data_) Memory::release(data_);
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
 
-  void reserve(size_t bytes);
-  void* data() const { return data_; }
+  void reserve(size_t bytes) {
+    if (bytes <= size_) return;
+    if (data_) check(Memory::release(data_), Memory::kRelease);
+    data_ = nullptr, size_ = 0;
+    check(Memory::allocate(&data_, bytes), Memory::kAllocate);
+    size_ = bytes;
+  }
+  uint8_t* data() const { return static_cast<uint8_t*>(data_); }
   size_t size() const { return size_; }
   // Drops the pointer without freeing it: after a device reset it is gone.
   void forget() { data_ = nullptr, size_ = 0; }
@@ -35,22 +45,23 @@ class DeviceBuffer {
   size_t size_ = 0;
 };
 
-// Growable page-locked host memory, for copies the DMA engines run alone.
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer();
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-
-  void reserve(size_t bytes);
-  uint8_t* data() const { return static_cast<uint8_t*>(data_); }
-  void forget() { data_ = nullptr, size_ = 0; }
-
- private:
-  void* data_ = nullptr;
-  size_t size_ = 0;
+struct DeviceMemory {
+  static cudaError_t allocate(void** p, size_t bytes) { return cudaMalloc(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFree(p); }
+  static constexpr const char* kAllocate = "cudaMalloc (device workspace)";
+  static constexpr const char* kRelease = "cudaFree";
 };
+
+// Page-locked host memory, for copies the DMA engines run alone.
+struct PinnedMemory {
+  static cudaError_t allocate(void** p, size_t bytes) { return cudaMallocHost(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+  static constexpr const char* kAllocate = "cudaMallocHost (pinned staging)";
+  static constexpr const char* kRelease = "cudaFreeHost";
+};
+
+using DeviceBuffer = Buffer<DeviceMemory>;
+using PinnedBuffer = Buffer<PinnedMemory>;
 
 class Context {
  public:

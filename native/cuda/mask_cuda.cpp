@@ -146,7 +146,7 @@ class Pipeline {
     w.search_hist = reinterpret_cast<uint64_t*>(base + layout.search_hist);
     w.candidates = reinterpret_cast<Candidate*>(base + layout.candidates);
     w.kept_ids = reinterpret_cast<int32_t*>(base + layout.kept_ids);
-    w.indices = static_cast<int32_t*>(ctx_.indices.data());
+    w.indices = reinterpret_cast<int32_t*>(ctx_.indices.data());
     w.capacity = static_cast<int64_t>(ctx_.indices.size() / sizeof(int32_t));
     return b;
   }
@@ -225,7 +225,7 @@ class Pipeline {
     }
     if (total > b.w.capacity) {
       ctx_.indices.reserve(sizeof(int32_t) * (total + total / 4));
-      b.w.indices = static_cast<int32_t*>(ctx_.indices.data());
+      b.w.indices = reinterpret_cast<int32_t*>(ctx_.indices.data());
       b.w.capacity = static_cast<int64_t>(ctx_.indices.size() / sizeof(int32_t));
       timer_.start();
       write(b, layout, false);
