@@ -99,13 +99,14 @@ std::string device_unusable_reason(int device) {
 
 Context& Context::get(int device) {
   static std::mutex contexts_mutex;
-  static std::map<int, std::unique_ptr<Context>> contexts;
+  // Never destroyed: at process exit the CUDA runtime may already be gone.
+  static auto* contexts = new std::map<int, std::unique_ptr<Context>>();
   std::lock_guard<std::mutex> hold(contexts_mutex);
-  auto found = contexts.find(device);
-  if (found != contexts.end()) return *found->second;
+  auto found = contexts->find(device);
+  if (found != contexts->end()) return *found->second;
   std::unique_ptr<Context> created(new Context(device));
   Context& context = *created;
-  contexts.emplace(device, std::move(created));
+  contexts->emplace(device, std::move(created));
   return context;
 }
 
