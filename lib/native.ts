@@ -13,38 +13,97 @@ export interface NativeParams {
   topP?: PerRowInput;
 }
 
+/** Where an operation runs (see backend.ts); undefined fields take the addon's defaults. */
+export interface NativeExec {
+  backend?: 'auto' | 'cpu' | 'cuda';
+  device?: number;
+  profile?: boolean;
+}
+
+/** Milliseconds of one call, with `profile: true`. */
+export interface NativeProfile {
+  backend: 'cpu' | 'cuda';
+  /** CUDA: the kernels alone (CUDA events); CPU: the whole computation. */
+  kernelMs: number;
+  /** Host to device copy of the logits (CUDA, host tensors). */
+  uploadMs: number;
+  /** Device to host copies of the result (and of filled logits). */
+  downloadMs: number;
+}
+
 export interface NativeCsr {
   offsets: Int32Array;
   indices: Int32Array;
+  profile?: NativeProfile;
+}
+
+/** Opaque handle of device-resident logits. */
+export type NativeDeviceTensor = object & { readonly __deviceTensor: unique symbol };
+
+export interface NativeCudaDevice {
+  ordinal: number;
+  name: string;
+  computeCapability: string;
+  multiprocessors: number;
+  memoryBytes: number;
 }
 
 export interface NativeBackendInfo {
-  backend: string;
+  /** What backend 'auto' runs on for the device asked about. */
+  backend: 'cpu' | 'cuda';
   threads: number;
   cpuIsa: string;
   compiled: { cpu: boolean; cuda: boolean };
+  cuda: {
+    /** CUDA runs on the device asked about. */
+    available: boolean;
+    /** Why not: not compiled in, no driver, driver too old, no device, no kernel image. */
+    reason?: string;
+    driverVersion: number;
+    runtimeVersion: number;
+    devices: NativeCudaDevice[];
+  };
 }
 
+/** mask()'s arguments: host rows, or a DeviceTensor handle in place of data. */
+export type NativeMaskArgs = [
+  data: LogitsData | NativeDeviceTensor,
+  dtype: string,
+  rows: number,
+  vocab: number,
+  params: NativeParams,
+  fill: boolean,
+  exec?: NativeExec,
+];
+
+export type NativeUploadArgs = [data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec];
+
 export interface NativeAddon {
-  mask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams, fill: boolean): NativeCsr;
-  maskAsync(
-    data: LogitsData,
-    dtype: string,
-    rows: number,
-    vocab: number,
-    params: NativeParams,
-    fill: boolean,
-  ): Promise<NativeCsr>;
-  backendInfo(): NativeBackendInfo;
+  mask(...args: NativeMaskArgs): NativeCsr;
+  maskAsync(...args: NativeMaskArgs): Promise<NativeCsr>;
+  backendInfo(device?: number): NativeBackendInfo;
   /** Reference points for `npm run bench`; not part of the package API. */
   baselines: {
     readOnce(data: LogitsData, dtype: string, rows: number, vocab: number): number;
     sortBasedMask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams): number;
   };
   setThreads(threads: number): number;
+  toDevice(...args: NativeUploadArgs): NativeDeviceTensor;
+  toDeviceAsync(...args: NativeUploadArgs): Promise<NativeDeviceTensor>;
+  deviceDownload(tensor: NativeDeviceTensor): LogitsData;
+  deviceFree(tensor: NativeDeviceTensor): void;
+  /** GB/s of a device-to-device copy of `bytes`, counting bytes read plus written. */
+  cudaCopyBandwidth(bytes: number, device?: number): number;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+function loadAddon(): NativeAddon {
+  // An explicit addon file (e.g. a build carried to another machine) wins.
+  const explicit = process.env.SAMPLING_MASK_ADDON;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (explicit) return require(path.resolve(explicit)) as NativeAddon;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+  return load(path.join(__dirname, '..'));
+}
 
-export const addon: NativeAddon = load(path.join(__dirname, '..'));
+export const addon: NativeAddon = loadAddon();

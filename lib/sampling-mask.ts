@@ -1,6 +1,7 @@
 // The kept ids of N rows in CSR form: row i keeps indices[offsets[i] ..
 // offsets[i+1]), strictly ascending, each in [0, vocab).
 import { isTypedArrayOf } from './tensor';
+import type { NativeProfile as MaskProfile } from './native';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return Object.assign(new RangeError(`${argument}: ${message}`), {
@@ -49,6 +50,8 @@ export class SamplingMask {
   readonly offsets: Int32Array;
   readonly indices: Int32Array;
   readonly vocab: number;
+  /** Timings of the call that computed this mask, when it was asked for (`profile: true`). */
+  profile?: MaskProfile;
 
   /**
    * Wraps CSR arrays without copying. Checks the structure: offsets start at

@@ -5,6 +5,8 @@
 //
 //   --force                      rebuild even if a prebuild or build loads
 //   SAMPLING_MASK_CUDA=on|off    require CUDA (error if no nvcc) / leave it out
+//   SAMPLING_MASK_CUDA_ARCHITECTURES=90  CMAKE_CUDA_ARCHITECTURES (default 80-real;90-real;90-virtual)
+//   SAMPLING_MASK_BUILD_DIR=dir  build there instead of build/ (a side build, e.g. for the GPU check)
 //   SAMPLING_MASK_BUILD=node-gyp build through binding.gyp
 //   CUDACXX=/path/to/nvcc        the CUDA compiler (else nvcc on PATH or /usr/local/cuda)
 'use strict';
@@ -72,5 +74,6 @@ if (process.env.SAMPLING_MASK_BUILD === 'node-gyp' || !has('cmake')) {
   if (process.env.SAMPLING_MASK_CUDA_ARCHITECTURES) {
     args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.SAMPLING_MASK_CUDA_ARCHITECTURES}`);
   }
+  if (process.env.SAMPLING_MASK_BUILD_DIR) args.push('--out', process.env.SAMPLING_MASK_BUILD_DIR);
   run(process.execPath, args, env);
 }

@@ -210,13 +210,13 @@ Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values) {
   return Napi::Int32Array::New(env, length, buffer, 0);
 }
 
-Napi::Int32Array to_int32_array(Napi::Env env, cpu::HostBuffer&& values) {
+Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values) {
   const size_t bytes = values.bytes();
   if (bytes == 0) return Napi::Int32Array::New(env, 0);
   void* data = values.release();
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
       env, data, bytes, [](Napi::Env, void* p, size_t* size) {
-        cpu::HostBuffer::release_memory(p, *size);
+        HostBuffer::release_memory(p, *size);
         delete size;
       },
       new size_t(bytes));

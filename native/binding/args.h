@@ -9,7 +9,7 @@
 
 #include "../core/rule.h"
 #include "../core/types.h"
-#include "../cpu/host_buffer.h"
+#include "../core/host_buffer.h"
 
 namespace sm::binding {
 
@@ -51,7 +51,7 @@ std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, c
 
 // An Int32Array or Float32Array result that owns its vector without copying.
 Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values);
-Napi::Int32Array to_int32_array(Napi::Env env, cpu::HostBuffer&& values);
+Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values);
 Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values);
 
 }  // namespace sm::binding

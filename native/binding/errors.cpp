@@ -3,8 +3,9 @@
 namespace sm::binding {
 
 Napi::Error PendingError::to_js(Napi::Env env) const {
-  Napi::Error error = kind == ErrorKind::kType ? Napi::Error(Napi::TypeError::New(env, message))
-                                               : Napi::Error(Napi::RangeError::New(env, message));
+  Napi::Error error = kind == ErrorKind::kType    ? Napi::Error(Napi::TypeError::New(env, message))
+                     : kind == ErrorKind::kRange ? Napi::Error(Napi::RangeError::New(env, message))
+                                                 : Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
   error.Set("argument", Napi::String::New(env, argument));
   if (row >= 0) error.Set("row", Napi::Number::New(env, static_cast<double>(row)));

@@ -10,7 +10,7 @@
 
 namespace sm::binding {
 
-enum class ErrorKind { kType, kRange };
+enum class ErrorKind { kType, kRange, kError };  // kError: a plain Error (e.g. CUDA failures)
 
 // Thrown as a C++ exception (NAPI_CPP_EXCEPTIONS); node-addon-api turns it
 // into the pending JS error when the callback returns.

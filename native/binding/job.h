@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "../cuda/cuda_backend.h"
 #include "errors.h"
 
 namespace sm::binding {
@@ -24,6 +25,8 @@ PendingError run_guarded(Job& job) {
     job.run();
   } catch (const PendingError& error) {
     return error;
+  } catch (const cuda::Error& e) {
+    return {ErrorKind::kError, e.out_of_memory() ? "ERR_SM_CUDA_OUT_OF_MEMORY" : "ERR_SM_CUDA", "", e.what(), -1, -1};
   } catch (const std::bad_alloc&) {
     return {ErrorKind::kRange, "ERR_SM_OUT_OF_MEMORY", "", "sampling-mask: out of memory", -1, -1};
   } catch (const std::exception& e) {

@@ -1,13 +1,17 @@
 // mask() and maskAsync(): argument checks, then one backend call.
 #include <napi.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include "../cpu/mask_cpu.h"
+#include "../cuda/cuda_backend.h"
 #include "args.h"
+#include "device_binding.h"
 #include "errors.h"
+#include "exec.h"
 #include "exports.h"
 #include "job.h"
 
@@ -31,26 +35,45 @@ PendingError row_error(int64_t row, const RowStatus& status) {
 }
 
 // One mask() call: arguments in, CSR out. Runs on the JS thread (sync) or on
-// libuv's pool (async); only run() may execute off the JS thread.
+// libuv's pool (async); only run() may execute off the JS thread. Logits are
+// host data (data, dtype, rows, vocab) or a DeviceTensor handle in place of
+// data; info[6] holds the backend options.
 class MaskJob {
  public:
-  MaskJob(const Napi::CallbackInfo& info, bool async)
-      : logits_(read_logits(info, 0, "logits")),
-        params_(read_params(info[4], logits_.view.rows)),
-        fill_(info[5].ToBoolean()) {
+  MaskJob(const Napi::CallbackInfo& info, bool async) : fill_(info[5].ToBoolean()) {
+    if (is_device_tensor(info[0])) {
+      device_logits_ = read_device_tensor(info[0], "logits");
+      exec_ = read_device_exec(info[6], device_logits_->device());
+      params_ = read_params(info[4], device_logits_->view().rows);
+      return;
+    }
+    logits_ = read_logits(info, 0, "logits");
+    params_ = read_params(info[4], logits_.view.rows);
+    exec_ = read_exec(info[6]);
     if (async) {
       logits_ref_ = Napi::Persistent(static_cast<Napi::Object>(logits_.bytes.array));
       // An ordinary ArrayBuffer can be detached while we work, so async work
       // reads a private copy; a SharedArrayBuffer cannot, so it is used in place.
       if (!logits_.bytes.shared) {
-        copy_ = cpu::HostBuffer(logits_.bytes.byte_length);
+        copy_ = HostBuffer(logits_.bytes.byte_length);
         std::memcpy(copy_.data(), logits_.bytes.data, copy_.bytes());
         logits_.view.data = copy_.data();
       }
     }
   }
 
-  void run() { result_ = cpu::mask_rows(logits_.view, params_.view(), fill_); }
+  void run() {
+    cuda::MaskProfile* profile = exec_.profile ? &profile_ : nullptr;
+    if (device_logits_) {
+      result_ = cuda::mask_rows(*device_logits_, params_.view(), fill_, profile);
+    } else if (exec_.backend == Backend::kCuda) {
+      result_ = cuda::mask_rows(logits_.view, params_.view(), fill_, exec_.device, profile);
+    } else {
+      const auto start = std::chrono::steady_clock::now();
+      result_ = cpu::mask_rows(logits_.view, params_.view(), fill_);
+      profile_.kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    }
+  }
 
   // Builds the JS result, or the error to throw.
   Napi::Value finish(Napi::Env env, PendingError* error) {
@@ -77,16 +100,27 @@ class MaskJob {
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
     out.Set("indices", to_int32_array(env, std::move(result_.indices)));
+    if (exec_.profile) {
+      Napi::Object profile = Napi::Object::New(env);
+      profile.Set("backend", backend_name(exec_.backend));
+      profile.Set("kernelMs", profile_.kernel_ms);
+      profile.Set("uploadMs", profile_.upload_ms);
+      profile.Set("downloadMs", profile_.download_ms);
+      out.Set("profile", profile);
+    }
     return out;
   }
 
  private:
   LogitsArg logits_;
+  std::shared_ptr<cuda::DeviceLogits> device_logits_;  // instead of logits_
   ParamsArg params_;
+  Exec exec_;
+  cuda::MaskProfile profile_;
   bool fill_;
   Napi::ObjectReference logits_ref_;
-  cpu::HostBuffer copy_;
-  cpu::MaskRowsResult result_;
+  HostBuffer copy_;
+  MaskRowsResult result_;
 };
 
 }  // namespace

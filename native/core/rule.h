@@ -18,6 +18,8 @@ constexpr float kMaxFinite = 3.40282347e38f;
 // Integer sums are exact and order-independent, which is what makes the top-p
 // boundary reproducible across thread counts and backends.
 constexpr int kWeightFractionBits = 40;
+// Below this d = z - z_max a weight truncates to zero: exp(-28) * 2^40 < 1.
+constexpr float kWeightFloor = -28.0f;
 // Sums of weights stay below 2^63 while rows have at most 2^23 ids.
 constexpr int64_t kMaxVocab = int64_t{1} << 23;
 
@@ -93,6 +95,16 @@ SM_HD float smallest_float_where(float known_true, const Pred& pred) {
   return key_to_float(hi);
 }
 
+// The search the thresholds below use unless a backend passes its own (e.g.
+// a warp of probes per step on a GPU): any search that finds the smallest
+// float where a monotone predicate holds gives the same answer.
+struct Bisection {
+  template <class Pred>
+  SM_HD_MEMBER float operator()(float known_true, const Pred& pred) const {
+    return smallest_float_where(known_true, pred);
+  }
+};
+
 struct ScaledAtLeast {
   float temperature, z_min;
   SM_HD_MEMBER bool operator()(float x) const { return scaled_logit(x, temperature) >= z_min; }
@@ -100,8 +112,9 @@ struct ScaledAtLeast {
 
 // The cut on x that keeps exactly the ids with x / T >= z_min. Never below the
 // lowest finite float: -inf logits are never kept.
-SM_HD float x_cut_for_z(float z_min, float temperature, float x_known_kept) {
-  const float cut = smallest_float_where(x_known_kept, ScaledAtLeast{temperature, z_min});
+template <class Search = Bisection>
+SM_HD float x_cut_for_z(float z_min, float temperature, float x_known_kept, const Search& search = Search{}) {
+  const float cut = search(x_known_kept, ScaledAtLeast{temperature, z_min});
   return cut < -kMaxFinite ? -kMaxFinite : cut;
 }
 
@@ -138,8 +151,9 @@ struct MinPKeeps {
 
 // Min-p keeps z with z - z_max >= ln(min_p) (in double); returned as the
 // smallest such z, so that the filter is a plain f32 comparison.
-SM_HD float min_p_z_cut(float z_max, float min_p) {
-  return smallest_float_where(z_max, MinPKeeps{z_max, deterministic_log(static_cast<double>(min_p))});
+template <class Search = Bisection>
+SM_HD float min_p_z_cut(float z_max, float min_p, const Search& search = Search{}) {
+  return search(z_max, MinPKeeps{z_max, deterministic_log(static_cast<double>(min_p))});
 }
 
 // The fixed-point top-p weight of a survivor is trunc(2^40 * exp(d)) for
@@ -150,7 +164,7 @@ SM_HD float min_p_z_cut(float z_max, float min_p) {
 // everywhere else.
 template <class F>
 SM_HD F fixed_weight_before_truncation(F d) {
-  const auto weighs = d >= F(-28.0f);  // exp(-28) * 2^40 < 1; also false for -inf
+  const auto weighs = d >= F(kWeightFloor);  // also false for -inf
   const F input = select(weighs, d, F(0.0f));
   const F n = sub_rn(add_rn(mul_rn(input, F(1.44269504088896341f)), F(12582912.0f)), F(12582912.0f));
   F r = sub_rn(input, mul_rn(n, F(0.693359375f)));

@@ -314,15 +314,10 @@ class RowMasker {
   // result is exact either way, the guess only saves work.
   RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float cut) const {
     if (!top_p_active(p)) return emit_all(cut);
-    auto bucket_at_most = [&p, z_max](int bucket) {
-      return [&p, z_max, bucket](float x) {
-        const float d = sub_rn(scaled_logit(x, p.temperature), z_max);
-        return d >= -28.0f && weight_bucket(d) <= bucket;
-      };
-    };
     Candidates& members = ws_.merged;
     for (int deepest = guess_member_buckets(p, z_max, cut);; deepest = kWeightBuckets - 1) {
-      const float members_floor = std::max(cut, smallest_float_where(x_max, bucket_at_most(deepest)));
+      const float members_floor =
+          std::max(cut, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
       const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, cut, members_floor, &members), p.top_p);
       std::vector<uint64_t>& buckets = ws_.fresh_buckets();
       const uint64_t members_weight = f32_kernels().weight_histogram(
@@ -331,9 +326,8 @@ class RowMasker {
       int boundary = 0;
       uint64_t above = 0;
       while (above + buckets[boundary] < budget) above += buckets[boundary++];
-      // The boundary bucket's range of x, from the same monotone bucket function.
-      const float lo = smallest_float_where(x_max, bucket_at_most(boundary));
-      const float hi = boundary == 0 ? kPosInf : smallest_float_where(x_max, bucket_at_most(boundary - 1));
+      float lo, hi;
+      weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
       std::vector<float>& boundary_values = ws_.values;
       boundary_values.resize(members.size());
       size_t count = 0;

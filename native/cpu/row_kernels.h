@@ -10,15 +10,9 @@
 #include <cstdint>
 
 #include "../core/types.h"
+#include "../core/weight_buckets.h"
 
 namespace sm::cpu {
-
-// Top-p histogram: buckets of equal width in d = z - z_max over [-28, 0].
-constexpr int kWeightBuckets = 2048;
-constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
-
-// The bucket of a survivor's d = z - z_max in [-28, 0]; monotone in d.
-inline int weight_bucket(float d) { return static_cast<int>(-d * kBucketsPerUnit); }
 
 struct ScanResult {
   float max;

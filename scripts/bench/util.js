@@ -18,7 +18,8 @@ async function timeIt(fn, { repeats = 7, warmup = 2 } = {}) {
 function table(rows) {
   if (rows.length === 0) return '(no rows)';
   const keys = Object.keys(rows[0]);
-  const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v));
+  const fmt = (v) =>
+    v === undefined || v === null ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v);
   const lines = [`| ${keys.join(' | ')} |`, `| ${keys.map(() => '---').join(' | ')} |`];
   for (const r of rows) lines.push(`| ${keys.map((k) => fmt(r[k])).join(' | ')} |`);
   return lines.join('\n');

@@ -1,0 +1,79 @@
+// Logits resident on a CUDA device: upload once, run several operations on
+// them without copying them again, download() when needed. The memory goes
+// with free() or, at the latest, when the DeviceTensor is garbage collected.
+import { getBackend } from './backend';
+import { addon, type NativeDeviceTensor } from './native';
+import { asRows, type DType, type LogitsInput, type Tensor } from './tensor';
+
+export interface ToDeviceOptions {
+  /** CUDA device ordinal; default: the one set by setBackend() (0). */
+  device?: number;
+  /** Row length, required when logits is a plain Float32Array. */
+  vocab?: number;
+}
+
+export class DeviceTensor {
+  readonly rows: number;
+  readonly vocab: number;
+  readonly dtype: DType;
+  readonly device: number;
+  readonly #handle: NativeDeviceTensor;
+  #freed = false;
+
+  /** Use toDevice(). */
+  constructor(handle: NativeDeviceTensor, rows: number, vocab: number, dtype: DType, device: number) {
+    this.#handle = handle;
+    this.rows = rows;
+    this.vocab = vocab;
+    this.dtype = dtype;
+    this.device = device;
+  }
+
+  get shape(): [number, number] {
+    return [this.rows, this.vocab];
+  }
+
+  get byteLength(): number {
+    return this.rows * this.vocab * (this.dtype === 'float32' ? 4 : 2);
+  }
+
+  get freed(): boolean {
+    return this.#freed;
+  }
+
+  /** The native handle operations take in place of host data. */
+  get handle(): NativeDeviceTensor {
+    return this.#handle;
+  }
+
+  /** A host copy: Float32Array for float32, raw Uint16Array for bfloat16 / float16. */
+  download(): Tensor {
+    return { data: addon.deviceDownload(this.#handle), shape: [this.rows, this.vocab], dtype: this.dtype };
+  }
+
+  /** Frees the device memory now (after any operation still running on it); later use throws. */
+  free(): void {
+    addon.deviceFree(this.#handle);
+    this.#freed = true;
+  }
+}
+
+function uploadArgs(logits: LogitsInput, options: ToDeviceOptions) {
+  const rows = asRows(logits, options.vocab);
+  const device = options.device ?? getBackend().device;
+  return [rows, device] as const;
+}
+
+/** Uploads logits to a CUDA device (ERR_SM_CUDA_UNAVAILABLE where CUDA cannot run). */
+export function toDevice(logits: LogitsInput, options: ToDeviceOptions = {}): DeviceTensor {
+  const [rows, device] = uploadArgs(logits, options);
+  const handle = addon.toDevice(rows.data, rows.dtype, rows.rows, rows.vocab, { backend: 'cuda', device });
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
+}
+
+/** Like toDevice(), off the event loop (ordinary ArrayBuffers are copied first, so detaching them meanwhile is safe). */
+export async function toDeviceAsync(logits: LogitsInput, options: ToDeviceOptions = {}): Promise<DeviceTensor> {
+  const [rows, device] = uploadArgs(logits, options);
+  const handle = await addon.toDeviceAsync(rows.data, rows.dtype, rows.rows, rows.vocab, { backend: 'cuda', device });
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
+}

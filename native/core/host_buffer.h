@@ -1,0 +1,101 @@
+// Host memory for results that leave native code as external ArrayBuffers,
+// from any backend. Large buffers are mapped 2 MiB-aligned and advised to use
+// transparent huge pages: every fresh 4 KiB page costs a fault on first touch
+// (microseconds each, far more inside virtual machines), a huge page one
+// fault for 512 of them. Host code only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace sm {
+
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  explicit HostBuffer(size_t bytes) : data_(allocate(bytes)), bytes_(bytes) {}
+  HostBuffer(HostBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+  HostBuffer& operator=(HostBuffer&& other) noexcept {
+    if (this != &other) {
+      release_memory(data_, bytes_);
+      data_ = std::exchange(other.data_, nullptr);
+      bytes_ = std::exchange(other.bytes_, 0);
+    }
+    return *this;
+  }
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  ~HostBuffer() { release_memory(data_, bytes_); }
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+
+  // Grows or shrinks to `bytes`, keeping the common prefix.
+  void resize(size_t bytes) {
+    if (bytes == bytes_) return;
+    HostBuffer next(bytes);
+    if (bytes_ > 0 && bytes > 0) std::memcpy(next.data_, data_, bytes < bytes_ ? bytes : bytes_);
+    *this = std::move(next);
+  }
+
+  // Gives up ownership; free the memory with release_memory(data, bytes).
+  void* release() {
+    bytes_ = 0;
+    return std::exchange(data_, nullptr);
+  }
+
+  static void release_memory(void* data, size_t bytes) {
+    if (!data) return;
+#if defined(__linux__)
+    if (bytes >= kHugePage) {
+      munmap(data, bytes);
+      return;
+    }
+#endif
+    std::free(data);
+  }
+
+ private:
+  static constexpr size_t kHugePage = size_t{2} << 20;
+
+  static void* allocate(size_t bytes) {
+    if (bytes == 0) return nullptr;
+#if defined(__linux__)
+    if (bytes >= kHugePage) {
+      // Over-map by one huge page so that an aligned start fits, then trim.
+      const size_t mapped = bytes + kHugePage;
+      void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (raw == MAP_FAILED) throw std::bad_alloc();
+      const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+      const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+      if (aligned > start) munmap(raw, aligned - start);
+      const uintptr_t end = aligned + bytes;
+      if (start + mapped > end) munmap(reinterpret_cast<void*>(end), start + mapped - end);
+      void* data = reinterpret_cast<void*>(aligned);
+      madvise(data, bytes, MADV_HUGEPAGE);
+      return data;
+    }
+#endif
+    void* data = std::malloc(bytes);
+    if (!data) throw std::bad_alloc();
+    return data;
+  }
+
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace sm

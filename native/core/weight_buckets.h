@@ -1,0 +1,38 @@
+// Buckets of top-p weights, the coarse first step of every backend's top-p
+// search: equal width in d = z - z_max over [-28, 0], where weights are
+// nonzero. The bucket is monotone in x, so a bucket is a range of x, and only
+// the bucket where the cumulative weight reaches the budget needs an exact
+// look. Not part of the rule: any bucketing gives the same cut.
+#pragma once
+
+#include "rule.h"
+
+namespace sm {
+
+constexpr int kWeightBuckets = 2048;
+constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
+
+// The bucket of a survivor's d in [-28, 0]; 0 holds the row maximum. (The CPU
+// computes the same per vector lane in row_kernels_impl.inc.)
+SM_HD int weight_bucket(float d) { return static_cast<int>(mul_rn(-d, kBucketsPerUnit)); }
+
+SM_HD bool weighs(float d) { return d >= kWeightFloor; }
+
+struct WeightBucketAtMost {
+  float temperature, z_max;
+  int bucket;
+  SM_HD_MEMBER bool operator()(float x) const {
+    const float d = sub_rn(scaled_logit(x, temperature), z_max);
+    return weighs(d) && weight_bucket(d) <= bucket;
+  }
+};
+
+// The values x of bucket b form [*lo, *hi) (hi = +inf for bucket 0).
+template <class Search = Bisection>
+SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi,
+                               const Search& search = Search{}) {
+  *lo = search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
+  *hi = bucket == 0 ? kPosInf : search(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
+}
+
+}  // namespace sm
