@@ -42,6 +42,10 @@ export interface NativeAddon {
     sortBasedMask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams): number;
   };
   setThreads(threads: number): number;
+  serializeMask(offsets: Int32Array, indices: Int32Array, vocab: number): Uint8Array;
+  deserializeMask(bytes: Uint8Array): NativeCsr & { vocab: number };
+  crc32c(bytes: Uint8Array, seed?: number): number;
+  crc32cImpl(): string;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

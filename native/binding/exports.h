@@ -8,5 +8,6 @@ namespace sm::binding {
 void register_mask(Napi::Env env, Napi::Object exports);
 void register_backend(Napi::Env env, Napi::Object exports);
 void register_baselines(Napi::Env env, Napi::Object exports);
+void register_codec(Napi::Env env, Napi::Object exports);
 
 }  // namespace sm::binding
