@@ -116,7 +116,7 @@ export function fromLists(
     for (let j = 0; j < n; j++) {
       const id = list[j];
       if ((id | 0) !== id || id < 0 || id >= vocab) {
-        throw listError(`row ${r} has ${JSON.stringify(id) ?? String(id)} at position ${j}, expected an integer id in [0, ${vocab})`, r);
+        throw listError(`row ${r} has ${typeof id === 'string' ? JSON.stringify(id) : String(id)} at position ${j}, expected an integer id in [0, ${vocab})`, r);
       }
       if (id <= previous) ascending = false;
       indices[at + j] = id;

@@ -21,6 +21,7 @@ import { finished } from 'stream/promises';
 import { crc32c, deserialize, serialize } from './codec';
 import type { RecordedRequest, RequestId } from './recorder';
 import { SamplingMask } from './sampling-mask';
+import { isTypedArrayOf } from './tensor';
 
 export interface MaskRecord extends Partial<Pick<RecordedRequest, 'tokens' | 'outsideSteps'>> {
   id: RequestId;
@@ -238,7 +239,7 @@ class RecordParser {
   }
 
   push(chunk: Uint8Array): void {
-    if (!(chunk instanceof Uint8Array)) throw argumentError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
+    if (!isTypedArrayOf(chunk, 'Uint8Array')) throw argumentError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
     this.queue.push(chunk);
   }
 
