@@ -65,6 +65,26 @@ function isArrayLike(value: unknown): value is ArrayLike<unknown> {
   );
 }
 
+const kAscending = -1;
+const kNotAscending = -2;
+
+// Copies a row's ids to indices[at, ...). Returns the position of the first
+// id that is not an integer in [0, vocab), else kAscending or kNotAscending
+// (all valid, but not strictly ascending). A small function of its own so
+// the engine optimizes this loop for the caller's array kind.
+function copyRow(list: ArrayLike<number>, indices: Int32Array, at: number, vocab: number): number {
+  let previous = -1;
+  let ascending = true;
+  for (let j = 0; j < list.length; j++) {
+    const id = list[j];
+    if ((id | 0) !== id || id < 0 || id >= vocab) return j;
+    if (id <= previous) ascending = false;
+    indices[at + j] = id;
+    previous = id;
+  }
+  return ascending ? kAscending : kNotAscending;
+}
+
 // Why row r (already copied to ids[start, end)) is not strictly ascending.
 function describeDisorder(ids: Int32Array, start: number, end: number, row: number): string {
   for (let j = start + 1; j < end; j++) {
@@ -111,19 +131,14 @@ export function fromLists(
   for (let r = 0; r < rows; r++) {
     const list = lists[r];
     const n = list.length;
-    let previous = -1;
-    let ascending = true;
-    for (let j = 0; j < n; j++) {
-      const id = list[j];
-      if ((id | 0) !== id || id < 0 || id >= vocab) {
-        throw listError(`row ${r} has ${typeof id === 'string' ? JSON.stringify(id) : String(id)} at position ${j}, expected an integer id in [0, ${vocab})`, r);
-      }
-      if (id <= previous) ascending = false;
-      indices[at + j] = id;
-      previous = id;
-    }
+    if (at + n > total) throw listError(`row ${r} changed length while being read`, r);
+    const status = copyRow(list, indices, at, vocab);
     let end = at + n;
-    if (!ascending) {
+    if (status >= 0) {
+      const id = list[status];
+      throw listError(`row ${r} has ${typeof id === 'string' ? JSON.stringify(id) : String(id)} at position ${status}, expected an integer id in [0, ${vocab})`, r);
+    }
+    if (status === kNotAscending) {
       if (order === 'reject') throw listError(describeDisorder(indices, at, end, r), r);
       end = sortUnique(indices, at, end);
     }
