@@ -126,21 +126,35 @@ describe('SamplingMask.concat', () => {
     }
   });
 
-  // The trainer side (maskedLogprobs) is built in parallel; this runs once it is exported.
-  const maskedLogprobs = (lib as unknown as Record<string, unknown>).maskedLogprobs as
-    | ((logits: Float32Array, mask: SamplingMask, targets: Int32Array, options: { vocab: number }) => Float32Array | { logprobs: Float32Array })
-    | undefined;
-  (maskedLogprobs ? test : test.skip)('maskedLogprobs gives 0 at padding rows', () => {
+  // The trainer side is built in parallel (branch trainer); this runs once
+  // the package exports it, and checks the padding rule on the real thing.
+  type Trainer = {
+    maskedLogprobs(logits: Float32Array, mask: SamplingMask, targets: Int32Array, options: object): { logprobs: Float32Array; entropy?: Float32Array; targetsOutsideMask: number };
+    maskedLogprobsBackward(logits: Float32Array, mask: SamplingMask, targets: Int32Array, gradOutput: Float32Array, options: object): { values: Float32Array; targetsOutsideMask: number };
+  };
+  const trainer = lib as unknown as Partial<Trainer>;
+  (trainer.maskedLogprobs ? test : test.skip)('maskedLogprobs and its backward give exactly 0 at padding rows', () => {
     const vocab = 16;
-    const masks = [SamplingMask.fromLists([[1, 2, 3]], vocab)];
-    const batch = SamplingMask.concat(masks, { padTo: 3, padId: 5 });
-    const logits = Float32Array.from({ length: 3 * vocab }, (_, i) => Math.sin(i));
-    const targets = Int32Array.of(2, 5, 5);
-    const out = maskedLogprobs!(logits, batch, targets, { vocab });
-    const logprobs = out instanceof Float32Array ? out : out.logprobs;
-    expect(logprobs[1]).toBe(0);
-    expect(logprobs[2]).toBe(0);
-    expect(logprobs[0]).toBeLessThan(0);
+    const T = 4;
+    const padId = 5;
+    const batch = SamplingMask.concat([SamplingMask.fromLists([[1, 2, 3], [0, 9]], vocab), SamplingMask.fromLists([[4, 7, 8]], vocab)], { padTo: T, padId });
+    const logits = Float32Array.from({ length: batch.rows * vocab }, (_, i) => 3 * Math.sin(i));
+    const targets = Int32Array.of(2, 9, padId, padId, 7, padId, padId, padId);
+    const pad = [2, 3, 5, 6, 7];
+    const options = { vocab, temperature: 0.7, entropy: true };
+    const out = trainer.maskedLogprobs!(logits, batch, targets, options);
+    expect(out.targetsOutsideMask).toBe(0);
+    for (let r = 0; r < batch.rows; r++) {
+      if (pad.includes(r)) {
+        expect(out.logprobs[r]).toBe(0);
+        expect(out.entropy![r]).toBe(0);
+      } else {
+        expect(out.logprobs[r]).toBeLessThan(0);
+      }
+    }
+    const gradOutput = Float32Array.from({ length: batch.rows }, () => 1);
+    const grad = trainer.maskedLogprobsBackward!(logits, batch, targets, gradOutput, options);
+    for (const r of pad) expect(grad.values[batch.offsets[r]]).toBe(0);
   });
 
   test('errors', () => {
