@@ -28,7 +28,7 @@ export interface RecordedRequest {
   outsideSteps: number[];
 }
 
-const kMinChunk = 256;
+const kMinChunk = 64;
 const kMaxChunk = 1 << 20;
 
 // An append-only Int32 sequence in chunks: appending never copies what is

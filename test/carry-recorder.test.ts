@@ -182,7 +182,7 @@ describe('MaskRecorder', () => {
     const ids = lists.reduce((n, l) => n + l.length, 0);
     const payload = 4 * (ids + 2 * lists.length);
     expect(recorder.bytes()).toBeGreaterThanOrEqual(payload);
-    expect(recorder.bytes()).toBeLessThanOrEqual(2 * payload + 3 * 4 * 256);
+    expect(recorder.bytes()).toBeLessThanOrEqual(2 * payload + 3 * 4 * 64);
     const taken = recorder.take('long');
     expect(taken.mask.toLists()).toEqual(lists);
     expect(taken.mask.indices.buffer.byteLength).toBe(4 * ids);
