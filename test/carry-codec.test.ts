@@ -105,6 +105,13 @@ describe('serialize / deserialize', () => {
     const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
     shared.set(bytes);
     expect(deserialize(shared).toLists()).toEqual(lists);
+    // and a mask whose arrays live in a SharedArrayBuffer
+    const mask = SamplingMask.fromLists(lists, 500);
+    const sharedOffsets = new Int32Array(new SharedArrayBuffer(mask.offsets.byteLength));
+    const sharedIndices = new Int32Array(new SharedArrayBuffer(mask.indices.byteLength));
+    sharedOffsets.set(mask.offsets);
+    sharedIndices.set(mask.indices);
+    expect(Buffer.from(serialize(new SamplingMask(sharedOffsets, sharedIndices, 500))).equals(Buffer.from(bytes))).toBe(true);
   });
 
   test('refuses a mask whose arrays were changed after construction', () => {
