@@ -80,13 +80,15 @@ uint32_t row_varint_bytes(const int32_t* ids, int64_t count, uint32_t vocab) {
   return bad ? kInvalidRow : bytes;
 }
 
-// Reads one varint at p (< end) of at most 4 bytes (longer ones are not in
-// the format). The 4-byte load may pass end by up to 3 bytes, into the
-// checksum that always follows the payload, never past the input. Branches on
-// the length: within a row lengths repeat, so they predict well, and the next
-// read does not wait for a computed length.
+// Reads one varint at p of at most 4 bytes (longer ones are not in the
+// format); kChecked: p may be at end, or the varint may run past it. The
+// 4-byte load may pass end by up to 3 bytes, into the checksum that always
+// follows the payload, never past the input. Branches on the length: within a
+// row lengths repeat, so they predict well, and the next read does not wait
+// for a computed length.
+template <bool kChecked>
 inline bool get_varint(const uint8_t*& p, const uint8_t* end, uint32_t* value) {
-  if (p >= end) return false;
+  if (kChecked && p >= end) return false;
   const uint32_t word = get_u32(p);
   int length;
   if ((word & 0x80u) == 0) {
@@ -104,7 +106,7 @@ inline bool get_varint(const uint8_t*& p, const uint8_t* end, uint32_t* value) {
   } else {
     return false;
   }
-  if (length > end - p) return false;
+  if (kChecked && length > end - p) return false;
   p += length;
   return true;
 }
@@ -135,17 +137,25 @@ uint8_t* encode_bitmap_row(const int32_t* ids, int64_t count, size_t bytes, uint
   return p + bytes;
 }
 
-bool decode_varint_row(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
-  uint32_t previous_plus_one = 0;
+// Ids are accumulated in 64 bits (count * 2^28 cannot wrap), so ascending
+// order holds by construction and only the last id needs the vocab check;
+// a bad row may leave garbage in out, but it is then an error.
+template <bool kChecked>
+bool decode_varint_ids(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
+  uint64_t next = 0;  // previous id + 1
   for (uint32_t j = 0; j < count; ++j) {
     uint32_t gap;
-    if (!get_varint(p, end, &gap) || gap >= vocab) return false;
-    const uint32_t id = previous_plus_one + gap;  // < 2 * vocab <= 2^24: no wrap
-    if (id >= vocab) return false;
-    out[j] = static_cast<int32_t>(id);
-    previous_plus_one = id + 1;
+    if (!get_varint<kChecked>(p, end, &gap)) return false;
+    out[j] = static_cast<int32_t>(next + gap);
+    next += uint64_t{gap} + 1;
   }
-  return true;
+  return next <= vocab;
+}
+
+bool decode_varint_row(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
+  // With room for count varints of the longest form, no read can pass end.
+  return static_cast<uint64_t>(end - p) >= uint64_t{4} * count ? decode_varint_ids<false>(p, end, count, vocab, out)
+                                                                : decode_varint_ids<true>(p, end, count, vocab, out);
 }
 
 bool decode_bitmap_row(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
@@ -247,7 +257,7 @@ Status decode(const uint8_t* bytes, size_t length, const Header& header, int32_t
   offsets[0] = 0;
   for (uint32_t r = 0; r < header.rows; ++r) {
     uint32_t row_header;
-    if (!get_varint(p, end, &row_header)) return failure(Error::kRow, r);
+    if (!get_varint<true>(p, end, &row_header)) return failure(Error::kRow, r);
     const uint32_t count = row_header >> 1;
     if (count > header.vocab) return failure(Error::kRow, r);
     if (count > header.index_count - total) return failure(Error::kIdCount, r, header.index_count, total + count);
