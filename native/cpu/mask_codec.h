@@ -16,7 +16,9 @@
 //                             byte (i >> 3); bits at or past vocab are zero
 //               The encoder picks, per row, whichever is smaller (varint on a tie).
 //          32+P u32 CRC-32C of bytes [0, 32 + P)
-// Varints are LEB128 (7 bits per byte, low group first), at most 5 bytes.
+// Varints are LEB128 (7 bits per byte, low group first). Every value is below
+// 2^25 (ids and counts are at most kMaxVocab = 2^23), so at most 4 bytes;
+// longer varints are rejected.
 #pragma once
 
 #include <cstddef>
