@@ -12,3 +12,15 @@ export {
 } from './backend';
 export { DeviceTensor, toDevice, toDeviceAsync, type ToDeviceOptions } from './device';
 export type { NativeProfile as MaskProfile } from './native';
+export { type FromListsOptions, type ConcatOptions, type ListOrder } from './lists';
+export { serialize, deserialize, crc32c } from './codec';
+export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId } from './recorder';
+export {
+  MaskRecordReader,
+  MaskRecordWriter,
+  encodeRecord,
+  decodeRecords,
+  type MaskRecord,
+  type ReadRecordsOptions,
+  type SkippedBytes,
+} from './records';

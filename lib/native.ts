@@ -94,6 +94,10 @@ export interface NativeAddon {
   deviceFree(tensor: NativeDeviceTensor): void;
   /** GB/s of a device-to-device copy of `bytes`, counting bytes read plus written. */
   cudaCopyBandwidth(bytes: number, device?: number): number;
+  serializeMask(offsets: Int32Array, indices: Int32Array, vocab: number): Uint8Array;
+  deserializeMask(bytes: Uint8Array): NativeCsr & { vocab: number };
+  crc32c(bytes: Uint8Array, seed?: number): number;
+  crc32cImpl(): string;
 }
 
 function loadAddon(): NativeAddon {

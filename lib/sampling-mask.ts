@@ -2,6 +2,7 @@
 // offsets[i+1]), strictly ascending, each in [0, vocab).
 import { isTypedArrayOf } from './tensor';
 import type { NativeProfile as MaskProfile } from './native';
+import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return Object.assign(new RangeError(`${argument}: ${message}`), {
@@ -11,10 +12,11 @@ function maskError(argument: string, message: string, row?: number): RangeError 
   });
 }
 
-// Set while wrapping CSR that native code produced and already guarantees.
+// Set while wrapping CSR that native code produced and already guarantees
+// (or that this package built and checked itself, e.g. fromLists).
 let trusted = false;
 
-/** Wraps CSR arrays that the addon produced, skipping the O(ids) structure check. @internal */
+/** Wraps CSR arrays that the addon produced or the package checked, skipping the O(ids) structure check. @internal */
 export function wrapNativeCsr(offsets: Int32Array, indices: Int32Array, vocab: number): SamplingMask {
   trusted = true;
   try {
@@ -63,6 +65,16 @@ export class SamplingMask {
     this.offsets = offsets;
     this.indices = indices;
     this.vocab = vocab;
+  }
+
+  /** See fromLists() in lists.ts: one id list per row, as vLLM and SGLang return masks. */
+  static fromLists(lists: ArrayLike<ArrayLike<number>>, vocab: number, options?: FromListsOptions): SamplingMask {
+    return fromLists(lists, vocab, options);
+  }
+
+  /** See concat() in lists.ts: the rows of several masks, optionally padded to a [B, T] batch. */
+  static concat(masks: readonly SamplingMask[], options?: ConcatOptions): SamplingMask {
+    return concat(masks, options);
   }
 
   get rows(): number {

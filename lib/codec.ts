@@ -1,0 +1,35 @@
+// Compact, checked bytes for a SamplingMask (format: README "Serialized
+// masks", defined in code in native/cpu/mask_codec.h).
+import { addon } from './native';
+import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+
+function maskArgument(mask: unknown): SamplingMask {
+  if (!(mask instanceof SamplingMask)) {
+    throw Object.assign(new TypeError('mask: expected a SamplingMask'), { code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'mask' });
+  }
+  return mask;
+}
+
+/**
+ * The mask as bytes: a versioned header, each row as delta-varint ids or a
+ * bitmap (whichever is smaller), and a CRC-32C over everything.
+ */
+export function serialize(mask: SamplingMask): Uint8Array {
+  const m = maskArgument(mask);
+  return addon.serializeMask(m.offsets, m.indices, m.vocab);
+}
+
+/**
+ * The mask that serialize() wrote. Bad bytes throw a RangeError whose code
+ * says why: ERR_SM_TRUNCATED, ERR_SM_BAD_MAGIC, ERR_SM_UNSUPPORTED_VERSION,
+ * ERR_SM_CHECKSUM or ERR_SM_CORRUPT_MASK (with `row` when one is to blame).
+ */
+export function deserialize(bytes: Uint8Array): SamplingMask {
+  const csr = addon.deserializeMask(bytes);
+  return wrapNativeCsr(csr.offsets, csr.indices, csr.vocab);
+}
+
+/** CRC-32C (Castagnoli) of bytes, continuing from seed (default 0). */
+export function crc32c(bytes: Uint8Array, seed?: number): number {
+  return addon.crc32c(bytes, seed);
+}

@@ -1,0 +1,329 @@
+// Collects the mask rows of each request across decode steps, keyed by
+// request id: under continuous batching a request's batch position changes
+// every step, and requests join, finish, are preempted and resume.
+import { checkVocab, fromLists, type ListOrder } from './lists';
+import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+
+/** A request id as the inference server names it; 7 and '7' are different ids. */
+export type RequestId = string | number;
+
+export interface RecorderOptions {
+  /** The vocabulary size; taken from the first mask recorded when omitted. */
+  vocab?: number;
+  /**
+   * A sampled token that is not in its row's kept set means the mask and the
+   * token disagree upstream. 'throw' (default): the step is rejected with an
+   * error naming the row and request, nothing of it is stored. 'count': the
+   * step is stored and the request's outsideSteps lists where it happened.
+   */
+  onTokenOutsideMask?: 'throw' | 'count';
+}
+
+export interface RecordedRequest {
+  /** One row per recorded step, in order. */
+  mask: SamplingMask;
+  /** The sampled token of each step, when tokens were recorded. */
+  tokens?: Int32Array;
+  /** Steps (row numbers in mask) whose token was outside its row ('count' mode). */
+  outsideSteps: number[];
+}
+
+const kMinChunk = 64;
+const kMaxChunk = 1 << 20;
+
+// An append-only Int32 sequence in chunks: appending never copies what is
+// stored, and chunk sizes grow with the total (up to kMaxChunk), so a request
+// holds O(log n) chunks and at most max(n, kMaxChunk) ids of slack.
+class Int32Log {
+  private readonly chunks: Int32Array[] = [];
+  private last: Int32Array = new Int32Array(0);
+  private used = 0;
+  length = 0;
+
+  private grow(needed: number): void {
+    if (this.used > 0) this.chunks.push(this.last.subarray(0, this.used));
+    const size = Math.max(needed, Math.min(Math.max(this.length, kMinChunk), kMaxChunk));
+    this.last = new Int32Array(size);
+    this.used = 0;
+  }
+
+  push(value: number): void {
+    if (this.used === this.last.length) this.grow(1);
+    this.last[this.used++] = value;
+    this.length++;
+  }
+
+  append(values: Int32Array): void {
+    let from = 0;
+    while (from < values.length) {
+      if (this.used === this.last.length) this.grow(values.length - from);
+      const n = Math.min(values.length - from, this.last.length - this.used);
+      this.last.set(from === 0 && n === values.length ? values : values.subarray(from, from + n), this.used);
+      this.used += n;
+      from += n;
+    }
+    this.length += values.length;
+  }
+
+  /** Everything appended, in one new array. */
+  toInt32Array(): Int32Array {
+    const out = new Int32Array(this.length);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    out.set(this.last.subarray(0, this.used), at);
+    return out;
+  }
+
+  /** Bytes held, slack included. */
+  bytes(): number {
+    let total = this.last.byteLength;
+    for (const chunk of this.chunks) total += chunk.byteLength;
+    return total;
+  }
+}
+
+class RequestLog {
+  readonly ids = new Int32Log();
+  readonly counts = new Int32Log();
+  readonly tokens: Int32Log | null;
+  readonly outsideSteps: number[] = [];
+
+  constructor(withTokens: boolean) {
+    this.tokens = withTokens ? new Int32Log() : null;
+  }
+
+  bytes(): number {
+    return this.ids.bytes() + this.counts.bytes() + (this.tokens?.bytes() ?? 0);
+  }
+
+  toRecorded(vocab: number): RecordedRequest {
+    const counts = this.counts.toInt32Array();
+    const offsets = new Int32Array(counts.length + 1);
+    for (let r = 0; r < counts.length; r++) offsets[r + 1] = offsets[r] + counts[r];
+    const recorded: RecordedRequest = {
+      mask: wrapNativeCsr(offsets, this.ids.toInt32Array(), vocab),
+      outsideSteps: this.outsideSteps.slice(),
+    };
+    if (this.tokens) recorded.tokens = this.tokens.toInt32Array();
+    return recorded;
+  }
+}
+
+function recorderError(
+  kind: 'type' | 'range',
+  code: string,
+  argument: string,
+  message: string,
+  extra: { row?: number; requestId?: RequestId } = {},
+): Error {
+  const error = kind === 'type' ? new TypeError(`${argument}: ${message}`) : new RangeError(`${argument}: ${message}`);
+  return Object.assign(error, { code, argument, ...extra });
+}
+
+function checkId(id: unknown, argument: string, row?: number): RequestId {
+  if (typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id))) return id;
+  throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', argument, `expected a string or a safe integer, got ${String(id)}`, { row });
+}
+
+function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as ArrayLike<unknown>).length === 'number';
+}
+
+// Whether sorted ids[start, end) contains token (binary search).
+function keeps(ids: Int32Array, start: number, end: number, token: number): boolean {
+  let lo = start;
+  let hi = end;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid] < token) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < end && ids[lo] === token;
+}
+
+export class MaskRecorder {
+  private readonly logs = new Map<RequestId, RequestLog>();
+  private readonly onOutside: 'throw' | 'count';
+  private vocabSize: number | undefined;
+
+  constructor(options: RecorderOptions = {}) {
+    if (options.vocab !== undefined) this.vocabSize = checkVocab(options.vocab, 'options.vocab');
+    const onOutside = options.onTokenOutsideMask ?? 'throw';
+    if (onOutside !== 'throw' && onOutside !== 'count') {
+      throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'options.onTokenOutsideMask', `expected 'throw' or 'count', got ${String(onOutside)}`);
+    }
+    this.onOutside = onOutside;
+  }
+
+  /** The vocabulary size, once known. */
+  get vocab(): number | undefined {
+    return this.vocabSize;
+  }
+
+  /**
+   * Records one decode step: row i of mask is the next step of request
+   * requestIds[i], and tokens[i] (optional) the token sampled there. The step
+   * is checked whole before anything is stored: it is recorded entirely or
+   * not at all. Costs O(rows + kept ids).
+   */
+  record(requestIds: ArrayLike<RequestId>, mask: SamplingMask, tokens?: ArrayLike<number>): void {
+    this.checkMask(mask, 'mask');
+    if (!isArrayLike(requestIds)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'requestIds', 'expected an array of request ids');
+    const rows = mask.rows;
+    if (requestIds.length !== rows) {
+      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'requestIds', `has ${requestIds.length} ids for ${rows} mask rows`);
+    }
+    const seen = new Set<RequestId>();
+    for (let i = 0; i < rows; i++) {
+      const id = checkId(requestIds[i], 'requestIds', i);
+      if (seen.has(id)) {
+        throw recorderError('range', 'ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${JSON.stringify(id)} appears twice in one step (rows ${Array.from(requestIds).indexOf(id)} and ${i})`, { row: i, requestId: id });
+      }
+      seen.add(id);
+    }
+    for (let i = 0; i < rows; i++) this.checkTokenPresence(requestIds[i], tokens !== undefined);
+    const outside = this.checkTokens(mask, tokens, (i) => requestIds[i]);
+    for (let i = 0; i < rows; i++) {
+      const log = this.logFor(requestIds[i], tokens !== undefined);
+      this.appendRow(log, mask, i, tokens === undefined ? undefined : tokens[i], outside?.has(i) === true);
+    }
+  }
+
+  /**
+   * Appends a whole response of one request at once: one row per generated
+   * token, from a SamplingMask or from the id lists a server returns (vLLM
+   * `sampling_mask`, SGLang `meta_info.output_token_sampling_mask`), with the
+   * generated tokens checked against their rows. Calls for the same request
+   * append (streamed chunks of one response).
+   */
+  recordResponse(
+    requestId: RequestId,
+    masks: SamplingMask | ArrayLike<ArrayLike<number>>,
+    tokens?: ArrayLike<number>,
+    options: { order?: ListOrder } = {},
+  ): void {
+    const id = checkId(requestId, 'requestId');
+    let mask: SamplingMask;
+    if (masks instanceof SamplingMask) {
+      mask = masks;
+    } else {
+      if (this.vocabSize === undefined) {
+        throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'options.vocab', 'id lists need the vocabulary size: pass it to new MaskRecorder({ vocab })');
+      }
+      mask = fromLists(masks, this.vocabSize, options);
+    }
+    this.checkMask(mask, 'masks');
+    this.checkTokenPresence(id, tokens !== undefined);
+    const outside = this.checkTokens(mask, tokens, () => id);
+    const log = this.logFor(id, tokens !== undefined);
+    for (let i = 0; i < mask.rows; i++) {
+      this.appendRow(log, mask, i, tokens === undefined ? undefined : tokens[i], outside?.has(i) === true);
+    }
+  }
+
+  /** The request's rows and tokens, removed from the recorder (memory returned). */
+  take(requestId: RequestId): RecordedRequest {
+    const recorded = this.peek(requestId);
+    this.logs.delete(requestId);
+    return recorded;
+  }
+
+  /** Like take(), without removing anything. */
+  peek(requestId: RequestId): RecordedRequest {
+    const log = this.logs.get(requestId);
+    if (log === undefined) {
+      throw recorderError('range', 'ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${JSON.stringify(requestId)}`, { requestId });
+    }
+    return log.toRecorded(this.vocabSize as number);
+  }
+
+  /** Drops a request's rows (e.g. an aborted request restarted from scratch); false if it had none. */
+  discard(requestId: RequestId): boolean {
+    return this.logs.delete(requestId);
+  }
+
+  has(requestId: RequestId): boolean {
+    return this.logs.has(requestId);
+  }
+
+  /** The ids with recorded steps, in the order they first appeared. */
+  ids(): RequestId[] {
+    return Array.from(this.logs.keys());
+  }
+
+  /** The number of steps recorded for a request (0 when none). */
+  steps(requestId: RequestId): number {
+    return this.logs.get(requestId)?.counts.length ?? 0;
+  }
+
+  /** Bytes of storage held for all requests, growth slack included. */
+  bytes(): number {
+    let total = 0;
+    for (const log of this.logs.values()) total += log.bytes();
+    return total;
+  }
+
+  private checkMask(mask: unknown, argument: string): asserts mask is SamplingMask {
+    if (!(mask instanceof SamplingMask)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', argument, 'expected a SamplingMask');
+    if (this.vocabSize !== undefined && mask.vocab !== this.vocabSize) {
+      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', argument, `vocab ${mask.vocab} differs from the recorder's ${this.vocabSize}`);
+    }
+  }
+
+  // Checks tokens against their rows; returns the rows outside ('count'
+  // mode), throws on the first in 'throw' mode. Stores nothing.
+  private checkTokens(
+    mask: SamplingMask,
+    tokens: ArrayLike<number> | undefined,
+    requestOf: (row: number) => RequestId,
+  ): Set<number> | undefined {
+    if (tokens === undefined) return undefined;
+    if (!isArrayLike(tokens)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'tokens', 'expected an array of token ids');
+    if (tokens.length !== mask.rows) {
+      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
+    }
+    let outside: Set<number> | undefined;
+    const { offsets, indices, vocab } = mask;
+    for (let i = 0; i < mask.rows; i++) {
+      const token = tokens[i];
+      if ((token | 0) !== token || token < 0 || token >= vocab) {
+        throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${String(token)} is not a token id in [0, ${vocab})`, { row: i, requestId: requestOf(i) });
+      }
+      if (!keeps(indices, offsets[i], offsets[i + 1], token)) {
+        if (this.onOutside === 'throw') {
+          throw recorderError('range', 'ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${JSON.stringify(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
+        }
+        (outside ??= new Set()).add(i);
+      }
+    }
+    return outside;
+  }
+
+  // A request's steps either all have tokens or none do.
+  private checkTokenPresence(id: RequestId, withTokens: boolean): void {
+    const log = this.logs.get(id);
+    if (log !== undefined && (log.tokens !== null) !== withTokens) {
+      throw recorderError('range', 'ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${JSON.stringify(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
+    }
+  }
+
+  private logFor(id: RequestId, withTokens: boolean): RequestLog {
+    let log = this.logs.get(id);
+    if (log === undefined) {
+      log = new RequestLog(withTokens);
+      this.logs.set(id, log);
+    }
+    return log;
+  }
+
+  private appendRow(log: RequestLog, mask: SamplingMask, row: number, token: number | undefined, outside: boolean): void {
+    this.vocabSize ??= mask.vocab;
+    if (outside) log.outsideSteps.push(log.counts.length);
+    log.ids.append(mask.indices.subarray(mask.offsets[row], mask.offsets[row + 1]));
+    log.counts.push(mask.offsets[row + 1] - mask.offsets[row]);
+    if (token !== undefined) log.tokens?.push(token);
+  }
+}
