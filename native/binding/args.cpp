@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "errors.h"
 
@@ -201,35 +202,47 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows) {
   return params;
 }
 
-Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values) {
+namespace {
+
+// Wraps memory the addon owns as an external ArrayBuffer. V8 is told its
+// size, so that its GC frees such results (through the finalizer) as
+// promptly as its own buffers instead of letting them pile up.
+template <class Owner>
+Napi::ArrayBuffer adopt(Napi::Env env, Owner* owner, void* data, size_t bytes) {
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
+  return Napi::ArrayBuffer::New(
+      env, data, bytes,
+      [](Napi::Env finalizer_env, void*, std::pair<Owner*, size_t>* hint) {
+        Napi::MemoryManagement::AdjustExternalMemory(finalizer_env, -static_cast<int64_t>(hint->second));
+        delete hint->first;
+        delete hint;
+      },
+      new std::pair<Owner*, size_t>(owner, bytes));
+}
+
+template <class Array, class T>
+Array adopt_vector(Napi::Env env, std::vector<T>&& values) {
   const size_t length = values.size();
-  if (length == 0) return Napi::Int32Array::New(env, 0);
-  auto* owned = new std::vector<int32_t>(std::move(values));
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, owned->data(), length * sizeof(int32_t), [](Napi::Env, void*, std::vector<int32_t>* v) { delete v; }, owned);
-  return Napi::Int32Array::New(env, length, buffer, 0);
+  if (length == 0) return Array::New(env, 0);
+  auto* owned = new std::vector<T>(std::move(values));
+  return Array::New(env, length, adopt(env, owned, owned->data(), length * sizeof(T)), 0);
+}
+
+}  // namespace
+
+Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values) {
+  return adopt_vector<Napi::Int32Array>(env, std::move(values));
+}
+
+Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values) {
+  return adopt_vector<Napi::Float32Array>(env, std::move(values));
 }
 
 Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values) {
   const size_t bytes = values.bytes();
   if (bytes == 0) return Napi::Int32Array::New(env, 0);
-  void* data = values.release();
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, data, bytes, [](Napi::Env, void* p, size_t* size) {
-        HostBuffer::release_memory(p, *size);
-        delete size;
-      },
-      new size_t(bytes));
-  return Napi::Int32Array::New(env, bytes / sizeof(int32_t), buffer, 0);
-}
-
-Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values) {
-  const size_t length = values.size();
-  if (length == 0) return Napi::Float32Array::New(env, 0);
-  auto* owned = new std::vector<float>(std::move(values));
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, owned->data(), length * sizeof(float), [](Napi::Env, void*, std::vector<float>* v) { delete v; }, owned);
-  return Napi::Float32Array::New(env, length, buffer, 0);
+  auto* owned = new HostBuffer(std::move(values));
+  return Napi::Int32Array::New(env, bytes / sizeof(int32_t), adopt(env, owned, owned->data(), bytes), 0);
 }
 
 }  // namespace sm::binding
