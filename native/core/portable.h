@@ -117,6 +117,30 @@ SM_HD double ddiv_rn(double a, double b) {
 #endif
 }
 
+// exp(d) = mantissa * 2^exponent for d in [-88, 0], from single roundings
+// (Cephes' expf reduction and polynomial, relative error about 2e-7): the same
+// bits on every backend, unlike libm's expf. Branch-free, so loops vectorize.
+struct SplitExp {
+  float mantissa;  // in [0.7, 1.42]
+  int exponent;
+};
+
+SM_HD SplitExp split_exp(float d) {
+  const float n = sub_rn(add_rn(mul_rn(d, 1.44269504088896341f), 12582912.0f), 12582912.0f);
+  float r = sub_rn(d, mul_rn(n, 0.693359375f));
+  r = sub_rn(r, mul_rn(n, -2.12194440e-4f));
+  float poly = 1.9875691500e-4f;
+  poly = add_rn(mul_rn(poly, r), 1.3981999507e-3f);
+  poly = add_rn(mul_rn(poly, r), 8.3334519073e-3f);
+  poly = add_rn(mul_rn(poly, r), 4.1665795894e-2f);
+  poly = add_rn(mul_rn(poly, r), 1.6666665459e-1f);
+  poly = add_rn(mul_rn(poly, r), 5.0000001201e-1f);
+  return SplitExp{add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), 1.0f), static_cast<int>(n)};
+}
+
+// 2^exponent for exponent in [-126, 127].
+SM_HD float exp2_int(int exponent) { return bits_to_float(static_cast<uint32_t>(exponent + 127) << 23); }
+
 // Logits in storage formats, widened to f32 exactly.
 SM_HD float bf16_to_float(uint16_t h) { return bits_to_float(static_cast<uint32_t>(h) << 16); }
 

@@ -139,25 +139,13 @@ SM_HD float min_p_z_cut(float z_max, float min_p) {
 }
 
 // The fixed-point top-p weight of a survivor is trunc(2^40 * exp(d)) for
-// d = z - z_max <= 0, with an exp built from single roundings (Cephes' expf
-// reduction and polynomial, relative error about 2e-7). This part returns the
-// exact f32 value 2^40 * exp(d) before truncation; it has no branches so that
-// CPU loops over it vectorize.
+// d = z - z_max <= 0, with the package's own exp (split_exp). This part
+// returns the exact f32 value 2^40 * exp(d) before truncation; it has no
+// branches so that CPU loops over it vectorize.
 SM_HD float fixed_weight_before_truncation(float d) {
   const bool weighs = d >= -28.0f;  // exp(-28) * 2^40 < 1; also false for -inf
-  const float reduced_input = weighs ? d : 0.0f;
-  const float n = sub_rn(add_rn(mul_rn(reduced_input, 1.44269504088896341f), 12582912.0f), 12582912.0f);
-  float r = sub_rn(reduced_input, mul_rn(n, 0.693359375f));
-  r = sub_rn(r, mul_rn(n, -2.12194440e-4f));
-  float poly = 1.9875691500e-4f;
-  poly = add_rn(mul_rn(poly, r), 1.3981999507e-3f);
-  poly = add_rn(mul_rn(poly, r), 8.3334519073e-3f);
-  poly = add_rn(mul_rn(poly, r), 4.1665795894e-2f);
-  poly = add_rn(mul_rn(poly, r), 1.6666665459e-1f);
-  poly = add_rn(mul_rn(poly, r), 5.0000001201e-1f);
-  const float e_r = add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), 1.0f);
-  const int scale_exponent = static_cast<int>(n) + kWeightFractionBits;  // in [0, 40]
-  const float scaled = mul_rn(e_r, bits_to_float(static_cast<uint32_t>(scale_exponent + 127) << 23));
+  const SplitExp e = split_exp(weighs ? d : 0.0f);
+  const float scaled = mul_rn(e.mantissa, exp2_int(e.exponent + kWeightFractionBits));  // exponent in [0, 40]
   return weighs ? scaled : 0.0f;
 }
 
