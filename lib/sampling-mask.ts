@@ -1,5 +1,6 @@
 // The kept ids of N rows in CSR form: row i keeps indices[offsets[i] ..
 // offsets[i+1]), strictly ascending, each in [0, vocab).
+import { isTypedArrayOf } from './tensor';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return Object.assign(new RangeError(`${argument}: ${message}`), {
@@ -20,8 +21,8 @@ export class SamplingMask {
    * within [0, vocab).
    */
   constructor(offsets: Int32Array, indices: Int32Array, vocab: number) {
-    if (!(offsets instanceof Int32Array) || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
-    if (!(indices instanceof Int32Array)) throw maskError('indices', 'expected an Int32Array');
+    if (!isTypedArrayOf(offsets, 'Int32Array') || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
+    if (!isTypedArrayOf(indices, 'Int32Array')) throw maskError('indices', 'expected an Int32Array');
     if (!Number.isInteger(vocab) || vocab < 1) throw maskError('vocab', `expected a positive integer, got ${vocab}`);
     if (offsets[0] !== 0 || offsets[offsets.length - 1] !== indices.length) {
       throw maskError('offsets', 'must start at 0 and end at indices.length');

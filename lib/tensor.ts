@@ -21,6 +21,20 @@ export interface Rows {
   vocab: number;
 }
 
+interface TypedArrayKinds {
+  Float32Array: Float32Array;
+  Int32Array: Int32Array;
+}
+
+/**
+ * Whether value is a typed array of the named kind, from any realm: arrays
+ * the addon creates belong to Node's main context, so under jest or node:vm
+ * `instanceof Int32Array` would refuse them.
+ */
+export function isTypedArrayOf<K extends keyof TypedArrayKinds>(value: unknown, name: K): value is TypedArrayKinds[K] {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === `[object ${name}]`;
+}
+
 function argumentError(message: string): TypeError {
   return Object.assign(new TypeError(`logits: ${message}`), { code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'logits' });
 }
@@ -30,7 +44,7 @@ function argumentError(message: string): TypeError {
  * Only the shape is interpreted here; the addon checks data against it.
  */
 export function asRows(logits: LogitsInput, vocab?: number): Rows {
-  if (logits instanceof Float32Array) {
+  if (isTypedArrayOf(logits, 'Float32Array')) {
     if (vocab === undefined) throw argumentError('a plain Float32Array needs options.vocab');
     return { data: logits, dtype: 'float32', rows: vocab > 0 ? logits.length / vocab : NaN, vocab };
   }
