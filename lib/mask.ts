@@ -22,7 +22,7 @@ export interface MaskOptions {
   vocab?: number;
 }
 
-function perRow(value: PerRow | undefined): PerRowInput | undefined {
+export function perRow(value: PerRow | undefined): PerRowInput | undefined {
   return Array.isArray(value) ? Float64Array.from(value as readonly number[]) : (value as PerRowInput | undefined);
 }
 

@@ -25,7 +25,43 @@ export interface NativeBackendInfo {
   compiled: { cpu: boolean; cuda: boolean };
 }
 
+export interface NativeLogprobs {
+  logprobs: Float32Array;
+  entropy?: Float32Array;
+  targetsOutsideMask: number;
+}
+
+export interface NativeGradient {
+  values: Float32Array;
+  dense?: Float32Array;
+  targetsOutsideMask: number;
+}
+
+/** Logits rows and the ids each keeps (null offsets and indices: every id). */
+type KeptRowsArgs = [
+  data: LogitsData,
+  dtype: string,
+  rows: number,
+  vocab: number,
+  offsets: Int32Array | null,
+  indices: Int32Array | null,
+];
+type LogprobsArgs = [...KeptRowsArgs, targets: Int32Array, temperature: PerRowInput, entropy: boolean];
+type BackwardArgs = [
+  ...KeptRowsArgs,
+  targets: Int32Array,
+  gradOutput: PerRowInput,
+  temperature: PerRowInput,
+  dense: boolean,
+];
+
 export interface NativeAddon {
+  applyMask(...args: [...KeptRowsArgs, inPlace: boolean]): LogitsData;
+  applyMaskAsync(...args: [...KeptRowsArgs, inPlace: boolean]): Promise<LogitsData>;
+  maskedLogprobs(...args: LogprobsArgs): NativeLogprobs;
+  maskedLogprobsAsync(...args: LogprobsArgs): Promise<NativeLogprobs>;
+  maskedLogprobsBackward(...args: BackwardArgs): NativeGradient;
+  maskedLogprobsBackwardAsync(...args: BackwardArgs): Promise<NativeGradient>;
   mask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams, fill: boolean): NativeCsr;
   maskAsync(
     data: LogitsData,

@@ -24,6 +24,7 @@ export interface Rows {
 interface TypedArrayKinds {
   Float32Array: Float32Array;
   Int32Array: Int32Array;
+  Uint8Array: Uint8Array;
 }
 
 /**

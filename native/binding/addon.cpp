@@ -7,6 +7,7 @@ namespace {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   sm::binding::register_backend(env, exports);
   sm::binding::register_mask(env, exports);
+  sm::binding::register_trainer(env, exports);
   return exports;
 }
 

@@ -1,6 +1,10 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
 #include <string>
 
 #include "errors.h"
@@ -44,6 +48,60 @@ bool is_detached(const Napi::TypedArray& array) {
   return detached;
 }
 
+HeldBytes::HeldBytes(const TypedBytes& bytes, bool async) : bytes_(bytes), data_(bytes.data) {
+  if (!async) return;
+  reference_ = Napi::Persistent(static_cast<Napi::Object>(bytes.array));
+  if (!bytes.shared) {
+    copy_.assign(static_cast<const uint8_t*>(bytes.data), static_cast<const uint8_t*>(bytes.data) + bytes.byte_length);
+    data_ = copy_.data();
+  }
+}
+
+bool HeldBytes::write_back() const {
+  if (copy_.empty()) return true;
+  if (is_detached(bytes_.array)) return false;
+  const TypedBytes now = typed_bytes(bytes_.array, bytes_.array.TypedArrayType(), "", "");
+  std::memcpy(now.data, copy_.data(), copy_.size());
+  return true;
+}
+
+ResultBuffer ResultBuffer::uninitialized(size_t bytes) {
+  void* data = bytes ? std::malloc(bytes) : nullptr;
+  if (bytes && !data) throw std::bad_alloc();
+  return ResultBuffer(data, bytes);
+}
+
+ResultBuffer ResultBuffer::zeroed(size_t bytes) {
+  void* data = bytes ? std::calloc(bytes, 1) : nullptr;
+  if (bytes && !data) throw std::bad_alloc();
+  return ResultBuffer(data, bytes);
+}
+
+ResultBuffer::ResultBuffer(ResultBuffer&& other) noexcept : data_(other.data_), bytes_(other.bytes_) {
+  other.data_ = nullptr;
+  other.bytes_ = 0;
+}
+
+ResultBuffer& ResultBuffer::operator=(ResultBuffer&& other) noexcept {
+  std::swap(data_, other.data_);
+  std::swap(bytes_, other.bytes_);
+  return *this;
+}
+
+ResultBuffer::~ResultBuffer() { std::free(data_); }
+
+Napi::TypedArray ResultBuffer::release(Napi::Env env, napi_typedarray_type type) {
+  const size_t element = type == napi_uint16_array ? 2 : 4;
+  Napi::ArrayBuffer buffer =
+      data_ ? Napi::ArrayBuffer::New(env, data_, bytes_, [](Napi::Env, void* data) { std::free(data); })
+            : Napi::ArrayBuffer::New(env, 0);
+  data_ = nullptr;
+  napi_value array;
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, bytes_ / element, buffer, 0, &array),
+                       Napi::TypedArray());
+  return Napi::TypedArray(env, array);
+}
+
 DType read_dtype(const Napi::Value& value, const char* argument) {
   if (value.IsString()) {
     const std::string name = value.As<Napi::String>().Utf8Value();
@@ -79,6 +137,35 @@ LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const 
                 "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) +
                     " x " + std::to_string(vocab));
   arg.view = LogitsView{arg.bytes.data, dtype, rows, vocab};
+  return arg;
+}
+
+namespace {
+[[noreturn]] void throw_invalid_mask(Napi::Env env, const std::string& argument, const std::string& message,
+                                     int64_t row = -1) {
+  throw_error(env, ErrorKind::kRange, "ERR_SM_INVALID_MASK", argument, argument + ": " + message, row);
+}
+}  // namespace
+
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows) {
+  Napi::Env env = offsets.Env();
+  KeptIdsArg arg;
+  if (offsets.IsNull() && indices.IsNull()) {
+    arg.all = true;
+    return arg;
+  }
+  arg.offsets = typed_bytes(offsets, napi_int32_array, "Int32Array", "mask.offsets");
+  arg.indices = typed_bytes(indices, napi_int32_array, "Int32Array", "mask.indices");
+  if (static_cast<int64_t>(arg.offsets.length) != rows + 1)
+    throw_invalid_mask(env, "mask", "has " + std::to_string(static_cast<int64_t>(arg.offsets.length) - 1) +
+                                 " rows, logits have " + std::to_string(rows));
+  const auto* o = static_cast<const int32_t*>(arg.offsets.data);
+  if (o[0] != 0) throw_invalid_mask(env, "mask.offsets", "must start at 0");
+  for (int64_t r = 0; r < rows; ++r) {
+    if (o[r + 1] < o[r]) throw_invalid_mask(env, "mask.offsets", "decrease at row " + std::to_string(r), r);
+  }
+  if (static_cast<size_t>(o[rows]) != arg.indices.length)
+    throw_invalid_mask(env, "mask.offsets", "must end at indices.length (" + std::to_string(arg.indices.length) + ")");
   return arg;
 }
 
@@ -119,17 +206,6 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
       throw_type(env, argument, "expected a Float64Array, Float32Array or Int32Array");
   }
   return out;
-}
-
-template <class T>
-PerRow<T> per_row_view(const std::vector<T>& values) {
-  PerRow<T> view;
-  if (values.size() == 1) {
-    view.all = values[0];
-  } else {
-    view.values = values.data();
-  }
-  return view;
 }
 
 std::string at_row(int64_t row) { return row >= 0 ? " at row " + std::to_string(row) : std::string(); }

@@ -27,6 +27,48 @@ TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, 
 // True once the typed array's ArrayBuffer has been detached (transferred).
 bool is_detached(const Napi::TypedArray& array);
 
+// A typed array argument as a Job's run() may use it. Async work cannot rely
+// on an ordinary ArrayBuffer (JS may detach it meanwhile), so it gets a
+// private copy; a SharedArrayBuffer cannot be detached, so it is used in place
+// and kept alive by a reference. Sync work uses the caller's memory.
+class HeldBytes {
+ public:
+  HeldBytes() = default;
+  HeldBytes(const TypedBytes& bytes, bool async);
+  void* data() const { return data_; }
+  // After run() wrote into a private copy, copies it back into the caller's
+  // array (on the JS thread). False if that array was detached meanwhile.
+  bool write_back() const;
+
+ private:
+  TypedBytes bytes_;
+  void* data_ = nullptr;
+  Napi::ObjectReference reference_;
+  std::vector<uint8_t> copy_;
+};
+
+// Memory for a large result that JS takes over without a copy. Allocated in
+// run() (so that a failed allocation becomes an error, not a crash); zeroed()
+// leaves the zeroing to the OS, page by page, so a sparse result costs only
+// what is written.
+class ResultBuffer {
+ public:
+  static ResultBuffer uninitialized(size_t bytes);
+  static ResultBuffer zeroed(size_t bytes);
+  ResultBuffer() = default;
+  ResultBuffer(ResultBuffer&& other) noexcept;
+  ResultBuffer& operator=(ResultBuffer&& other) noexcept;
+  ~ResultBuffer();
+  void* data() const { return data_; }
+  // A typed array of `type` that owns the memory from now on.
+  Napi::TypedArray release(Napi::Env env, napi_typedarray_type type);
+
+ private:
+  ResultBuffer(void* data, size_t bytes) : data_(data), bytes_(bytes) {}
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 DType read_dtype(const Napi::Value& value, const char* argument);
 int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max);
 
@@ -36,6 +78,14 @@ struct LogitsArg {
   TypedBytes bytes;
 };
 LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument);
+
+// A SamplingMask's CSR arrays, checked against `rows` (the ids themselves are
+// checked by the backend, row by row). Both null: every id is kept.
+struct KeptIdsArg {
+  TypedBytes offsets, indices;
+  bool all = false;
+};
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows);
 
 // Per-row sampling parameters, copied (they are small) so async work owns them.
 struct ParamsArg {
@@ -47,6 +97,18 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows);
 
 // Per-row f32 values (a number for all rows, or one per row), e.g. temperature.
 std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument);
+
+// A per-row parameter read by read_per_row_*: one value for all rows or one each.
+template <class T>
+PerRow<T> per_row_view(const std::vector<T>& values) {
+  PerRow<T> view;
+  if (values.size() == 1) {
+    view.all = values[0];
+  } else {
+    view.values = values.data();
+  }
+  return view;
+}
 
 // An Int32Array or Float32Array result that owns its vector without copying.
 Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values);

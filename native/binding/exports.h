@@ -7,5 +7,6 @@ namespace sm::binding {
 
 void register_mask(Napi::Env env, Napi::Object exports);
 void register_backend(Napi::Env env, Napi::Object exports);
+void register_trainer(Napi::Env env, Napi::Object exports);
 
 }  // namespace sm::binding

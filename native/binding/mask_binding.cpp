@@ -14,22 +14,6 @@
 namespace sm::binding {
 namespace {
 
-PendingError row_error(int64_t row, const RowStatus& status) {
-  const std::string at = "row " + std::to_string(row);
-  switch (status.error) {
-    case RowError::kInvalidLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits",
-              "logits: NaN or +inf at " + at + ", column " + std::to_string(status.column), row, status.column};
-    case RowError::kNoFiniteLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits", "logits: " + at + " has no finite value", row};
-    case RowError::kScaledOverflow:
-      return {ErrorKind::kRange, "ERR_SM_OUT_OF_RANGE", "temperature",
-              "temperature: the row maximum / temperature is not a finite f32 at " + at, row};
-    case RowError::kNone: break;
-  }
-  return {};
-}
-
 // One mask() call: arguments in, CSR out. Runs on the JS thread (sync) or on
 // libuv's pool (async); only run() may execute off the JS thread.
 class MaskJob {
@@ -37,17 +21,9 @@ class MaskJob {
   MaskJob(const Napi::CallbackInfo& info, bool async)
       : logits_(read_logits(info, 0, "logits")),
         params_(read_params(info[4], logits_.view.rows)),
-        fill_(info[5].ToBoolean()) {
-    if (async) {
-      logits_ref_ = Napi::Persistent(static_cast<Napi::Object>(logits_.bytes.array));
-      // An ordinary ArrayBuffer can be detached while we work, so async work
-      // reads a private copy; a SharedArrayBuffer cannot, so it is used in place.
-      if (!logits_.bytes.shared) {
-        copy_.resize(logits_.bytes.byte_length);
-        std::memcpy(copy_.data(), logits_.bytes.data, copy_.size());
-        logits_.view.data = copy_.data();
-      }
-    }
+        fill_(info[5].ToBoolean()),
+        held_(logits_.bytes, async) {
+    logits_.view.data = held_.data();
   }
 
   void run() { result_ = cpu::mask_rows(logits_.view, params_.view(), fill_); }
@@ -63,16 +39,10 @@ class MaskJob {
                 "logits: the batch keeps more than 2^31 - 1 ids in all; split it", -1};
       return env.Undefined();
     }
-    if (fill_ && !copy_.empty()) {
-      if (is_detached(logits_.bytes.array)) {
-        *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
-                  "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
-        return env.Undefined();
-      }
-      std::memcpy(typed_bytes(logits_.bytes.array, napi_typedarray_type(logits_.bytes.array.TypedArrayType()), "",
-                              "logits.data")
-                      .data,
-                  copy_.data(), copy_.size());
+    if (fill_ && !held_.write_back()) {
+      *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
+                "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
+      return env.Undefined();
     }
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
@@ -84,8 +54,7 @@ class MaskJob {
   LogitsArg logits_;
   ParamsArg params_;
   bool fill_;
-  Napi::ObjectReference logits_ref_;
-  std::vector<uint8_t> copy_;
+  HeldBytes held_;
   cpu::MaskRowsResult result_;
 };
 
