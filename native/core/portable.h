@@ -117,6 +117,15 @@ SM_HD double ddiv_rn(double a, double b) {
 #endif
 }
 
+// condition ? a : b, both already computed, as a bit-wise blend: compilers
+// then vectorize loops around it instead of keeping a branch (under
+// -ftrapping-math they will not speculate the floating-point work of a
+// ternary's arms).
+SM_HD float select_float(bool condition, float a, float b) {
+  const uint32_t keep_a = 0u - static_cast<uint32_t>(condition);
+  return bits_to_float((float_to_bits(a) & keep_a) | (float_to_bits(b) & ~keep_a));
+}
+
 // exp(d) = mantissa * 2^exponent for d in [-88, 0], from single roundings
 // (Cephes' expf reduction and polynomial, relative error about 2e-7): the same
 // bits on every backend, unlike libm's expf. Branch-free, so loops vectorize.

@@ -5,9 +5,9 @@
 // z_i = x_i / T (the rule's scaled_logit), d_i = z_i - z_max and
 // mass = sum of exp(d_i). Sums are compensated f32 (Neumaier), accumulated in
 // kSoftmaxLanes interleaved lanes (the i-th kept id goes to lane i % lanes)
-// and merged in lane order. That order is fixed, so results do not depend on
-// threads, and a backend that follows it reproduces the bits; the lanes are
-// what lets a CPU loop over them vectorize.
+// and merged pairwise (merge_lanes). That order is fixed, so results do not
+// depend on threads, and a backend that follows it reproduces the bits; the
+// lanes are what lets a CPU loop over them vectorize.
 #pragma once
 
 #include "rule.h"
@@ -32,24 +32,30 @@ SM_HD bool trainer_temperature_valid(float t) { return t > 0.0f && t <= kMaxFini
 // The next kept id of a row must lie above the previous one and below vocab.
 SM_HD bool kept_id_follows(int64_t id, int64_t previous, int64_t vocab) { return id > previous && id < vocab; }
 
-SM_HD float abs_rn(float v) { return bits_to_float(float_to_bits(v) & 0x7fffffffu); }
+SM_HD float abs_exact(float v) {
+#if defined(__CUDA_ARCH__)
+  return fabsf(v);
+#else
+  return __builtin_fabsf(v);
+#endif
+}
 
 // exp(d) for d <= 0. Below -87 it is 0: exp(d) < 2^-125 there, nothing beside
 // the row maximum's exp(0) = 1, and 2^exponent stays a normal float. Also 0
 // for d = -inf.
 SM_HD float exp_nonpositive(float d) {
   const bool representable = d >= -87.0f;
-  const SplitExp e = split_exp(representable ? d : 0.0f);
-  const float value = mul_rn(e.mantissa, exp2_int(e.exponent));
-  return representable ? value : 0.0f;
+  const SplitExp e = split_exp(select_float(representable, d, 0.0f));
+  return select_float(representable, mul_rn(e.mantissa, exp2_int(e.exponent)), 0.0f);
 }
 
 // Neumaier's compensated sum: the error stays a few ulps of the result
 // whatever the number of terms. Branch-free so that lane loops vectorize.
 SM_HD void compensated_add(float& sum, float& compensation, float v) {
   const float t = add_rn(sum, v);
-  const float lost = abs_rn(sum) >= abs_rn(v) ? add_rn(sub_rn(sum, t), v) : add_rn(sub_rn(v, t), sum);
-  compensation = add_rn(compensation, lost);
+  const float lost_from_v = add_rn(sub_rn(sum, t), v);
+  const float lost_from_sum = add_rn(sub_rn(v, t), sum);
+  compensation = add_rn(compensation, select_float(abs_exact(sum) >= abs_exact(v), lost_from_v, lost_from_sum));
   sum = t;
 }
 
@@ -61,14 +67,19 @@ struct CompensatedSum {
 };
 
 // The entropy's summand exp(d) * d, skipping ids with exp(d) = 0 (d may be -inf).
-SM_HD float entropy_term(float e, float d) { return e > 0.0f ? mul_rn(e, d) : 0.0f; }
+SM_HD float entropy_term(float e, float d) { return select_float(e > 0.0f, mul_rn(e, d), 0.0f); }
 
-// The total of kSoftmaxLanes compensated lanes: each lane's rounded value,
-// added in lane order by another compensated sum.
-SM_HD float merge_lanes(const float* sums, const float* compensations) {
-  CompensatedSum total;
-  for (int j = 0; j < kSoftmaxLanes; ++j) total.add(add_rn(sums[j], compensations[j]));
-  return total.value();
+// The total of kSoftmaxLanes compensated lanes, folded pairwise (lane j
+// takes lane j + h for h = lanes / 2, ..., 1): a short chain that vectorizes.
+// Overwrites the lanes.
+SM_HD float merge_lanes(float* sums, float* compensations) {
+  for (int half = kSoftmaxLanes / 2; half > 0; half /= 2) {
+    for (int j = 0; j < half; ++j) {
+      compensated_add(sums[j], compensations[j], sums[j + half]);
+      compensations[j] = add_rn(compensations[j], compensations[j + half]);
+    }
+  }
+  return add_rn(sums[0], compensations[0]);
 }
 
 // A row's kept distribution once its maximum and mass are known.

@@ -40,15 +40,46 @@ struct EveryId {
   int64_t operator[](int64_t i) const { return i; }
 };
 
+// Lane sums over contiguous logits x[0, n): lane j takes positions j,
+// j + lanes, ... Fixed-width blocks with branch-free bodies, so they vectorize.
+template <class S, bool kWithEntropy>
+void lane_sums(const typename S::Stored* x, int64_t n, float temperature, float z_max, float* mass,
+               float* weighted) {
+  float mass_sum[kSoftmaxLanes] = {}, mass_comp[kSoftmaxLanes] = {};
+  float weighted_sum[kSoftmaxLanes] = {}, weighted_comp[kSoftmaxLanes] = {};
+  auto add = [&](int lane, float x_i) {
+    const float d = sub_rn(scaled_logit(x_i, temperature), z_max);
+    const float e = exp_nonpositive(d);
+    compensated_add(mass_sum[lane], mass_comp[lane], e);
+    if (kWithEntropy) compensated_add(weighted_sum[lane], weighted_comp[lane], entropy_term(e, d));
+  };
+  int64_t i = 0;
+  for (; i + kSoftmaxLanes <= n; i += kSoftmaxLanes) {
+    for (int j = 0; j < kSoftmaxLanes; ++j) add(j, S::load(x[i + j]));
+  }
+  for (int j = 0; i + j < n; ++j) add(j, S::load(x[i + j]));
+  *mass = merge_lanes(mass_sum, mass_comp);
+  if (kWithEntropy) *weighted = merge_lanes(weighted_sum, weighted_comp);
+}
+
+template <class S>
+void gradients(const typename S::Stored* x, int64_t n, float temperature, const KeptSoftmax& softmax,
+               int64_t target_position, float scale, float* out) {
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = logprob_gradient(i == target_position, softmax.prob(scaled_logit(S::load(x[i]), temperature)), scale);
+}
+
 // One row's kept distribution, computed in the passes core/trainer.h defines.
+// Listed ids are gathered once, widened to f32, into a contiguous scratch
+// row; every id reads the row itself.
 template <class S, class Ids>
 class KeptRow {
  public:
   using Stored = typename S::Stored;
   static constexpr bool kListed = std::is_same_v<Ids, ListedIds>;
 
-  KeptRow(const Stored* x, const Ids& ids, int64_t vocab, float temperature)
-      : x_(x), ids_(ids), vocab_(vocab), temperature_(temperature) {}
+  KeptRow(const Stored* x, const Ids& ids, int64_t vocab, float temperature, std::vector<float>& scratch)
+      : x_(x), ids_(ids), vocab_(vocab), temperature_(temperature), scratch_(scratch) {}
 
   // Checks the ids and the logits they read, then finds the row's kept
   // distribution and where the target sits among the kept ids.
@@ -57,38 +88,57 @@ class KeptRow {
     if (status.error != RowError::kNone) return status;
     if (!scaled_max_is_finite(z_max_)) return RowStatus{RowError::kScaledOverflow, -1};
     float mass = 0.0f;
-    if (with_entropy) {
-      accumulate<true>(&mass, &weighted_);
-    } else {
-      accumulate<false>(&mass, nullptr);
-    }
+    on_values([&](auto storage, const auto* values, int64_t count) {
+      using V = decltype(storage);
+      if (with_entropy) {
+        lane_sums<V, true>(values, count, temperature_, z_max_, &mass, &weighted_);
+      } else {
+        lane_sums<V, false>(values, count, temperature_, z_max_, &mass, nullptr);
+      }
+    });
     softmax_ = kept_softmax(z_max_, mass);
     return {};
   }
 
   bool target_kept() const { return target_position_ >= 0; }
-  float logprob() const { return target_kept() ? softmax_.logprob(z(target_position_)) : kNegInf; }
+  float logprob() const {
+    if (!target_kept()) return kNegInf;
+    const float x_target = kListed ? scratch_[target_position_] : S::load(x_[target_position_]);
+    return softmax_.logprob(scaled_logit(x_target, temperature_));
+  }
   float entropy() const { return softmax_.entropy(weighted_); }
 
   void gradient(float upstream, float* out) const {
     const float scale = gradient_scale(upstream, temperature_);
-    for (int64_t i = 0; i < ids_.count; ++i)
-      out[i] = logprob_gradient(i == target_position_, softmax_.prob(z(i)), scale);
+    on_values([&](auto storage, const auto* values, int64_t) {
+      gradients<decltype(storage)>(values, ids_.count, temperature_, softmax_, target_position_, scale, out);
+    });
   }
 
  private:
-  float z(int64_t i) const { return scaled_logit(S::load(x_[ids_[i]]), temperature_); }
+  // fn(storage tag, contiguous kept logits, their count with padding).
+  template <class Fn>
+  void on_values(const Fn& fn) const {
+    if constexpr (kListed) {
+      fn(F32Storage{}, scratch_.data(), static_cast<int64_t>(scratch_.size()));
+    } else {
+      fn(S{}, x_, ids_.count);
+    }
+  }
 
   RowStatus scan(int64_t target) {
     float x_max = kNegInf;
     bool invalid = false;
     if constexpr (kListed) {
+      // Whole lane blocks: the padding's exp is 0, which leaves every sum's bits as they were.
+      scratch_.assign((ids_.count + kSoftmaxLanes - 1) / kSoftmaxLanes * kSoftmaxLanes, kNegInf);
       int64_t previous = -1;
       for (int64_t i = 0; i < ids_.count; ++i) {
         const int64_t id = ids_[i];
         if (!kept_id_follows(id, previous, vocab_)) return RowStatus{RowError::kInvalidMask, id};
         previous = id;
         const float v = S::load(x_[id]);
+        scratch_[i] = v;
         x_max = v > x_max ? v : x_max;
         invalid |= is_nan_or_pos_inf(v);
         if (id == target) target_position_ = i;
@@ -111,35 +161,25 @@ class KeptRow {
     return {};
   }
 
-  // Lane j sums the d of kept positions j, j + lanes, j + 2 lanes, ...
-  template <bool kWithEntropy>
-  void accumulate(float* mass, float* weighted) const {
-    float mass_sum[kSoftmaxLanes] = {}, mass_comp[kSoftmaxLanes] = {};
-    float weighted_sum[kSoftmaxLanes] = {}, weighted_comp[kSoftmaxLanes] = {};
-    auto add = [&](int lane, int64_t i) {
-      const float d = sub_rn(z(i), z_max_);
-      const float e = exp_nonpositive(d);
-      compensated_add(mass_sum[lane], mass_comp[lane], e);
-      if (kWithEntropy) compensated_add(weighted_sum[lane], weighted_comp[lane], entropy_term(e, d));
-    };
-    int64_t i = 0;
-    for (; i + kSoftmaxLanes <= ids_.count; i += kSoftmaxLanes) {
-      for (int j = 0; j < kSoftmaxLanes; ++j) add(j, i + j);
-    }
-    for (int j = 0; i + j < ids_.count; ++j) add(j, i + j);
-    *mass = merge_lanes(mass_sum, mass_comp);
-    if (kWithEntropy) *weighted = merge_lanes(weighted_sum, weighted_comp);
-  }
-
   const Stored* x_;
   Ids ids_;
   int64_t vocab_;
   float temperature_;
+  std::vector<float>& scratch_;
   float z_max_ = 0.0f;
   float weighted_ = 0.0f;
   int64_t target_position_ = -1;
   KeptSoftmax softmax_{};
 };
+
+// Starts loading the logits a row will gather, a row ahead, so that the
+// memory latency of consecutive rows overlaps. The ids are not checked yet:
+// clamped, they only aim the prefetch.
+template <class Stored>
+void prefetch_kept(const Stored* x, const KeptIds& kept, int64_t r, int64_t vocab) {
+  for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j)
+    __builtin_prefetch(x + std::clamp<int64_t>(kept.indices[j], 0, vocab - 1));
+}
 
 // Prepares the kept distribution of every row, in parallel, and hands each
 // to emit(row, r); counts the rows whose target is not kept.
@@ -159,15 +199,17 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
       return RowFailure{};
     };
     RowFailure first;
+    std::vector<float> scratch;
     for (int64_t r = begin; r < end && first.row < 0; ++r) {
+      if (!kept.all() && r + 1 < logits.rows) prefetch_kept(base + (r + 1) * logits.vocab, kept, r + 1, logits.vocab);
       const auto* x = base + r * logits.vocab;
       const float t = temperature.at(r);
       if (kept.all()) {
-        first = one(KeptRow<S, EveryId>(x, EveryId{logits.vocab}, logits.vocab, t), r);
+        first = one(KeptRow<S, EveryId>(x, EveryId{logits.vocab}, logits.vocab, t, scratch), r);
       } else {
         const int32_t start = kept.offsets[r];
         first = one(KeptRow<S, ListedIds>(x, ListedIds{kept.indices + start, kept.offsets[r + 1] - start},
-                                          logits.vocab, t),
+                                          logits.vocab, t, scratch),
                     r);
       }
     }
