@@ -57,10 +57,15 @@ HeldBytes::HeldBytes(const TypedBytes& bytes, bool async) : bytes_(bytes), data_
   }
 }
 
+Napi::TypedArray HeldBytes::array() const {
+  return reference_.IsEmpty() ? bytes_.array : reference_.Value().As<Napi::TypedArray>();
+}
+
 bool HeldBytes::write_back() const {
   if (copy_.empty()) return true;
-  if (is_detached(bytes_.array)) return false;
-  const TypedBytes now = typed_bytes(bytes_.array, bytes_.array.TypedArrayType(), "", "");
+  const Napi::TypedArray target = array();
+  if (is_detached(target)) return false;
+  const TypedBytes now = typed_bytes(target, target.TypedArrayType(), "", "");
   std::memcpy(now.data, copy_.data(), copy_.size());
   return true;
 }

@@ -36,6 +36,9 @@ class HeldBytes {
   HeldBytes() = default;
   HeldBytes(const TypedBytes& bytes, bool async);
   void* data() const { return data_; }
+  // The caller's typed array, on the JS thread: after an async run() only the
+  // reference is valid (the call's own handles are gone).
+  Napi::TypedArray array() const;
   // After run() wrote into a private copy, copies it back into the caller's
   // array (on the JS thread). False if that array was detached meanwhile.
   bool write_back() const;

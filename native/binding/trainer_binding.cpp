@@ -127,7 +127,7 @@ class ApplyMaskJob {
                 -1};
       return env.Undefined();
     }
-    return rows_.logits_bytes().array;
+    return rows_.held_logits().array();
   }
 
  private:
