@@ -75,8 +75,9 @@ export function maskOf(lists: number[][], vocab: number): SamplingMask {
   return new SamplingMask(offsets, indices, vocab);
 }
 
-export function listsOf(mask: SamplingMask): number[][] {
-  return mask.toLists();
+/** Byte equality of two typed arrays (jest's toEqual walks large arrays slowly). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 // The documented accuracy against the float64 reference (README, "Trainer
