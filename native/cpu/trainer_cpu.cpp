@@ -6,7 +6,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "row_kernels.h"
 #include "thread_pool.h"
+#include "trainer_kernels.h"
 
 namespace sm::cpu {
 namespace {
@@ -40,35 +42,6 @@ struct EveryId {
   int64_t operator[](int64_t i) const { return i; }
 };
 
-// Lane sums over contiguous logits x[0, n): lane j takes positions j,
-// j + lanes, ... Fixed-width blocks with branch-free bodies, so they vectorize.
-template <class S, bool kWithEntropy>
-void lane_sums(const typename S::Stored* x, int64_t n, float temperature, float z_max, float* mass,
-               float* weighted) {
-  float mass_sum[kSoftmaxLanes] = {}, mass_comp[kSoftmaxLanes] = {};
-  float weighted_sum[kSoftmaxLanes] = {}, weighted_comp[kSoftmaxLanes] = {};
-  auto add = [&](int lane, float x_i) {
-    const float d = sub_rn(scaled_logit(x_i, temperature), z_max);
-    const float e = exp_nonpositive(d);
-    compensated_add(mass_sum[lane], mass_comp[lane], e);
-    if (kWithEntropy) compensated_add(weighted_sum[lane], weighted_comp[lane], entropy_term(e, d));
-  };
-  int64_t i = 0;
-  for (; i + kSoftmaxLanes <= n; i += kSoftmaxLanes) {
-    for (int j = 0; j < kSoftmaxLanes; ++j) add(j, S::load(x[i + j]));
-  }
-  for (int j = 0; i + j < n; ++j) add(j, S::load(x[i + j]));
-  *mass = merge_lanes(mass_sum, mass_comp);
-  if (kWithEntropy) *weighted = merge_lanes(weighted_sum, weighted_comp);
-}
-
-template <class S>
-void gradients(const typename S::Stored* x, int64_t n, float temperature, const KeptSoftmax& softmax,
-               int64_t target_position, float scale, float* out) {
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = logprob_gradient(i == target_position, softmax.prob(scaled_logit(S::load(x[i]), temperature)), scale);
-}
-
 // One row's kept distribution, computed in the passes core/trainer.h defines.
 // Listed ids are gathered once, widened to f32, into a contiguous scratch
 // row; every id reads the row itself.
@@ -89,12 +62,8 @@ class KeptRow {
     if (!scaled_max_is_finite(z_max_)) return RowStatus{RowError::kScaledOverflow, -1};
     float mass = 0.0f;
     on_values([&](auto storage, const auto* values, int64_t count) {
-      using V = decltype(storage);
-      if (with_entropy) {
-        lane_sums<V, true>(values, count, temperature_, z_max_, &mass, &weighted_);
-      } else {
-        lane_sums<V, false>(values, count, temperature_, z_max_, &mass, nullptr);
-      }
+      trainer_kernels<decltype(storage)>().lane_sums(values, count, temperature_, z_max_, &mass,
+                                                      with_entropy ? &weighted_ : nullptr);
     });
     softmax_ = kept_softmax(z_max_, mass);
     return {};
@@ -111,7 +80,8 @@ class KeptRow {
   void gradient(float upstream, float* out) const {
     const float scale = gradient_scale(upstream, temperature_);
     on_values([&](auto storage, const auto* values, int64_t) {
-      gradients<decltype(storage)>(values, ids_.count, temperature_, softmax_, target_position_, scale, out);
+      trainer_kernels<decltype(storage)>().gradients(values, ids_.count, temperature_, softmax_, target_position_,
+                                                      scale, out);
     });
   }
 
@@ -144,11 +114,9 @@ class KeptRow {
         if (id == target) target_position_ = i;
       }
     } else {
-      for (int64_t i = 0; i < ids_.count; ++i) {
-        const float v = S::load(x_[i]);
-        x_max = v > x_max ? v : x_max;
-        invalid |= is_nan_or_pos_inf(v);
-      }
+      const ScanResult whole_row = row_kernels<S>().scan(x_, ids_.count);
+      x_max = whole_row.max;
+      invalid = whole_row.has_invalid;
       target_position_ = target;
     }
     if (invalid) {
