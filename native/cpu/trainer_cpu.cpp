@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
-#include <type_traits>
 #include <vector>
 
 #include "row_kernels.h"
@@ -31,126 +30,91 @@ RowFailure for_row_chunks(int64_t rows, const Chunk& chunk) {
   return {};
 }
 
-// The ids of one row: listed in the mask (CSR), or every id.
-struct ListedIds {
-  const int32_t* ids;
-  int64_t count;
-  int64_t operator[](int64_t i) const { return ids[i]; }
-};
-struct EveryId {
-  int64_t count;
-  int64_t operator[](int64_t i) const { return i; }
-};
-
-// One row's kept distribution, computed in the passes core/trainer.h defines.
-// Listed ids are gathered once, widened to f32, into a contiguous scratch
-// row; every id reads the row itself.
-template <class S, class Ids>
-class KeptRow {
+// One row's kept distribution, computed in the passes core/trainer.h defines
+// from its kept logits laid out contiguously: values[0, count) (V the
+// storage they are in), then -inf up to padded_count, a whole number of lane
+// blocks (exp(-inf) = 0 leaves every sum's bits as they were).
+template <class V>
+class KeptDistribution {
  public:
-  using Stored = typename S::Stored;
-  static constexpr bool kListed = std::is_same_v<Ids, ListedIds>;
+  using Stored = typename V::Stored;
 
-  KeptRow(const Stored* x, const Ids& ids, int64_t vocab, float temperature, std::vector<float>& scratch)
-      : x_(x), ids_(ids), vocab_(vocab), temperature_(temperature), scratch_(scratch) {}
+  KeptDistribution(const Stored* values, int64_t count, int64_t padded_count, float temperature)
+      : values_(values), count_(count), padded_count_(padded_count), temperature_(temperature) {}
 
-  // Checks the ids and the logits they read, then finds the row's kept
-  // distribution and where the target sits among the kept ids.
-  RowStatus prepare(int64_t target, bool with_entropy) {
-    const RowStatus status = scan(target);
-    if (status.error != RowError::kNone) return status;
+  // ids(i) is the vocabulary id of values[i], for errors that name it.
+  template <class Ids>
+  RowStatus prepare(const Ids& ids, int64_t target_position, bool with_entropy) {
+    const ScanResult scan = row_kernels<V>().scan(values_, count_);
+    if (scan.has_invalid) {
+      int64_t i = 0;
+      while (!is_nan_or_pos_inf(V::load(values_[i]))) ++i;
+      return RowStatus{RowError::kInvalidLogit, ids(i)};
+    }
+    if (scan.max == kNegInf) return RowStatus{RowError::kNoFiniteKeptLogit, -1};
+    z_max_ = scaled_logit(scan.max, temperature_);
     if (!scaled_max_is_finite(z_max_)) return RowStatus{RowError::kScaledOverflow, -1};
     float mass = 0.0f;
-    on_values([&](auto storage, const auto* values, int64_t count) {
-      trainer_kernels<decltype(storage)>().lane_sums(values, count, temperature_, z_max_, &mass,
-                                                      with_entropy ? &weighted_ : nullptr);
-    });
+    trainer_kernels<V>().lane_sums(values_, padded_count_, temperature_, z_max_, &mass,
+                                   with_entropy ? &weighted_ : nullptr);
     softmax_ = kept_softmax(z_max_, mass);
+    target_position_ = target_position;
     return {};
   }
 
   bool target_kept() const { return target_position_ >= 0; }
   float logprob() const {
     if (!target_kept()) return kNegInf;
-    const float x_target = kListed ? scratch_[target_position_] : S::load(x_[target_position_]);
-    return softmax_.logprob(scaled_logit(x_target, temperature_));
+    return softmax_.logprob(scaled_logit(V::load(values_[target_position_]), temperature_));
   }
   float entropy() const { return softmax_.entropy(weighted_); }
-
   void gradient(float upstream, float* out) const {
-    const float scale = gradient_scale(upstream, temperature_);
-    on_values([&](auto storage, const auto* values, int64_t) {
-      trainer_kernels<decltype(storage)>().gradients(values, ids_.count, temperature_, softmax_, target_position_,
-                                                      scale, out);
-    });
+    trainer_kernels<V>().gradients(values_, count_, temperature_, softmax_, target_position_,
+                                   gradient_scale(upstream, temperature_), out);
   }
 
  private:
-  // fn(storage tag, contiguous kept logits, their count with padding).
-  template <class Fn>
-  void on_values(const Fn& fn) const {
-    if constexpr (kListed) {
-      fn(F32Storage{}, scratch_.data(), static_cast<int64_t>(scratch_.size()));
-    } else {
-      fn(S{}, x_, ids_.count);
-    }
-  }
-
-  RowStatus scan(int64_t target) {
-    float x_max = kNegInf;
-    bool invalid = false;
-    if constexpr (kListed) {
-      // Whole lane blocks: the padding's exp is 0, which leaves every sum's bits as they were.
-      scratch_.assign((ids_.count + kSoftmaxLanes - 1) / kSoftmaxLanes * kSoftmaxLanes, kNegInf);
-      int64_t previous = -1;
-      for (int64_t i = 0; i < ids_.count; ++i) {
-        const int64_t id = ids_[i];
-        if (!kept_id_follows(id, previous, vocab_)) return RowStatus{RowError::kInvalidMask, id};
-        previous = id;
-        const float v = S::load(x_[id]);
-        scratch_[i] = v;
-        x_max = v > x_max ? v : x_max;
-        invalid |= is_nan_or_pos_inf(v);
-        if (id == target) target_position_ = i;
-      }
-    } else {
-      const ScanResult whole_row = row_kernels<S>().scan(x_, ids_.count);
-      x_max = whole_row.max;
-      invalid = whole_row.has_invalid;
-      target_position_ = target;
-    }
-    if (invalid) {
-      for (int64_t i = 0;; ++i) {
-        if (is_nan_or_pos_inf(S::load(x_[ids_[i]]))) return RowStatus{RowError::kInvalidLogit, ids_[i]};
-      }
-    }
-    if (x_max == kNegInf) return RowStatus{RowError::kNoFiniteKeptLogit, -1};
-    z_max_ = scaled_logit(x_max, temperature_);
-    return {};
-  }
-
-  const Stored* x_;
-  Ids ids_;
-  int64_t vocab_;
+  const Stored* values_;
+  int64_t count_, padded_count_;
   float temperature_;
-  std::vector<float>& scratch_;
   float z_max_ = 0.0f;
   float weighted_ = 0.0f;
   int64_t target_position_ = -1;
   KeptSoftmax softmax_{};
 };
 
-// Starts loading the logits a row will gather, a row ahead, so that the
-// memory latency of consecutive rows overlaps. The ids are not checked yet:
-// clamped, they only aim the prefetch.
-template <class Stored>
-void prefetch_kept(const Stored* x, const KeptIds& kept, int64_t r, int64_t vocab) {
-  for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j)
-    __builtin_prefetch(x + std::clamp<int64_t>(kept.indices[j], 0, vocab - 1));
+int64_t whole_lane_blocks(int64_t count) { return (count + kSoftmaxLanes - 1) / kSoftmaxLanes * kSoftmaxLanes; }
+
+// Rows whose kept logits are gathered together: enough independent loads in
+// one tight loop to keep many cache misses in flight.
+constexpr int64_t kGatherRows = 16;
+
+// The kept logits of rows [begin, end), widened to f32, each row from
+// starts[r - begin] padded with -inf to whole lane blocks. Stops at the first
+// row whose ids are not strictly ascending in [0, vocab) and returns it.
+template <class S>
+RowFailure gather_kept(const LogitsView& logits, const KeptIds& kept, int64_t begin, int64_t end,
+                       std::vector<float>& values, std::vector<int64_t>& starts) {
+  auto* base = static_cast<const typename S::Stored*>(logits.data);
+  starts.assign(1, 0);
+  for (int64_t r = begin; r < end; ++r) starts.push_back(starts.back() + whole_lane_blocks(kept.offsets[r + 1] - kept.offsets[r]));
+  values.assign(starts.back(), kNegInf);
+  for (int64_t r = begin; r < end; ++r) {
+    const auto* x = base + r * logits.vocab;
+    float* out = values.data() + starts[r - begin];
+    int64_t previous = -1;
+    for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j) {
+      const int64_t id = kept.indices[j];
+      if (!kept_id_follows(id, previous, logits.vocab)) return RowFailure{r, RowStatus{RowError::kInvalidMask, id}};
+      previous = id;
+      *out++ = S::load(x[id]);
+    }
+  }
+  return {};
 }
 
 // Prepares the kept distribution of every row, in parallel, and hands each
-// to emit(row, r); counts the rows whose target is not kept.
+// to emit(distribution, r); counts the rows whose target is not kept.
 template <class S, class Emit>
 RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
                          const PerRow<float>& temperature, bool with_entropy, int64_t* targets_outside,
@@ -159,26 +123,37 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
   std::atomic<int64_t> outside{0};
   const RowFailure failure = for_row_chunks(logits.rows, [&](int64_t begin, int64_t end) {
     int64_t chunk_outside = 0;
-    auto one = [&](auto&& row, int64_t r) {
-      const RowStatus status = row.prepare(targets[r], with_entropy);
+    auto one = [&](auto&& row, const auto& ids, int64_t target_position, int64_t r) {
+      const RowStatus status = row.prepare(ids, target_position, with_entropy);
       if (status.error != RowError::kNone) return RowFailure{r, status};
       emit(row, r);
       chunk_outside += row.target_kept() ? 0 : 1;
       return RowFailure{};
     };
     RowFailure first;
-    std::vector<float> scratch;
-    for (int64_t r = begin; r < end && first.row < 0; ++r) {
-      if (!kept.all() && r + 1 < logits.rows) prefetch_kept(base + (r + 1) * logits.vocab, kept, r + 1, logits.vocab);
-      const auto* x = base + r * logits.vocab;
-      const float t = temperature.at(r);
-      if (kept.all()) {
-        first = one(KeptRow<S, EveryId>(x, EveryId{logits.vocab}, logits.vocab, t, scratch), r);
-      } else {
-        const int32_t start = kept.offsets[r];
-        first = one(KeptRow<S, ListedIds>(x, ListedIds{kept.indices + start, kept.offsets[r + 1] - start},
-                                          logits.vocab, t, scratch),
-                    r);
+    if (kept.all()) {
+      for (int64_t r = begin; r < end && first.row < 0; ++r) {
+        KeptDistribution<S> row(base + r * logits.vocab, logits.vocab, logits.vocab, temperature.at(r));
+        first = one(row, [](int64_t i) { return i; }, targets[r], r);
+      }
+    } else {
+      std::vector<float> values;
+      std::vector<int64_t> starts;
+      for (int64_t block = begin; block < end && first.row < 0; block += kGatherRows) {
+        const int64_t block_end = std::min(end, block + kGatherRows);
+        const RowFailure bad_ids = gather_kept<S>(logits, kept, block, block_end, values, starts);
+        const int64_t gathered_end = bad_ids.row >= 0 ? bad_ids.row : block_end;
+        for (int64_t r = block; r < gathered_end && first.row < 0; ++r) {
+          const int32_t* ids = kept.indices + kept.offsets[r];
+          const int64_t count = kept.offsets[r + 1] - kept.offsets[r];
+          const int32_t* found = std::lower_bound(ids, ids + count, targets[r]);
+          const int64_t target_position = found != ids + count && *found == targets[r] ? found - ids : -1;
+          const int64_t start = starts[r - block];
+          KeptDistribution<F32Storage> row(values.data() + start, count, starts[r - block + 1] - start,
+                                                 temperature.at(r));
+          first = one(row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
+        }
+        if (first.row < 0) first = bad_ids;
       }
     }
     outside += chunk_outside;
