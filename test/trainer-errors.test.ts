@@ -7,7 +7,7 @@ import {
   SamplingMask,
   type Tensor,
 } from '../lib';
-import { maskOf } from './trainer-fixtures';
+import { expectError, maskOf } from './trainer-fixtures';
 
 const V = 4;
 const logits = () => new Float32Array([0, 1, 2, 3, 3, 2, 1, 0]);
@@ -19,16 +19,6 @@ function tampered(change: (offsets: Int32Array, indices: Int32Array) => void): S
   const mask = good();
   change(mask.offsets, mask.indices);
   return mask;
-}
-
-function expectError(fn: () => unknown, fields: Record<string, unknown>): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toMatchObject(fields);
 }
 
 /** Every trainer operation on the same inputs, so each bad input is checked by all three. */

@@ -3,16 +3,19 @@
 import { SamplingMask } from '../lib';
 import type { DTypeName, Storage } from './trainer-reference';
 
-/** mulberry32: repeatable test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** mulberry32, the seeded generator the benchmarks and the demo use: repeatable test data. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const rng: (seed: number) => () => number = require('../scripts/bench/util').rng;
+
+/** Expects fn to throw an error with these fields (name, code, argument, row, ...). */
+export function expectError(fn: () => unknown, fields: Record<string, unknown>): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toMatchObject(fields);
 }
 
 export interface LogitsCase {

@@ -1,5 +1,5 @@
 import { mask as computeMask, SamplingMask } from '../lib';
-import { maskOf, randomIds, randomLogits, rng, sameBytes } from './trainer-fixtures';
+import { expectError, maskOf, randomIds, randomLogits, rng, sameBytes } from './trainer-fixtures';
 
 /** Random masks with empty rows, single ids, dense rows and the last id. */
 function randomMask(next: () => number, rows: number, vocab: number): SamplingMask {
@@ -18,16 +18,6 @@ function bitsOf(lists: number[][], vocab: number): Uint8Array {
   const bytes = new Uint8Array(lists.length * rowBytes);
   lists.forEach((ids, r) => ids.forEach((id) => (bytes[r * rowBytes + Math.floor(id / 8)] += 2 ** (id % 8))));
   return bytes;
-}
-
-function expectError(fn: () => unknown, fields: Record<string, unknown>): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toMatchObject(fields);
 }
 
 describe('padded ids', () => {
