@@ -39,7 +39,8 @@ class KeptRows {
   size_t kept_count() const { return kept_.indices.length; }
   KeptIds view() const {
     if (kept_.all) return {};
-    return KeptIds{static_cast<const int32_t*>(held_offsets_.data()), static_cast<const int32_t*>(held_indices_.data())};
+    return KeptIds{static_cast<const int32_t*>(held_offsets_.data()),
+                   static_cast<const int32_t*>(held_indices_.data())};
   }
 
  private:

@@ -97,7 +97,8 @@ RowFailure gather_kept(const LogitsView& logits, const KeptIds& kept, int64_t be
                        std::vector<float>& values, std::vector<int64_t>& starts) {
   auto* base = static_cast<const typename S::Stored*>(logits.data);
   starts.assign(1, 0);
-  for (int64_t r = begin; r < end; ++r) starts.push_back(starts.back() + whole_lane_blocks(kept.offsets[r + 1] - kept.offsets[r]));
+  for (int64_t r = begin; r < end; ++r)
+    starts.push_back(starts.back() + whole_lane_blocks(kept.offsets[r + 1] - kept.offsets[r]));
   values.assign(starts.back(), kNegInf);
   for (int64_t r = begin; r < end; ++r) {
     const auto* x = base + r * logits.vocab;
@@ -105,7 +106,7 @@ RowFailure gather_kept(const LogitsView& logits, const KeptIds& kept, int64_t be
     int64_t previous = -1;
     for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j) {
       const int64_t id = kept.indices[j];
-      if (!kept_id_follows(id, previous, logits.vocab)) return RowFailure{r, RowStatus{RowError::kInvalidMask, id}};
+      if (!kept_id_follows(id, previous, logits.vocab)) return fail(r, RowError::kInvalidMask, id);
       previous = id;
       *out++ = S::load(x[id]);
     }
@@ -150,7 +151,7 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
           const int64_t target_position = found != ids + count && *found == targets[r] ? found - ids : -1;
           const int64_t start = starts[r - block];
           KeptDistribution<F32Storage> row(values.data() + start, count, starts[r - block + 1] - start,
-                                                 temperature.at(r));
+                                           temperature.at(r));
           first = one(row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
         }
         if (first.row < 0) first = bad_ids;
@@ -194,7 +195,8 @@ RowFailure check_kept_ids(const KeptIds& kept, int64_t rows, int64_t vocab) {
     for (int64_t r = begin; r < end; ++r) {
       int64_t previous = -1;
       for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j) {
-        if (!kept_id_follows(kept.indices[j], previous, vocab)) return fail(r, RowError::kInvalidMask, kept.indices[j]);
+        if (!kept_id_follows(kept.indices[j], previous, vocab))
+          return fail(r, RowError::kInvalidMask, kept.indices[j]);
         previous = kept.indices[j];
       }
     }
