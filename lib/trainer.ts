@@ -79,28 +79,31 @@ function temperatureOf(options: TrainerOptions) {
   return perRow(options.temperature) ?? 1;
 }
 
+/** The arguments every native trainer operation starts with: logits rows and the ids each keeps. */
+function keptRows(logits: LogitsInput, mask: SamplingMask | null, vocab: number | undefined, everyIdAllowed: boolean) {
+  const rows = asRows(logits, vocab);
+  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...maskArrays(mask, rows, everyIdAllowed)] as const;
+}
+
 function applyArgs(logits: LogitsInput, mask: SamplingMask, options: ApplyMaskOptions) {
-  const rows = asRows(logits, options.vocab);
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...maskArrays(mask, rows, false), options.inPlace === true] as const;
+  return [...keptRows(logits, mask, options.vocab, false), options.inPlace === true] as const;
 }
 
 function logprobsArgs(logits: LogitsInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions) {
-  const rows = asRows(logits, options.vocab);
-  const kept = maskArrays(mask, rows, true);
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...kept, targetIds(targets, logits), temperatureOf(options), options.entropy === true] as const;
+  const rows = keptRows(logits, mask, options.vocab, true);
+  return [...rows, targetIds(targets, logits), temperatureOf(options), options.entropy === true] as const;
 }
 
 function backwardArgs(logits: LogitsInput, mask: SamplingMask | null, targets: Targets, gradOutput: PerRow, options: BackwardOptions) {
-  const rows = asRows(logits, options.vocab);
-  const kept = maskArrays(mask, rows, true);
+  const rows = keptRows(logits, mask, options.vocab, true);
   const upstream = perRow(gradOutput);
   if (upstream === undefined) throw typeError('gradOutput', 'expected a number or one value per row');
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...kept, targetIds(targets, logits), upstream, temperatureOf(options), options.dense === true] as const;
+  return [...rows, targetIds(targets, logits), upstream, temperatureOf(options), options.dense === true] as const;
 }
 
 /** The result in the input's own form: a tensor for a tensor, a Float32Array for a Float32Array. */
 function sameForm<L extends LogitsInput>(logits: L, data: LogitsData): L {
-  if (data === logits || isTypedArrayOf(logits, 'Float32Array')) return data as L;
+  if (isTypedArrayOf(logits, 'Float32Array')) return data as L;
   return { ...logits, data } as L;
 }
 
