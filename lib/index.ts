@@ -24,3 +24,19 @@ export {
   type ReadRecordsOptions,
   type SkippedBytes,
 } from './records';
+export {
+  applyMask,
+  applyMaskAsync,
+  maskedLogprobs,
+  maskedLogprobsAsync,
+  maskedLogprobsBackward,
+  maskedLogprobsBackwardAsync,
+  type ApplyMaskOptions,
+  type TrainerOptions,
+  type LogprobsOptions,
+  type BackwardOptions,
+  type MaskedLogprobs,
+  type MaskedLogprobsGradient,
+  type Targets,
+} from './trainer';
+export type { PaddedIds } from './mask-formats';

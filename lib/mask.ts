@@ -29,7 +29,7 @@ export interface MaskOptions extends ExecOptions {
   profile?: boolean;
 }
 
-function perRow(value: PerRow | undefined): PerRowInput | undefined {
+export function perRow(value: PerRow | undefined): PerRowInput | undefined {
   return Array.isArray(value) ? Float64Array.from(value as readonly number[]) : (value as PerRowInput | undefined);
 }
 

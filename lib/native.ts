@@ -65,6 +65,36 @@ export interface NativeBackendInfo {
   };
 }
 
+export interface NativeLogprobs {
+  logprobs: Float32Array;
+  entropy?: Float32Array;
+  targetsOutsideMask: number;
+}
+
+export interface NativeGradient {
+  values: Float32Array;
+  dense?: Float32Array;
+  targetsOutsideMask: number;
+}
+
+/** Logits rows and the ids each keeps (null offsets and indices: every id). */
+type KeptRowsArgs = [
+  data: LogitsData,
+  dtype: string,
+  rows: number,
+  vocab: number,
+  offsets: Int32Array | null,
+  indices: Int32Array | null,
+];
+type LogprobsArgs = [...KeptRowsArgs, targets: Int32Array, temperature: PerRowInput, entropy: boolean];
+type BackwardArgs = [
+  ...KeptRowsArgs,
+  targets: Int32Array,
+  gradOutput: PerRowInput,
+  temperature: PerRowInput,
+  dense: boolean,
+];
+
 /** mask()'s arguments: host rows, or a DeviceTensor handle in place of data. */
 export type NativeMaskArgs = [
   data: LogitsData | NativeDeviceTensor,
@@ -79,6 +109,12 @@ export type NativeMaskArgs = [
 export type NativeUploadArgs = [data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec];
 
 export interface NativeAddon {
+  applyMask(...args: [...KeptRowsArgs, inPlace: boolean]): LogitsData;
+  applyMaskAsync(...args: [...KeptRowsArgs, inPlace: boolean]): Promise<LogitsData>;
+  maskedLogprobs(...args: LogprobsArgs): NativeLogprobs;
+  maskedLogprobsAsync(...args: LogprobsArgs): Promise<NativeLogprobs>;
+  maskedLogprobsBackward(...args: BackwardArgs): NativeGradient;
+  maskedLogprobsBackwardAsync(...args: BackwardArgs): Promise<NativeGradient>;
   mask(...args: NativeMaskArgs): NativeCsr;
   maskAsync(...args: NativeMaskArgs): Promise<NativeCsr>;
   backendInfo(device?: number): NativeBackendInfo;

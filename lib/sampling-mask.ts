@@ -3,6 +3,7 @@
 import { isTypedArrayOf } from './tensor';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
+import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return Object.assign(new RangeError(`${argument}: ${message}`), {
@@ -98,6 +99,28 @@ export class SamplingMask {
     const lists: number[][] = new Array(this.rows);
     for (let i = 0; i < this.rows; i++) lists[i] = Array.from(this.row(i));
     return lists;
+  }
+
+  /** A mask from [rows, width] ids, each row's ids (any order) followed by -1 padding. */
+  static fromPadded(ids: Int32Array, rows: number, width: number, vocab: number): SamplingMask {
+    const csr = csrFromPadded(ids, rows, width, vocab);
+    return new SamplingMask(csr.offsets, csr.indices, vocab);
+  }
+
+  /** [rows, width] ids, ascending per row, padded with -1; width defaults to the largest row. */
+  toPadded(width?: number): PaddedIds {
+    return csrToPadded(this, width);
+  }
+
+  /** A mask from [rows, ceil(vocab / 8)] bytes: bit i of row r is byte r * ceil(vocab / 8) + (i >> 3), bit i & 7. */
+  static fromBitmask(bytes: Uint8Array, rows: number, vocab: number): SamplingMask {
+    const csr = csrFromBitmask(bytes, rows, vocab);
+    return new SamplingMask(csr.offsets, csr.indices, vocab);
+  }
+
+  /** The bit-packed [rows, ceil(vocab / 8)] form (see fromBitmask). */
+  toBitmask(): Uint8Array {
+    return csrToBitmask(this, this.vocab);
   }
 
   private checkRow(i: number): void {

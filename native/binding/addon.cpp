@@ -10,6 +10,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   sm::binding::register_baselines(env, exports);
   sm::binding::register_device(env, exports);
   sm::binding::register_codec(env, exports);
+  sm::binding::register_trainer(env, exports);
   return exports;
 }
 

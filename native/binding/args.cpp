@@ -1,6 +1,10 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
 #include <string>
 #include <utility>
 
@@ -51,6 +55,29 @@ bool is_detached(const Napi::TypedArray& array) {
   return detached;
 }
 
+HeldBytes::HeldBytes(const TypedBytes& bytes, bool async) : bytes_(bytes), data_(bytes.data) {
+  if (!async) return;
+  reference_ = Napi::Persistent(static_cast<Napi::Object>(bytes.array));
+  if (!bytes.shared) {
+    copy_ = HostBuffer(bytes.byte_length);
+    std::memcpy(copy_.data(), bytes.data, bytes.byte_length);
+    data_ = copy_.data();
+  }
+}
+
+Napi::TypedArray HeldBytes::array() const {
+  return reference_.IsEmpty() ? bytes_.array : reference_.Value().As<Napi::TypedArray>();
+}
+
+bool HeldBytes::write_back() const {
+  if (copy_.bytes() == 0) return true;
+  const Napi::TypedArray target = array();
+  if (is_detached(target)) return false;
+  const TypedBytes now = typed_bytes(target, target.TypedArrayType(), "", "");
+  std::memcpy(now.data, copy_.data(), copy_.bytes());
+  return true;
+}
+
 DType read_dtype(const Napi::Value& value, const char* argument) {
   if (value.IsString()) {
     const std::string name = value.As<Napi::String>().Utf8Value();
@@ -86,6 +113,35 @@ LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const 
                 "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) +
                     " x " + std::to_string(vocab));
   arg.view = LogitsView{arg.bytes.data, dtype, rows, vocab};
+  return arg;
+}
+
+namespace {
+[[noreturn]] void throw_invalid_mask(Napi::Env env, const std::string& argument, const std::string& message,
+                                     int64_t row = -1) {
+  throw_error(env, ErrorKind::kRange, "ERR_SM_INVALID_MASK", argument, argument + ": " + message, row);
+}
+}  // namespace
+
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows) {
+  Napi::Env env = offsets.Env();
+  KeptIdsArg arg;
+  if (offsets.IsNull() && indices.IsNull()) {
+    arg.all = true;
+    return arg;
+  }
+  arg.offsets = typed_bytes(offsets, napi_int32_array, "Int32Array", "mask.offsets");
+  arg.indices = typed_bytes(indices, napi_int32_array, "Int32Array", "mask.indices");
+  if (static_cast<int64_t>(arg.offsets.length) != rows + 1)
+    throw_invalid_mask(env, "mask", "has " + std::to_string(static_cast<int64_t>(arg.offsets.length) - 1) +
+                                 " rows, logits have " + std::to_string(rows));
+  const auto* o = static_cast<const int32_t*>(arg.offsets.data);
+  if (o[0] != 0) throw_invalid_mask(env, "mask.offsets", "must start at 0");
+  for (int64_t r = 0; r < rows; ++r) {
+    if (o[r + 1] < o[r]) throw_invalid_mask(env, "mask.offsets", "decrease at row " + std::to_string(r), r);
+  }
+  if (static_cast<size_t>(o[rows]) != arg.indices.length)
+    throw_invalid_mask(env, "mask.offsets", "must end at indices.length (" + std::to_string(arg.indices.length) + ")");
   return arg;
 }
 
@@ -126,17 +182,6 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
       throw_type(env, argument, "expected a Float64Array, Float32Array or Int32Array");
   }
   return out;
-}
-
-template <class T>
-PerRow<T> per_row_view(const std::vector<T>& values) {
-  PerRow<T> view;
-  if (values.size() == 1) {
-    view.all = values[0];
-  } else {
-    view.values = values.data();
-  }
-  return view;
 }
 
 std::string at_row(int64_t row) { return row >= 0 ? " at row " + std::to_string(row) : std::string(); }
@@ -238,11 +283,21 @@ Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values) 
   return adopt_vector<Napi::Float32Array>(env, std::move(values));
 }
 
-Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values) {
+Napi::TypedArray to_typed_array(Napi::Env env, HostBuffer&& values, napi_typedarray_type type) {
   const size_t bytes = values.bytes();
-  if (bytes == 0) return Napi::Int32Array::New(env, 0);
-  auto* owned = new HostBuffer(std::move(values));
-  return Napi::Int32Array::New(env, bytes / sizeof(int32_t), adopt(env, owned, owned->data(), bytes), 0);
+  const size_t element = type == napi_uint16_array ? 2 : 4;
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, 0);
+  if (bytes > 0) {
+    auto* owned = new HostBuffer(std::move(values));
+    buffer = adopt(env, owned, owned->data(), bytes);
+  }
+  napi_value array;
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, bytes / element, buffer, 0, &array), Napi::TypedArray());
+  return Napi::TypedArray(env, array);
+}
+
+Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values) {
+  return to_typed_array(env, std::move(values), napi_int32_array).As<Napi::Int32Array>();
 }
 
 }  // namespace sm::binding

@@ -28,6 +28,30 @@ TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, 
 // True once the typed array's ArrayBuffer has been detached (transferred).
 bool is_detached(const Napi::TypedArray& array);
 
+// A typed array argument as a Job's run() may use it. Async work cannot rely
+// on an ordinary ArrayBuffer (JS may detach it meanwhile), so it gets a
+// private copy; a SharedArrayBuffer cannot be detached, so it is used in place
+// and kept alive by a reference. Sync work uses the caller's memory.
+class HeldBytes {
+ public:
+  HeldBytes() = default;
+  HeldBytes(const TypedBytes& bytes, bool async);
+  void* data() const { return data_; }
+  // The caller's typed array, on the JS thread: after an async run() only the
+  // reference is valid (the call's own handles are gone).
+  Napi::TypedArray array() const;
+  // After run() wrote into a private copy, copies it back into the caller's
+  // array (on the JS thread). False if that array was detached meanwhile.
+  bool write_back() const;
+
+ private:
+  TypedBytes bytes_;
+  void* data_ = nullptr;
+  Napi::ObjectReference reference_;
+  HostBuffer copy_;
+};
+
+
 DType read_dtype(const Napi::Value& value, const char* argument);
 int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max);
 
@@ -37,6 +61,14 @@ struct LogitsArg {
   TypedBytes bytes;
 };
 LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument);
+
+// A SamplingMask's CSR arrays, checked against `rows` (the ids themselves are
+// checked by the backend, row by row). Both null: every id is kept.
+struct KeptIdsArg {
+  TypedBytes offsets, indices;
+  bool all = false;
+};
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows);
 
 // Per-row sampling parameters, copied (they are small) so async work owns them.
 struct ParamsArg {
@@ -49,9 +81,23 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows);
 // Per-row f32 values (a number for all rows, or one per row), e.g. temperature.
 std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument);
 
+// A per-row parameter read by read_per_row_*: one value for all rows or one each.
+template <class T>
+PerRow<T> per_row_view(const std::vector<T>& values) {
+  PerRow<T> view;
+  if (values.size() == 1) {
+    view.all = values[0];
+  } else {
+    view.values = values.data();
+  }
+  return view;
+}
+
 // An Int32Array or Float32Array result that owns its vector without copying.
 Napi::Int32Array to_int32_array(Napi::Env env, std::vector<int32_t>&& values);
 Napi::Int32Array to_int32_array(Napi::Env env, HostBuffer&& values);
+// A typed array of `type` over the buffer, which JS owns from now on.
+Napi::TypedArray to_typed_array(Napi::Env env, HostBuffer&& values, napi_typedarray_type type);
 Napi::Float32Array to_float32_array(Napi::Env env, std::vector<float>&& values);
 
 }  // namespace sm::binding

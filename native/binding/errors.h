@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/types.h"
+
 namespace sm::binding {
 
 enum class ErrorKind { kType, kRange, kError };  // kError: a plain Error (e.g. CUDA failures)
@@ -34,5 +36,8 @@ struct PendingError {
   bool set() const { return !code.empty(); }
   Napi::Error to_js(Napi::Env env) const;
 };
+
+// The error for a row that has no result, naming the row (and column).
+PendingError row_error(int64_t row, const RowStatus& status);
 
 }  // namespace sm::binding

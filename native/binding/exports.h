@@ -10,5 +10,6 @@ void register_backend(Napi::Env env, Napi::Object exports);
 void register_baselines(Napi::Env env, Napi::Object exports);
 void register_device(Napi::Env env, Napi::Object exports);
 void register_codec(Napi::Env env, Napi::Object exports);
+void register_trainer(Napi::Env env, Napi::Object exports);
 
 }  // namespace sm::binding

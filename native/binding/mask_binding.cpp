@@ -18,22 +18,6 @@
 namespace sm::binding {
 namespace {
 
-PendingError row_error(int64_t row, const RowStatus& status) {
-  const std::string at = "row " + std::to_string(row);
-  switch (status.error) {
-    case RowError::kInvalidLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits",
-              "logits: NaN or +inf at " + at + ", column " + std::to_string(status.column), row, status.column};
-    case RowError::kNoFiniteLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits", "logits: " + at + " has no finite value", row};
-    case RowError::kScaledOverflow:
-      return {ErrorKind::kRange, "ERR_SM_OUT_OF_RANGE", "temperature",
-              "temperature: the row maximum / temperature is not a finite f32 at " + at, row};
-    case RowError::kNone: break;
-  }
-  return {};
-}
-
 // One mask() call: arguments in, CSR out. Runs on the JS thread (sync) or on
 // libuv's pool (async); only run() may execute off the JS thread. Logits are
 // host data (data, dtype, rows, vocab) or a DeviceTensor handle in place of
@@ -50,16 +34,8 @@ class MaskJob {
     logits_ = read_logits(info, 0, "logits");
     params_ = read_params(info[4], logits_.view.rows);
     exec_ = read_exec(info[6]);
-    if (async) {
-      logits_ref_ = Napi::Persistent(static_cast<Napi::Object>(logits_.bytes.array));
-      // An ordinary ArrayBuffer can be detached while we work, so async work
-      // reads a private copy; a SharedArrayBuffer cannot, so it is used in place.
-      if (!logits_.bytes.shared) {
-        copy_ = HostBuffer(logits_.bytes.byte_length);
-        std::memcpy(copy_.data(), logits_.bytes.data, copy_.bytes());
-        logits_.view.data = copy_.data();
-      }
-    }
+    held_ = HeldBytes(logits_.bytes, async);
+    logits_.view.data = held_.data();
   }
 
   void run() {
@@ -86,16 +62,10 @@ class MaskJob {
                 "logits: the batch keeps more than 2^31 - 1 ids in all; split it", -1};
       return env.Undefined();
     }
-    if (fill_ && copy_.bytes() > 0) {
-      // The call's own handles are gone by now: reach the array through the reference.
-      const Napi::TypedArray array = logits_ref_.Value().As<Napi::TypedArray>();
-      if (is_detached(array)) {
-        *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
-                  "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
-        return env.Undefined();
-      }
-      // Copied only for ordinary ArrayBuffers, so ArrayBuffer() is safe here.
-      std::memcpy(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset(), copy_.data(), copy_.bytes());
+    if (fill_ && !held_.write_back()) {
+      *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
+                "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
+      return env.Undefined();
     }
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
@@ -118,8 +88,7 @@ class MaskJob {
   Exec exec_;
   cuda::MaskProfile profile_;
   bool fill_;
-  Napi::ObjectReference logits_ref_;
-  HostBuffer copy_;
+  HeldBytes held_;
   MaskRowsResult result_;
 };
 

@@ -21,7 +21,11 @@ namespace sm {
 class HostBuffer {
  public:
   HostBuffer() = default;
-  explicit HostBuffer(size_t bytes) : data_(allocate(bytes)), bytes_(bytes) {}
+  // Uninitialized memory.
+  explicit HostBuffer(size_t bytes) : data_(allocate(bytes, false)), bytes_(bytes) {}
+  // Zeroed memory: large buffers get fresh pages from the OS, which are zero
+  // already, so a sparse result costs only the pages written.
+  static HostBuffer zeroed(size_t bytes) { return HostBuffer(allocate(bytes, true), bytes); }
   HostBuffer(HostBuffer&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
   HostBuffer& operator=(HostBuffer&& other) noexcept {
@@ -71,7 +75,9 @@ class HostBuffer {
  private:
   static constexpr size_t kHugePage = size_t{2} << 20;
 
-  static void* allocate(size_t bytes) {
+  HostBuffer(void* data, size_t bytes) : data_(data), bytes_(bytes) {}
+
+  static void* allocate(size_t bytes, bool zeroed) {
     if (bytes == 0) return nullptr;
 #if defined(__linux__)
     if (bytes >= kHugePage) {
@@ -89,7 +95,7 @@ class HostBuffer {
       return data;
     }
 #endif
-    void* data = std::malloc(bytes);
+    void* data = zeroed ? std::calloc(bytes, 1) : std::malloc(bytes);
     if (!data) throw std::bad_alloc();
     return data;
   }

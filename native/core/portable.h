@@ -122,10 +122,42 @@ SM_HD double ddiv_rn(double a, double b) {
 #endif
 }
 
-SM_HD float select(bool condition, float if_true, float if_false) { return condition ? if_true : if_false; }
+// condition ? a : b, both already computed, as a bit-wise blend: compilers
+// then vectorize loops around it instead of keeping a branch (under
+// -ftrapping-math they will not speculate the floating-point work of a
+// ternary's arms). cpu/simd.h overloads it for vector lanes.
+SM_HD float select(bool condition, float a, float b) {
+  const uint32_t keep_a = 0u - static_cast<uint32_t>(condition);
+  return bits_to_float((float_to_bits(a) & keep_a) | (float_to_bits(b) & ~keep_a));
+}
 
 // 2^e for a float holding a small integer e in [-126, 127].
 SM_HD float pow2_of_integral(float e) { return bits_to_float(static_cast<uint32_t>(static_cast<int>(e) + 127) << 23); }
+
+// exp(d) = mantissa * 2^exponent for d in [-88, 0], from single roundings
+// (Cephes' expf reduction and polynomial, relative error about 2e-7): the same
+// bits on every backend, unlike libm's expf. Branch-free, so loops vectorize.
+// A template so the CPU backend can run the same steps on vector lanes
+// (cpu/simd.h); F is float everywhere else.
+template <class F>
+struct SplitExp {
+  F mantissa;  // in [0.7, 1.42]
+  F exponent;  // an integer
+};
+
+template <class F>
+SM_HD SplitExp<F> split_exp(F d) {
+  const F n = sub_rn(add_rn(mul_rn(d, F(1.44269504088896341f)), F(12582912.0f)), F(12582912.0f));
+  F r = sub_rn(d, mul_rn(n, F(0.693359375f)));
+  r = sub_rn(r, mul_rn(n, F(-2.12194440e-4f)));
+  F poly = F(1.9875691500e-4f);
+  poly = add_rn(mul_rn(poly, r), F(1.3981999507e-3f));
+  poly = add_rn(mul_rn(poly, r), F(8.3334519073e-3f));
+  poly = add_rn(mul_rn(poly, r), F(4.1665795894e-2f));
+  poly = add_rn(mul_rn(poly, r), F(1.6666665459e-1f));
+  poly = add_rn(mul_rn(poly, r), F(5.0000001201e-1f));
+  return SplitExp<F>{add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), F(1.0f)), n};
+}
 
 // Logits in storage formats, widened to f32 exactly.
 SM_HD float bf16_to_float(uint16_t h) { return bits_to_float(static_cast<uint32_t>(h) << 16); }

@@ -157,27 +157,16 @@ SM_HD float min_p_z_cut(float z_max, float min_p, const Search& search = Search{
 }
 
 // The fixed-point top-p weight of a survivor is trunc(2^40 * exp(d)) for
-// d = z - z_max <= 0, with an exp built from single roundings (Cephes' expf
-// reduction and polynomial, relative error about 2e-7). This part returns the
-// exact f32 value 2^40 * exp(d) before truncation. It is a template so the CPU
-// backend can run the very same steps on vector lanes (cpu/simd.h); F is float
-// everywhere else.
+// d = z - z_max <= 0, with the package's own exp (split_exp). This part
+// returns the exact f32 value 2^40 * exp(d) before truncation. It is a
+// template so the CPU backend can run the very same steps on vector lanes
+// (cpu/simd.h); F is float everywhere else.
 template <class F>
 SM_HD F fixed_weight_before_truncation(F d) {
   const auto weighs = d >= F(kWeightFloor);  // also false for -inf
-  const F input = select(weighs, d, F(0.0f));
-  const F n = sub_rn(add_rn(mul_rn(input, F(1.44269504088896341f)), F(12582912.0f)), F(12582912.0f));
-  F r = sub_rn(input, mul_rn(n, F(0.693359375f)));
-  r = sub_rn(r, mul_rn(n, F(-2.12194440e-4f)));
-  F poly = F(1.9875691500e-4f);
-  poly = add_rn(mul_rn(poly, r), F(1.3981999507e-3f));
-  poly = add_rn(mul_rn(poly, r), F(8.3334519073e-3f));
-  poly = add_rn(mul_rn(poly, r), F(4.1665795894e-2f));
-  poly = add_rn(mul_rn(poly, r), F(1.6666665459e-1f));
-  poly = add_rn(mul_rn(poly, r), F(5.0000001201e-1f));
-  const F e_r = add_rn(add_rn(mul_rn(mul_rn(poly, r), r), r), F(1.0f));
-  // n is in [-40, 0], so 2^(n + 40) is an exact power of two.
-  const F scaled = mul_rn(e_r, pow2_of_integral(add_rn(n, F(static_cast<float>(kWeightFractionBits)))));
+  const SplitExp<F> e = split_exp(select(weighs, d, F(0.0f)));
+  // The exponent is in [-40, 0], so 2^(exponent + 40) is an exact power of two.
+  const F scaled = mul_rn(e.mantissa, pow2_of_integral(add_rn(e.exponent, F(static_cast<float>(kWeightFractionBits)))));
   return select(weighs, scaled, F(0.0f));
 }
 

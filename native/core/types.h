@@ -60,6 +60,8 @@ enum class RowError : uint8_t {
   kInvalidLogit,     // NaN or +inf at `column`
   kNoFiniteLogit,    // every entry is -inf
   kScaledOverflow,   // the row maximum / temperature is not finite
+  kInvalidMask,      // kept ids not strictly ascending in [0, vocab); `column` = the id
+  kNoFiniteKeptLogit,  // no kept id has a finite logit (or the row keeps none)
 };
 
 struct RowStatus {

@@ -45,6 +45,21 @@ struct RowKernels {
 template <class S>
 const RowKernels<S>& row_kernels();
 
+// The maximum of x[0, n) and whether it holds NaN or +inf, in one read
+// (scan_gather with a +inf threshold, which gathers only +inf).
+template <class S>
+ScanResult scan_row(const typename S::Stored* x, int64_t n) {
+  constexpr int64_t kRoom = 64;
+  float values[kRoom];
+  int32_t ids[kRoom];
+  ScanResult scan{-__builtin_inff(), false};
+  for (int64_t next = 0; next < n;) {
+    int64_t written = 0;
+    next = row_kernels<S>().scan_gather(x, n, next, __builtin_inff(), 0, &scan, values, ids, kRoom, &written);
+  }
+  return scan;
+}
+
 // Which instruction-set variant row_kernels() picked ("avx512", "avx2", "baseline").
 const char* row_kernels_isa();
 

@@ -1,4 +1,5 @@
 #include "row_kernels.h"
+#include "trainer_kernels.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -10,6 +11,8 @@ namespace sm::cpu {
   namespace ns {           \
   template <class S>       \
   RowKernels<S> make_kernels(); \
+  template <class S>       \
+  TrainerKernels<S> make_trainer_kernels(); \
   }
 SM_DECLARE_ISA(isa_baseline)
 #if defined(SM_HAVE_X86_VARIANTS)
@@ -46,26 +49,37 @@ Isa requested_cap() {
 
 const Isa kIsa = std::min(detect_isa(), requested_cap());
 
-template <class S>
-RowKernels<S> pick() {
+// The variant of a kernel factory for this processor: make is a function
+// template that every isa_* namespace defines.
 #if defined(SM_HAVE_X86_VARIANTS)
-  if (kIsa == Isa::kAvx512) return isa_avx512::make_kernels<S>();
-  if (kIsa == Isa::kAvx2) return isa_avx2::make_kernels<S>();
+#define SM_PICK(make) \
+  (kIsa == Isa::kAvx512 ? isa_avx512::make : kIsa == Isa::kAvx2 ? isa_avx2::make : isa_baseline::make)
+#else
+#define SM_PICK(make) (isa_baseline::make)
 #endif
-  return isa_baseline::make_kernels<S>();
-}
 
 }  // namespace
 
 template <class S>
 const RowKernels<S>& row_kernels() {
-  static const RowKernels<S> kernels = pick<S>();
+  static const RowKernels<S> kernels = SM_PICK(make_kernels<S>)();
   return kernels;
 }
+
+template <class S>
+const TrainerKernels<S>& trainer_kernels() {
+  static const TrainerKernels<S> kernels = SM_PICK(make_trainer_kernels<S>)();
+  return kernels;
+}
+
+#undef SM_PICK
 
 template const RowKernels<F32Storage>& row_kernels<F32Storage>();
 template const RowKernels<BF16Storage>& row_kernels<BF16Storage>();
 template const RowKernels<F16Storage>& row_kernels<F16Storage>();
+template const TrainerKernels<F32Storage>& trainer_kernels<F32Storage>();
+template const TrainerKernels<BF16Storage>& trainer_kernels<BF16Storage>();
+template const TrainerKernels<F16Storage>& trainer_kernels<F16Storage>();
 
 const char* row_kernels_isa() {
   switch (kIsa) {

@@ -56,6 +56,14 @@ struct Lanes {
   friend Mask operator<(Lanes a, Lanes b) { return {a.v < b.v}; }
 };
 
+// The scalar versions stay visible beside the lane overloads below (which
+// would otherwise hide them, floats converting to Lanes).
+using sm::add_rn;
+using sm::div_rn;
+using sm::mul_rn;
+using sm::select;
+using sm::sub_rn;
+
 inline Lanes mul_rn(Lanes a, Lanes b) { return a * b; }
 inline Lanes add_rn(Lanes a, Lanes b) { return a + b; }
 inline Lanes sub_rn(Lanes a, Lanes b) { return a - b; }
