@@ -64,63 +64,24 @@ SM_HD uint64_t double_to_bits(double d) {
 #endif
 }
 
-// One rounding each. On the device the _rn intrinsics are never contracted.
-SM_HD float mul_rn(float a, float b) {
+// One rounding each. On the device the _rn intrinsics are never contracted;
+// on the host, -ffp-contract=off keeps the plain operators single roundings.
 #if defined(__CUDA_ARCH__)
-  return __fmul_rn(a, b);
+#define SM_ROUNDED_OP(name, type, op, intrinsic) \
+  SM_HD type name(type a, type b) { return intrinsic(a, b); }
 #else
-  return a * b;
+#define SM_ROUNDED_OP(name, type, op, intrinsic) \
+  SM_HD type name(type a, type b) { return a op b; }
 #endif
-}
-SM_HD float add_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-SM_HD float sub_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-SM_HD float div_rn(float a, float b) {
-#if defined(__CUDA_ARCH__)
-  return __fdiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-SM_HD double dmul_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-SM_HD double dadd_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-SM_HD double dsub_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __dsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-SM_HD double ddiv_rn(double a, double b) {
-#if defined(__CUDA_ARCH__)
-  return __ddiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
+SM_ROUNDED_OP(mul_rn, float, *, __fmul_rn)
+SM_ROUNDED_OP(add_rn, float, +, __fadd_rn)
+SM_ROUNDED_OP(sub_rn, float, -, __fsub_rn)
+SM_ROUNDED_OP(div_rn, float, /, __fdiv_rn)
+SM_ROUNDED_OP(dmul_rn, double, *, __dmul_rn)
+SM_ROUNDED_OP(dadd_rn, double, +, __dadd_rn)
+SM_ROUNDED_OP(dsub_rn, double, -, __dsub_rn)
+SM_ROUNDED_OP(ddiv_rn, double, /, __ddiv_rn)
+#undef SM_ROUNDED_OP
 
 // condition ? a : b, both already computed, as a bit-wise blend: compilers
 // then vectorize loops around it instead of keeping a branch (under
