@@ -67,24 +67,21 @@ struct Candidates {
     ids.insert(ids.end(), i, i + count);
   }
   void append(const Candidates& other) { append(other.values.data(), other.ids.data(), other.size()); }
-  // Drops the values below floor, keeping id order (branch-free: the kept
-  // share is unpredictable).
+  // Drops the values below floor, keeping id order.
   void keep_at_least(float floor) {
-    size_t kept = 0;
-    for (size_t i = 0; i < size(); ++i) {
-      values[kept] = values[i];
-      ids[kept] = ids[i];
-      kept += values[i] >= floor ? 1 : 0;
-    }
+    const size_t kept = static_cast<size_t>(row_kernels<F32Storage>().compact_between(
+        values.data(), ids.data(), static_cast<int64_t>(values.size()), floor, __builtin_inff()));
     values.resize(kept);
     ids.resize(kept);
   }
 };
 
 // The k-th largest value, counting duplicates (k <= values.size()).
-float kth_largest(std::vector<float> values, int64_t k) {
-  std::nth_element(values.begin(), values.begin() + (k - 1), values.end(), std::greater<float>());
-  return values[k - 1];
+// (scratch: reused memory for the selection, so values keep their order.)
+float kth_largest(const std::vector<float>& values, int64_t k, std::vector<float>& scratch) {
+  scratch.assign(values.begin(), values.end());
+  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(), std::greater<float>());
+  return scratch[k - 1];
 }
 
 // Leaves new elements uninitialized: emit passes size a buffer for a whole
@@ -130,6 +127,7 @@ struct Workspace {
   std::vector<Candidates> parts;  // one per segment
   Candidates merged;
   std::vector<float> values;
+  std::vector<float> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
 
   std::vector<Candidates>& fresh_parts(int64_t count) {
@@ -207,7 +205,7 @@ class RowMasker {
     survivors.keep_at_least(cut);
     const float candidates_floor = *std::max_element(thresholds.begin(), thresholds.end());
     if (static_cast<int64_t>(survivors.size()) >= p.top_k) {
-      const float kth = kth_largest(survivors.values, p.top_k);
+      const float kth = kth_largest(survivors.values, p.top_k, ws_.selection);
       cut = std::max(cut, x_cut_for_z(scaled_logit(kth, p.temperature), p.temperature, kth));
       survivors.keep_at_least(cut);
     }
@@ -239,15 +237,21 @@ class RowMasker {
     float values[kChunk];
     int32_t ids[kChunk];
     float threshold = k > 0 ? -kMaxFinite : kPosInf;
-    size_t capacity = static_cast<size_t>(std::max<int64_t>(4 * k, kChunk));
+    // A small buffer re-selects more often but each time on fewer values: with
+    // capacity C the threshold passes about C / k times as many values per
+    // selection, so the total selection work grows with C.
+    size_t capacity = static_cast<size_t>(std::max<int64_t>(4 * k, 256));
+    std::vector<float>& selection = thread_workspace().selection;  // this segment's thread
     for (int64_t next = 0; next < n;) {
       int64_t written = 0;
+      // Room for what the buffer can take before it must shrink.
+      const int64_t room = k == 0 ? kChunk : std::clamp<int64_t>(capacity - kept->size() + 16, 32, kChunk);
       next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, values, ids,
-                                  kChunk, &written);
+                                  room, &written);
       if (k == 0) continue;  // only +inf (an error) can pass a +inf threshold
       kept->append(values, ids, written);
       if (kept->size() < capacity) continue;
-      threshold = kth_largest(kept->values, k);
+      threshold = kth_largest(kept->values, k, selection);
       kept->keep_at_least(threshold);
       if (kept->size() * 2 > capacity) capacity *= 2;  // many ties: grow instead of re-selecting
     }
@@ -329,21 +333,18 @@ class RowMasker {
       float lo, hi;
       weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
       std::vector<float>& boundary_values = ws_.values;
-      boundary_values.resize(members.size());
-      size_t count = 0;
-      for (float v : members.values) {  // branch-free: members are many
-        boundary_values[count] = v;
-        count += (v >= lo && v < hi) ? 1 : 0;
-      }
-      boundary_values.resize(count);
+      boundary_values = members.values;
+      boundary_values.resize(f32_kernels().compact_between(boundary_values.data(), nullptr,
+                                                           static_cast<int64_t>(boundary_values.size()), lo, hi));
       cut = top_p_cut(p, z_max, cut, boundary_values, above, budget);
       members.keep_at_least(cut);
       return kept(cut, members);
     }
   }
 
-  // The deepest bucket of d that the kept set probably reaches, plus one unit
-  // of d for safety, from a strided sample of at most 4096 survivors.
+  // The deepest bucket of d that the kept set probably reaches, from a strided
+  // sample of at most 4096 survivors: where the sample's weight from the top
+  // reaches a quarter of the way from top_p to 1, plus half a unit of d.
   int guess_member_buckets(const RowParams& p, float z_max, float cut) const {
     constexpr int64_t kSample = 4096;
     if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
@@ -353,13 +354,13 @@ class RowMasker {
     std::vector<uint64_t>& buckets = ws_.fresh_buckets();
     const uint64_t total = f32_kernels().weight_histogram(sample.data(), static_cast<int64_t>(sample.size()), cut,
                                                           p.temperature, z_max, buckets.data());
-    const double target = (static_cast<double>(p.top_p) + 1.0) / 2.0 * static_cast<double>(total);
+    const double target = (3.0 * static_cast<double>(p.top_p) + 1.0) / 4.0 * static_cast<double>(total);
     double above = 0;
     int bucket = 0;
     while (bucket < kWeightBuckets - 1 && above + static_cast<double>(buckets[bucket]) < target) {
       above += static_cast<double>(buckets[bucket++]);
     }
-    return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit));
+    return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit / 2));
   }
 
   static const RowKernels<F32Storage>& f32_kernels() { return row_kernels<F32Storage>(); }

@@ -38,6 +38,9 @@ struct RowKernels {
   // the segment's total weight.
   uint64_t (*weight_histogram)(const Stored* x, int64_t n, float floor, float temperature, float z_max,
                                uint64_t* buckets);
+  // Moves the values in [lo, hi) of values[0, n), and their ids when ids is
+  // not null, to the front in order (in place); returns how many.
+  int64_t (*compact_between)(float* values, int32_t* ids, int64_t n, float lo, float hi);
   // Writes first_id + i for every i with x[i] >= cut, ascending; returns the count.
   int64_t (*emit_at_least)(const Stored* x, int64_t n, float cut, int32_t first_id, int32_t* out);
 };

@@ -123,6 +123,21 @@ inline int compress_store(Mask m, Lanes v, float* out) {
 #endif
 }
 
+// The same for 32-bit integer lanes.
+inline int compress_store(Mask m, IntVec v, int32_t* out) {
+#if defined(__AVX512F__)
+  const __mmask16 k = static_cast<__mmask16>(lane_bits(m));
+  __m512i x;
+  std::memcpy(&x, &v, sizeof x);
+  _mm512_mask_compressstoreu_epi32(out, k, x);
+  return __builtin_popcount(k);
+#else
+  int count = 0;
+  for_each_lane(m, [&](int j) { out[count++] = v[j]; });
+  return count;
+#endif
+}
+
 // The same for the indices first + j of the true lanes j.
 inline int compress_store_indices(Mask m, int32_t first, int32_t* out) {
 #if defined(__AVX512F__)
