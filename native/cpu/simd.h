@@ -32,6 +32,25 @@ typedef int32_t IntVec __attribute__((vector_size(4 * kLanes)));
 typedef uint32_t UintVec __attribute__((vector_size(4 * kLanes)));
 typedef uint16_t HalfVec __attribute__((vector_size(2 * kLanes)));
 typedef int64_t Int64Vec __attribute__((vector_size(8 * kLanes)));
+typedef float HalfFloatVec __attribute__((vector_size(2 * kLanes)));
+typedef int64_t HalfInt64Vec __attribute__((vector_size(4 * kLanes)));  // one register of int64 lanes
+
+// Exact integer sums of f32 lanes that hold integers below 2^63, kept as two
+// register-sized halves: a 16 x int64 vector would live on the stack.
+struct LaneIntegerSums {
+  HalfInt64Vec low{}, high{};
+  void add(FloatVec v) {
+    HalfFloatVec half[2];
+    std::memcpy(half, &v, sizeof half);
+    low += __builtin_convertvector(half[0], HalfInt64Vec);
+    high += __builtin_convertvector(half[1], HalfInt64Vec);
+  }
+  uint64_t total() const {
+    uint64_t sum = 0;
+    for (int j = 0; j < kLanes / 2; ++j) sum += static_cast<uint64_t>(low[j]) + static_cast<uint64_t>(high[j]);
+    return sum;
+  }
+};
 
 struct Mask {
   IntVec bits;  // -1 where true
