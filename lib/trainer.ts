@@ -18,6 +18,9 @@ export interface TrainerExecOptions extends ExecOptions {
   profile?: boolean;
 }
 
+/** applyMask's result: its timings attached as `profile` when asked for. */
+export type Profiled<L> = L & { profile?: NativeProfile };
+
 /** Host logits, or logits already on a CUDA device (then the operation runs there, nothing re-uploaded). */
 export type TrainerInput = LogitsInput | DeviceTensor;
 
@@ -155,7 +158,7 @@ function sameForm<L extends LogitsInput>(logits: L, data: LogitsData): L {
 }
 
 /** applyMask's result: the input itself in place (and always for a DeviceTensor), else a new one; with its profile when asked for. */
-function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPlace: boolean): L {
+function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPlace: boolean): Profiled<L> {
   const out = (inPlace || logits instanceof DeviceTensor ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as L;
   return result.profile ? Object.assign(out, { profile: result.profile }) : out;
 }
@@ -167,12 +170,16 @@ function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPla
  * masked in place on its device (inPlace: true required). With profile: true
  * the result carries the timings as `profile`.
  */
-export function applyMask<L extends TrainerInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): L {
+export function applyMask<L extends TrainerInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): Profiled<L> {
   return applied(logits, addon.applyMask(...applyArgs(logits, mask, options)), options.inPlace === true);
 }
 
 /** applyMask off the event loop (ordinary ArrayBuffers are copied first; SharedArrayBuffers are used in place). */
-export async function applyMaskAsync<L extends TrainerInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): Promise<L> {
+export async function applyMaskAsync<L extends TrainerInput>(
+  logits: L,
+  mask: SamplingMask,
+  options: ApplyMaskOptions = {},
+): Promise<Profiled<L>> {
   return applied(logits, await addon.applyMaskAsync(...applyArgs(logits, mask, options)), options.inPlace === true);
 }
 
