@@ -51,49 +51,82 @@ __device__ void fail_row(const KeptBatch& b, int64_t row, RowError error, int64_
   atomicMax(b.failed_row, kNoRow - static_cast<unsigned long long>(row));
 }
 
-// Computes a row's kept softmax with its lanes; false when the row failed.
-// target_value: the target's logit, when kept.
-template <class S>
-__device__ bool kept_softmax_of(const KeptBatch& b, const RowLanes& lanes, const KeptRow<S>& row, int64_t r,
-                                float temperature, int32_t target, bool with_entropy, KeptSoftmax* softmax,
-                                float* weighted, int64_t* target_position) {
+// Lane blocks whose logits each lane keeps in registers from the first
+// pass (64 kept ids per row): their loads are issued together, and later
+// passes do not read them again.
+constexpr int kCachedBlocks = 4;
+
+// What the first pass learns about a row, per lane and then for the row.
+struct RowScan {
   float max = kNegInf;
-  int64_t invalid = kMaxVocab, found = -1;
-  for (int64_t p = lanes.lane; p < row.count; p += kSoftmaxLanes) {
-    const int64_t id = row.id(p);
-    const float x = S::load(row.x[id]);
+  int64_t invalid = kMaxVocab;  // the lowest id with NaN or +inf
+  int64_t target_position = -1;
+  float target_x = 0.0f;
+  __device__ void add(float x, int64_t id, int64_t position, int32_t target) {
     if (is_nan_or_pos_inf(x) && id < invalid) invalid = id;
     max = x > max ? x : max;
-    if (id == target) found = p;
+    if (id == target) target_position = position, target_x = x;
   }
-  for (int offset = kSoftmaxLanes / 2; offset > 0; offset /= 2) {
-    const float other_max = lanes.xor_of(max, offset);
-    const int64_t other_invalid = lanes.xor_of(invalid, offset), other_found = lanes.xor_of(found, offset);
-    max = other_max > max ? other_max : max;
-    invalid = other_invalid < invalid ? other_invalid : invalid;
-    found = other_found > found ? other_found : found;  // at most one lane holds the target
+  __device__ void merge(const RowLanes& lanes) {
+    for (int offset = kSoftmaxLanes / 2; offset > 0; offset /= 2) {
+      const float other_max = lanes.xor_of(max, offset), other_x = lanes.xor_of(target_x, offset);
+      const int64_t other_invalid = lanes.xor_of(invalid, offset);
+      const int64_t other_position = lanes.xor_of(target_position, offset);
+      max = other_max > max ? other_max : max;
+      invalid = other_invalid < invalid ? other_invalid : invalid;
+      if (other_position > target_position) target_position = other_position, target_x = other_x;  // one lane has it
+    }
   }
-  *target_position = found;
-  if (invalid < kMaxVocab) {
-    if (lanes.lane == 0) fail_row(b, r, RowError::kInvalidLogit, invalid);
+};
+
+// A row's kept softmax, computed by its lanes; false when the row failed.
+// cached[i]: this lane's logit in lane block i (-inf past the row's end).
+template <class S>
+__device__ bool kept_softmax_of(const KeptBatch& b, const RowLanes& lanes, const KeptRow<S>& row, int64_t r,
+                                float temperature, int32_t target, bool with_entropy, float (&cached)[kCachedBlocks],
+                                KeptSoftmax* softmax, float* weighted, RowScan* scan) {
+  int64_t ids[kCachedBlocks];
+#pragma unroll
+  for (int i = 0; i < kCachedBlocks; ++i) {
+    const int64_t p = lanes.lane + i * kSoftmaxLanes;
+    ids[i] = p < row.count ? row.id(p) : -1;
+  }
+#pragma unroll
+  for (int i = 0; i < kCachedBlocks; ++i) {
+    cached[i] = ids[i] >= 0 ? S::load(row.x[ids[i]]) : kNegInf;
+    if (ids[i] >= 0) scan->add(cached[i], ids[i], lanes.lane + i * kSoftmaxLanes, target);
+  }
+  for (int64_t p = lanes.lane + kCachedBlocks * kSoftmaxLanes; p < row.count; p += kSoftmaxLanes) {
+    const int64_t id = row.id(p);
+    scan->add(S::load(row.x[id]), id, p, target);
+  }
+  scan->merge(lanes);
+  if (scan->invalid < kMaxVocab) {
+    if (lanes.lane == 0) fail_row(b, r, RowError::kInvalidLogit, scan->invalid);
     return false;
   }
-  if (max == kNegInf) {
+  if (scan->max == kNegInf) {
     if (lanes.lane == 0) fail_row(b, r, RowError::kNoFiniteKeptLogit, -1);
     return false;
   }
-  const float z_max = scaled_logit(max, temperature);
+  const float z_max = scaled_logit(scan->max, temperature);
   if (!scaled_max_is_finite(z_max)) {
     if (lanes.lane == 0) fail_row(b, r, RowError::kScaledOverflow, -1);
     return false;
   }
   CompensatedSum mass, entropy;
-  for (int64_t block = 0, blocks = row.blocks(); block < blocks; ++block) {
-    const float d = sub_rn(scaled_logit(row.value(block * kSoftmaxLanes + lanes.lane), temperature), z_max);
+  auto add = [&](float x) {
+    const float d = sub_rn(scaled_logit(x, temperature), z_max);
     const float e = exp_nonpositive(d);
     mass.add(e);
     if (with_entropy) entropy.add(entropy_term(e, d));
+  };
+  const int64_t blocks = row.blocks();
+#pragma unroll
+  for (int i = 0; i < kCachedBlocks; ++i) {
+    if (i < blocks) add(cached[i]);
   }
+  for (int64_t block = kCachedBlocks; block < blocks; ++block) add(row.value(block * kSoftmaxLanes + lanes.lane));
   *softmax = kept_softmax(z_max, lanes.merge(mass.sum, mass.compensation));
   if (with_entropy) *weighted = lanes.merge(entropy.sum, entropy.compensation);
   return true;
@@ -118,18 +151,26 @@ __global__ void __launch_bounds__(kThreads) kept_rows_kernel(KeptBatch b) {
   const bool with_entropy = !kBackward && b.entropy != nullptr;
   KeptSoftmax softmax;
   float weighted = 0.0f;
-  int64_t target_position;
-  if (!kept_softmax_of<S>(b, lanes, row, r, temperature, target, with_entropy, &softmax, &weighted, &target_position))
+  float cached[kCachedBlocks];
+  RowScan scan;
+  if (!kept_softmax_of<S>(b, lanes, row, r, temperature, target, with_entropy, cached, &softmax, &weighted, &scan))
     return;
-  if (lanes.lane == 0 && target_position < 0) atomicAdd(b.targets_outside, 1ull);
+  if (lanes.lane == 0 && scan.target_position < 0) atomicAdd(b.targets_outside, 1ull);
   if (kBackward) {
     const float scale = gradient_scale(b.upstream.at(r), temperature);
     float* out = b.gradient + (b.kept.all() ? r * b.vocab : b.kept.offsets[r]);
-    for (int64_t p = lanes.lane; p < row.count; p += kSoftmaxLanes)
-      out[p] = logprob_gradient(p == target_position, softmax.prob(scaled_logit(row.value(p), temperature)), scale);
+    auto gradient = [&](int64_t p, float x) {
+      out[p] = logprob_gradient(p == scan.target_position, softmax.prob(scaled_logit(x, temperature)), scale);
+    };
+#pragma unroll
+    for (int i = 0; i < kCachedBlocks; ++i) {
+      const int64_t p = lanes.lane + i * kSoftmaxLanes;
+      if (p < row.count) gradient(p, cached[i]);
+    }
+    for (int64_t p = lanes.lane + kCachedBlocks * kSoftmaxLanes; p < row.count; p += kSoftmaxLanes)
+      gradient(p, row.value(p));
   } else if (lanes.lane == 0) {
-    b.logprobs[r] =
-        target_position < 0 ? kNegInf : softmax.logprob(scaled_logit(row.value(target_position), temperature));
+    b.logprobs[r] = scan.target_position < 0 ? kNegInf : softmax.logprob(scaled_logit(scan.target_x, temperature));
     if (with_entropy) b.entropy[r] = softmax.entropy(weighted);
   }
 }
