@@ -38,5 +38,8 @@ export {
   type MaskedLogprobs,
   type MaskedLogprobsGradient,
   type Targets,
+  type TrainerExecOptions,
+  type TrainerInput,
+  type Profiled,
 } from './trainer';
 export type { PaddedIds } from './mask-formats';

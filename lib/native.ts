@@ -69,30 +69,39 @@ export interface NativeLogprobs {
   logprobs: Float32Array;
   entropy?: Float32Array;
   targetsOutsideMask: number;
+  profile?: NativeProfile;
 }
 
 export interface NativeGradient {
   values: Float32Array;
   dense?: Float32Array;
   targetsOutsideMask: number;
+  profile?: NativeProfile;
 }
 
-/** Logits rows and the ids each keeps (null offsets and indices: every id). */
-type KeptRowsArgs = [
-  data: LogitsData,
+/** applyMask's result: the masked data (none for a DeviceTensor, masked in place). */
+export interface NativeApplied {
+  data?: LogitsData;
+  profile?: NativeProfile;
+}
+
+/** Logits rows (host data or a DeviceTensor handle) and the ids each keeps (null offsets and indices: every id). */
+export type KeptRowsArgs = [
+  data: LogitsData | NativeDeviceTensor,
   dtype: string,
   rows: number,
   vocab: number,
   offsets: Int32Array | null,
   indices: Int32Array | null,
 ];
-type LogprobsArgs = [...KeptRowsArgs, targets: Int32Array, temperature: PerRowInput, entropy: boolean];
+type LogprobsArgs = [...KeptRowsArgs, targets: Int32Array, temperature: PerRowInput, entropy: boolean, exec: NativeExec];
 type BackwardArgs = [
   ...KeptRowsArgs,
   targets: Int32Array,
   gradOutput: PerRowInput,
   temperature: PerRowInput,
   dense: boolean,
+  exec: NativeExec,
 ];
 
 /** mask()'s arguments: host rows, or a DeviceTensor handle in place of data. */
@@ -109,8 +118,8 @@ export type NativeMaskArgs = [
 export type NativeUploadArgs = [data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec];
 
 export interface NativeAddon {
-  applyMask(...args: [...KeptRowsArgs, inPlace: boolean]): LogitsData;
-  applyMaskAsync(...args: [...KeptRowsArgs, inPlace: boolean]): Promise<LogitsData>;
+  applyMask(...args: [...KeptRowsArgs, inPlace: boolean, exec: NativeExec]): NativeApplied;
+  applyMaskAsync(...args: [...KeptRowsArgs, inPlace: boolean, exec: NativeExec]): Promise<NativeApplied>;
   maskedLogprobs(...args: LogprobsArgs): NativeLogprobs;
   maskedLogprobsAsync(...args: LogprobsArgs): Promise<NativeLogprobs>;
   maskedLogprobsBackward(...args: BackwardArgs): NativeGradient;

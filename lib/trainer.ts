@@ -1,20 +1,37 @@
 // The trainer side (README "Trainer side"): log-probs, entropies and
 // gradients over exactly the ids the sampler kept, given the sampling masks
 // recorded at rollout time.
+import { deviceExec, hostExec, type ExecOptions } from './backend';
+import { DeviceTensor } from './device';
 import { rangeError, typeError } from './errors';
 import { perRow, type PerRow } from './mask';
-import { addon, type LogitsData } from './native';
+import { addon, type KeptRowsArgs, type LogitsData, type NativeApplied, type NativeExec, type NativeProfile } from './native';
 import { SamplingMask } from './sampling-mask';
 import { asRows, isTypedArrayOf, type LogitsInput, type Rows } from './tensor';
 
-export interface ApplyMaskOptions {
-  /** Overwrite the input's masked entries instead of returning a new tensor. */
+/**
+ * Where a trainer operation runs (backend, device, as for mask()) and
+ * whether to report its timings. A DeviceTensor runs on its own device.
+ */
+export interface TrainerExecOptions extends ExecOptions {
+  /** Attach timings to the result (result.profile). */
+  profile?: boolean;
+}
+
+/** applyMask's result: its timings attached as `profile` when asked for. */
+export type Profiled<L> = L & { profile?: NativeProfile };
+
+/** Host logits, or logits already on a CUDA device (then the operation runs there, nothing re-uploaded). */
+export type TrainerInput = LogitsInput | DeviceTensor;
+
+export interface ApplyMaskOptions extends TrainerExecOptions {
+  /** Overwrite the input's masked entries instead of returning a new tensor (required for a DeviceTensor). */
   inPlace?: boolean;
   /** Row length, required when logits is a plain Float32Array. */
   vocab?: number;
 }
 
-export interface TrainerOptions {
+export interface TrainerOptions extends TrainerExecOptions {
   /** The sampler's temperature (> 0), for all rows or one per row; default 1. z = x / T as the sampler did. */
   temperature?: PerRow;
   /** Row length, required when logits is a plain Float32Array. */
@@ -38,6 +55,8 @@ export interface MaskedLogprobs {
   entropy?: Float32Array;
   /** Rows whose target is not in their kept set: a data error upstream. */
   targetsOutsideMask: number;
+  /** Timings, with profile: true. */
+  profile?: NativeProfile;
 }
 
 export interface MaskedLogprobsGradient {
@@ -47,12 +66,14 @@ export interface MaskedLogprobsGradient {
   dense?: Float32Array;
   /** Rows whose target is not in their kept set (their one-hot term falls outside and is dropped). */
   targetsOutsideMask: number;
+  /** Timings, with profile: true. */
+  profile?: NativeProfile;
 }
 
 /** Target ids: an Int32Array of N = B*T ids, or a tensor { data, shape } matching the logits' leading dims. */
 export type Targets = Int32Array | { data: Int32Array; shape: readonly number[] };
 
-function maskArrays(mask: SamplingMask | null, rows: Rows, everyIdAllowed: boolean): [Int32Array | null, Int32Array | null] {
+function maskArrays(mask: SamplingMask | null, rows: Pick<Rows, 'vocab'>, everyIdAllowed: boolean): [Int32Array | null, Int32Array | null] {
   if (mask === null && everyIdAllowed) return [null, null];
   if (!(mask instanceof SamplingMask)) {
     throw typeError('mask', everyIdAllowed ? 'expected a SamplingMask or null (every id)' : 'expected a SamplingMask');
@@ -63,12 +84,13 @@ function maskArrays(mask: SamplingMask | null, rows: Rows, everyIdAllowed: boole
   return [mask.offsets, mask.indices];
 }
 
-function targetIds(targets: Targets, logits: LogitsInput): Int32Array {
+function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
   if (isTypedArrayOf(targets, 'Int32Array')) return targets;
   if (targets === null || typeof targets !== 'object' || !isTypedArrayOf(targets.data, 'Int32Array') || !Array.isArray(targets.shape)) {
     throw typeError('targets', 'expected an Int32Array or a tensor { data: Int32Array, shape }');
   }
-  const leading = isTypedArrayOf(logits, 'Float32Array') ? undefined : logits.shape.slice(0, -1);
+  const leading =
+    logits instanceof DeviceTensor ? [logits.rows] : isTypedArrayOf(logits, 'Float32Array') ? undefined : logits.shape.slice(0, -1);
   if (leading && (leading.length !== targets.shape.length || leading.some((d, i) => d !== targets.shape[i]))) {
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'targets', `shape [${targets.shape}] must be the logits' leading dims [${leading}]`);
   }
@@ -80,25 +102,53 @@ function temperatureOf(options: TrainerOptions) {
 }
 
 /** The arguments every native trainer operation starts with: logits rows and the ids each keeps. */
-function keptRows(logits: LogitsInput, mask: SamplingMask | null, vocab: number | undefined, everyIdAllowed: boolean) {
+function keptRows(logits: TrainerInput, mask: SamplingMask | null, vocab: number | undefined, everyIdAllowed: boolean): KeptRowsArgs {
+  if (logits instanceof DeviceTensor) {
+    const { handle, dtype, rows } = logits;
+    return [handle, dtype, rows, logits.vocab, ...maskArrays(mask, logits, everyIdAllowed)];
+  }
   const rows = asRows(logits, vocab);
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...maskArrays(mask, rows, everyIdAllowed)] as const;
+  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...maskArrays(mask, rows, everyIdAllowed)];
 }
 
-function applyArgs(logits: LogitsInput, mask: SamplingMask, options: ApplyMaskOptions) {
-  return [...keptRows(logits, mask, options.vocab, false), options.inPlace === true] as const;
+/**
+ * Where a trainer operation runs. On host logits 'auto' means the CPU: it
+ * reads only the kept entries (or writes the row once), while CUDA would
+ * first upload every logit. 'cuda' (per call or set as default) uploads.
+ */
+function execOf(logits: TrainerInput, options: TrainerExecOptions): NativeExec {
+  if (logits instanceof DeviceTensor) return deviceExec(options);
+  const exec = hostExec(options);
+  return exec.backend === 'auto' ? { ...exec, backend: 'cpu' } : exec;
 }
 
-function logprobsArgs(logits: LogitsInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions) {
+function applyArgs(logits: TrainerInput, mask: SamplingMask, options: ApplyMaskOptions) {
+  return [...keptRows(logits, mask, options.vocab, false), options.inPlace === true, execOf(logits, options)] as const;
+}
+
+function logprobsArgs(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions) {
   const rows = keptRows(logits, mask, options.vocab, true);
-  return [...rows, targetIds(targets, logits), temperatureOf(options), options.entropy === true] as const;
+  return [
+    ...rows,
+    targetIds(targets, logits),
+    temperatureOf(options),
+    options.entropy === true,
+    execOf(logits, options),
+  ] as const;
 }
 
-function backwardArgs(logits: LogitsInput, mask: SamplingMask | null, targets: Targets, gradOutput: PerRow, options: BackwardOptions) {
+function backwardArgs(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, gradOutput: PerRow, options: BackwardOptions) {
   const rows = keptRows(logits, mask, options.vocab, true);
   const upstream = perRow(gradOutput);
   if (upstream === undefined) throw typeError('gradOutput', 'expected a number or one value per row');
-  return [...rows, targetIds(targets, logits), upstream, temperatureOf(options), options.dense === true] as const;
+  return [
+    ...rows,
+    targetIds(targets, logits),
+    upstream,
+    temperatureOf(options),
+    options.dense === true,
+    execOf(logits, options),
+  ] as const;
 }
 
 /** The result in the input's own form: a tensor for a tensor, a Float32Array for a Float32Array. */
@@ -107,20 +157,30 @@ function sameForm<L extends LogitsInput>(logits: L, data: LogitsData): L {
   return { ...logits, data } as L;
 }
 
+/** applyMask's result: the input itself in place (and always for a DeviceTensor), else a new one; with its profile when asked for. */
+function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPlace: boolean): Profiled<L> {
+  const out = (inPlace || logits instanceof DeviceTensor ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as L;
+  return result.profile ? Object.assign(out, { profile: result.profile }) : out;
+}
+
 /**
  * Logits with -inf at every id a row does not keep, in their own format
  * (f32, bf16 or f16); kept entries are untouched, bit for bit. Returns a new
- * tensor, or with inPlace the input itself, overwritten.
+ * tensor, or with inPlace the input itself, overwritten. A DeviceTensor is
+ * masked in place on its device (inPlace: true required). With profile: true
+ * the result carries the timings as `profile`.
  */
-export function applyMask<L extends LogitsInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): L {
-  const data = addon.applyMask(...applyArgs(logits, mask, options));
-  return options.inPlace === true ? logits : sameForm(logits, data);
+export function applyMask<L extends TrainerInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): Profiled<L> {
+  return applied(logits, addon.applyMask(...applyArgs(logits, mask, options)), options.inPlace === true);
 }
 
 /** applyMask off the event loop (ordinary ArrayBuffers are copied first; SharedArrayBuffers are used in place). */
-export async function applyMaskAsync<L extends LogitsInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): Promise<L> {
-  const data = await addon.applyMaskAsync(...applyArgs(logits, mask, options));
-  return options.inPlace === true ? logits : sameForm(logits, data);
+export async function applyMaskAsync<L extends TrainerInput>(
+  logits: L,
+  mask: SamplingMask,
+  options: ApplyMaskOptions = {},
+): Promise<Profiled<L>> {
+  return applied(logits, await addon.applyMaskAsync(...applyArgs(logits, mask, options)), options.inPlace === true);
 }
 
 /**
@@ -129,7 +189,7 @@ export async function applyMaskAsync<L extends LogitsInput>(logits: L, mask: Sam
  * id (the unmasked log-softmax). Optionally the entropy of q per row.
  */
 export function maskedLogprobs(
-  logits: LogitsInput,
+  logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
   options: LogprobsOptions = {},
@@ -138,7 +198,7 @@ export function maskedLogprobs(
 }
 
 export async function maskedLogprobsAsync(
-  logits: LogitsInput,
+  logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
   options: LogprobsOptions = {},
@@ -153,7 +213,7 @@ export async function maskedLogprobsAsync(
  * dense: true adds them scattered into [N, V].
  */
 export function maskedLogprobsBackward(
-  logits: LogitsInput,
+  logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
   gradOutput: PerRow,
@@ -163,7 +223,7 @@ export function maskedLogprobsBackward(
 }
 
 export async function maskedLogprobsBackwardAsync(
-  logits: LogitsInput,
+  logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
   gradOutput: PerRow,

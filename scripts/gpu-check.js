@@ -28,6 +28,7 @@ const budgetS = Number(option('--budget', '200'));
 const sm = require(path.join(__dirname, '..', 'dist'));
 const { addon } = require(path.join(__dirname, '..', 'dist', 'native'));
 const cases = require('./parity-cases');
+const trainer = require('./gpu-check-trainer');
 const { table } = require('./bench/util');
 
 const started = Date.now();
@@ -43,7 +44,9 @@ const report = {
   copyBandwidthGBs: null,
   parity: [],
   deviceTensors: [],
+  trainerParity: [],
   bench: [],
+  trainerBench: [],
   problems: [],
   skipped: [],
   done: false,
@@ -78,6 +81,10 @@ function markdown() {
     '',
     table(report.deviceTensors),
     '',
+    '## Trainer parity (CUDA vs CPU, bit for bit)',
+    '',
+    table(report.trainerParity),
+    '',
     '## Benchmark',
     '',
     'kernel: CUDA events around the kernels of one mask() on a DeviceTensor (median); device call: wall time of that mask() ' +
@@ -85,6 +92,14 @@ function markdown() {
       'one read: the logits bytes at the measured copy bandwidth.',
     '',
     table(report.bench.map(benchRow)),
+    '',
+    '## Trainer benchmark',
+    '',
+    'kernel: CUDA events around the kernels of one call on a DeviceTensor (median); device call: its wall time, ' +
+      'including the mask CSR upload and the result copy back; read+write: the logits bytes read and written once at the ' +
+      'measured copy bandwidth; CPU: one call on the CPU backend.',
+    '',
+    table(report.trainerBench.map(trainer.benchRow)),
     '',
   ];
   if (report.skipped.length) lines.push(`Skipped (time budget): ${report.skipped.join('; ')}`, '');
@@ -201,7 +216,10 @@ function deviceTensorChecks() {
   check('download() returns the logits', firstDiff(dt.download().data, logits.data) < 0);
   sm.mask(dt, { ...params, fillLogits: true });
   check('fillLogits writes into the device copy = CPU fill', firstDiff(dt.download().data, filled.data) < 0);
-  check('a mask of the filled copy keeps the same ids', cases.compareMasks(reference, sm.mask(dt, params)).mismatched === 0);
+  // Top-p over a filled (truncated) row is legitimately stricter than over
+  // the original, so the reference is the CPU's mask of the CPU-filled copy.
+  const refilled = sm.mask(cases.copyTensor(filled), { ...params, backend: 'cpu' });
+  check('a mask of the filled copy = the CPU mask of the CPU-filled copy', cases.compareMasks(refilled, sm.mask(dt, params)).mismatched === 0);
   const cpuOnDevice = run(() => sm.mask(dt, { backend: 'cpu' }));
   check("backend 'cpu' on a DeviceTensor is refused", cpuOnDevice.error && cpuOnDevice.error.argument === 'backend');
   dt.free();
@@ -334,6 +352,22 @@ async function main() {
   report.deviceTensors.push(...deviceTensorChecks(), ...(await asyncChecks()));
   save();
 
+  const small = dry || quick;
+  for (const c of trainer.PARITY) {
+    if (overBudget()) {
+      report.skipped.push(`trainer parity ${c.name}`);
+      continue;
+    }
+    for (const seed of quick ? [1] : [1, 2]) {
+      const entry = trainer.parityCase(c, { gpu: GPU, small, seed, problem });
+      report.trainerParity.push(entry);
+      console.log(`trainer parity ${JSON.stringify(entry)}`);
+    }
+    save();
+  }
+  report.trainerParity.push(trainer.errorParity({ gpu: GPU, problem }));
+  save();
+
   for (const b of quick ? BENCH.slice(0, 3) : BENCH) {
     if (overBudget()) {
       report.skipped.push(`bench ${b.B}x${b.V} ${b.dtype} ${paramsLabel(b.params)}`);
@@ -344,9 +378,16 @@ async function main() {
     console.log(`bench ${JSON.stringify(benchRow(row))}`);
     save();
   }
+  if (overBudget()) {
+    report.skipped.push('trainer bench');
+  } else {
+    report.trainerBench.push(...trainer.bench({ small, dry, quick, bandwidthGBs: report.copyBandwidthGBs }));
+    report.trainerBench.forEach((row) => console.log(`trainer bench ${JSON.stringify(trainer.benchRow(row))}`));
+  }
   report.done = true;
   save();
   console.log(`\n${table(report.bench.map(benchRow))}`);
+  console.log(`\n${table(report.trainerBench.map(trainer.benchRow))}`);
   console.log(`\ngpu-check: ${report.problems.length} problem(s), ${elapsedS().toFixed(1)} s; results in ${outDir}`);
   if (report.problems.length) process.exitCode = 1;
 }

@@ -29,6 +29,15 @@ void DeviceLogits::download(void*) const { refuse(); }
 MaskRowsResult mask_rows(const LogitsView&, const BatchParams&, bool, int, MaskProfile*) { refuse(); }
 MaskRowsResult mask_rows(DeviceLogits&, const BatchParams&, bool, MaskProfile*) { refuse(); }
 double copy_bandwidth(int, size_t) { refuse(); }
+RowFailure masked_logprobs(const TrainerInput&, const int32_t*, const PerRow<float>&, float*, float*, int64_t*,
+                           MaskProfile*) {
+  refuse();
+}
+RowFailure masked_logprobs_backward(const TrainerInput&, const int32_t*, const PerRow<float>&, const PerRow<float>&,
+                                    float*, int64_t*, MaskProfile*) {
+  refuse();
+}
+void apply_mask(const TrainerInput&, void*, MaskProfile*) { refuse(); }
 
 }  // namespace sm::cuda
 

@@ -25,6 +25,13 @@ struct KeptIds {
   SM_HD_MEMBER bool all() const { return offsets == nullptr; }
 };
 
+// The lowest row of a batch that has no result, and why; row -1 when every
+// row has one.
+struct RowFailure {
+  int64_t row = -1;
+  RowStatus status;
+};
+
 // The sampler's temperature, by which the trainer divides: finite and > 0
 // (greedy rows, T = 0, have no distribution to train on).
 SM_HD bool trainer_temperature_valid(float t) { return t > 0.0f && t <= kMaxFinite; }

@@ -10,12 +10,6 @@
 
 namespace sm::cpu {
 
-// The lowest row that has no result, and why; row -1 when every row has one.
-struct RowFailure {
-  int64_t row = -1;
-  RowStatus status;
-};
-
 // Every row's kept ids strictly ascending within [0, vocab)?
 RowFailure check_kept_ids(const KeptIds& kept, int64_t rows, int64_t vocab);
 

@@ -116,6 +116,9 @@ class Context {
   cudaEvent_t staged_[2] = {nullptr, nullptr};
 };
 
+// Throws unless the memory of logits survived every reset of its device.
+void require_current(const DeviceLogits& logits, const Context& context);
+
 // Events around a stretch of kernels on a stream, summed into milliseconds.
 class KernelTimer {
  public:

@@ -13,6 +13,7 @@
 
 #include "../core/mask_result.h"
 #include "../core/rule.h"
+#include "../core/trainer.h"
 #include "../core/types.h"
 
 namespace sm::cuda {
@@ -93,6 +94,30 @@ MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool
                          MaskProfile* profile);
 // mask() on device logits; fill writes into them.
 MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool fill, MaskProfile* profile);
+
+// The trainer side on CUDA (trainer_cuda.cpp), bit-identical to the CPU
+// backend. shape: rows [0, shape.rows) are computed, their data in host
+// memory (uploaded for the call) or, when resident is set, on its device.
+// kept: host CSR (or every id) of kept_count ids, already checked strictly
+// ascending in [0, vocab); temperatures already valid.
+struct TrainerInput {
+  LogitsView shape;
+  DeviceLogits* resident = nullptr;
+  int device = 0;  // for host data
+  KeptIds kept;
+  int64_t kept_count = 0;
+};
+
+RowFailure masked_logprobs(const TrainerInput& in, const int32_t* targets, const PerRow<float>& temperature,
+                           float* logprobs, float* entropy, int64_t* targets_outside, MaskProfile* profile);
+// gradient: kept_count values (rows * vocab when every id is kept).
+RowFailure masked_logprobs_backward(const TrainerInput& in, const int32_t* targets, const PerRow<float>& upstream,
+                                    const PerRow<float>& temperature, float* gradient, int64_t* targets_outside,
+                                    MaskProfile* profile);
+// -inf at every id a row does not keep. Resident logits are masked in place
+// on their device (out unused); host logits are written to out (rows x vocab
+// in their format; may be shape.data).
+void apply_mask(const TrainerInput& in, void* out, MaskProfile* profile);
 
 // Device-to-device copy bandwidth in GB/s, counting bytes read plus bytes
 // written, measured with a copy of `bytes` bytes (the benchmark's yardstick).

@@ -245,13 +245,6 @@ class Pipeline {
   KernelTimer timer_;
 };
 
-void require_current(const DeviceLogits& logits, const Context& context) {
-  if (logits.generation() != context.generation())
-    throw Error("the DeviceTensor's memory was lost when CUDA device " + std::to_string(context.device()) +
-                    " was reset after an earlier error; upload it again",
-                false);
-}
-
 }  // namespace
 
 MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool fill, int device,
@@ -279,6 +272,13 @@ MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool f
     require_current(logits, ctx);
     return Pipeline(ctx, profile).run(logits.view(), params, fill);
   });
+}
+
+void require_current(const DeviceLogits& logits, const Context& context) {
+  if (logits.generation() != context.generation())
+    throw Error("the DeviceTensor's memory was lost when CUDA device " + std::to_string(context.device()) +
+                    " was reset after an earlier error; upload it again",
+                false);
 }
 
 std::shared_ptr<DeviceLogits> DeviceLogits::upload(const LogitsView& host, int device) {
