@@ -107,6 +107,22 @@ struct Tile {
   }
 };
 
+// g(tile, t) for the tiles [begin, end) of a row, in order. The next tile's
+// loads are issued before g works on the current one, so that every block
+// keeps memory requests in flight while it computes.
+template <class S, class G>
+__device__ void for_each_tile(const typename S::Stored* row, int64_t vocab, int64_t begin, int64_t end, bool aligned,
+                              G&& g) {
+  if (begin >= end) return;
+  Tile<S> tile, next;
+  tile.template load<true>(row, vocab, begin, aligned);
+  for (int64_t t = begin; t < end; ++t) {
+    if (t + 1 < end) next.template load<true>(row, vocab, t + 1, aligned);
+    g(static_cast<const Tile<S>&>(tile), t);
+    tile = next;
+  }
+}
+
 template <class S>
 __device__ const typename S::Stored* row_data(const MaskBatch& b, int64_t row) {
   return static_cast<const typename S::Stored*>(b.logits) + row * b.vocab;
@@ -159,12 +175,9 @@ struct RowScan {
 
   template <class F>
   __device__ void each(F&& f) {
-    const typename S::Stored* data = row_data<S>(b, row);
-    for (int64_t t = tile_begin; t < tile_end; ++t) {
-      Tile<S> tile;
-      tile.template load<true>(data, b.vocab, t, b.aligned);
+    for_each_tile<S>(row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned, [&](const Tile<S>& tile, int64_t t) {
       tile.for_each(t, [&](float x, int64_t id, int, int) { f(x, id); });
-    }
+    });
   }
 
   __device__ void stats() {
@@ -749,11 +762,9 @@ __global__ void __launch_bounds__(kScanThreads) write_kernel(MaskBatch b) {
   }
   if (stage != kStageCounted) return;
   const float cut = state.cut;
-  const typename S::Stored* data = row_data<S>(b, row);
-  const int64_t tile_end = min((segment + 1) * b.tiles_per_segment, b.tiles_per_row);
-  for (int64_t t = segment * b.tiles_per_segment; t < tile_end; ++t) {
-    Tile<S> tile;
-    tile.template load<true>(data, b.vocab, t, b.aligned);
+  const int64_t tile_begin = segment * b.tiles_per_segment;
+  const int64_t tile_end = min(tile_begin + b.tiles_per_segment, b.tiles_per_row);
+  for_each_tile<S>(row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned, [&](const Tile<S>& tile, int64_t t) {
     // Kept count of each of the thread's vectors, 16 bits apiece.
     uint64_t packed = 0;
     tile.for_each(t, [&](float x, int64_t, int j, int) {
@@ -773,7 +784,7 @@ __global__ void __launch_bounds__(kScanThreads) write_kernel(MaskBatch b) {
       ++next[j];
     });
     __syncthreads();  // the scan's storage is reused by the next tile
-  }
+  });
 }
 
 // ---- Fill ---------------------------------------------------------------------
