@@ -166,7 +166,7 @@ class Pipeline {
 
   void launch_rounds(const MaskBatch& b, int from, int to) {
     for (int round = from; round <= to; ++round) {
-      launch_scan(b, ctx_.stream());
+      launch_scan(b, round, ctx_.stream());
       launch_plan(b, round, ctx_.stream());
     }
   }

@@ -292,7 +292,11 @@ struct RowScan {
   }
 };
 
+// Shared memory of a scan: 64-bit bins for digits and weights; the first
+// round, where every row is in its stats stage, needs only the 32-bit key
+// histogram, and half the memory lets more blocks share a multiprocessor.
 constexpr size_t kScanSharedBytes = kKeyBins * sizeof(uint64_t);
+constexpr size_t kStatsSharedBytes = kKeyBins * sizeof(uint32_t);
 
 template <class S>
 __global__ void __launch_bounds__(kScanThreads) scan_kernel(MaskBatch b) {
@@ -833,10 +837,11 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 }  // namespace
 
-void launch_scan(const MaskBatch& batch, cudaStream_t stream) {
+void launch_scan(const MaskBatch& batch, int round, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(batch.rows * batch.segments);
+  const size_t shared = round == 0 ? kStatsSharedBytes : kScanSharedBytes;
   with_storage(batch.dtype, [&](auto storage) {
-    scan_kernel<decltype(storage)><<<blocks, kScanThreads, kScanSharedBytes, stream>>>(batch);
+    scan_kernel<decltype(storage)><<<blocks, kScanThreads, shared, stream>>>(batch);
   });
   check_launch("scan_kernel");
 }

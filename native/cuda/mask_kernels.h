@@ -132,7 +132,8 @@ struct MaskBatch {
   Workspace w;
 };
 
-void launch_scan(const MaskBatch& batch, cudaStream_t stream);
+// Round 0 is the stats scan of every row (all rows start there).
+void launch_scan(const MaskBatch& batch, int round, cudaStream_t stream);
 void launch_plan(const MaskBatch& batch, int round, cudaStream_t stream);
 // Once every row is final: the CSR offsets, then the kept ids.
 void launch_offsets(const MaskBatch& batch, cudaStream_t stream);
