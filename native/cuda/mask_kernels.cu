@@ -139,12 +139,14 @@ __device__ float scaled(float x, float temperature, bool unit_temperature) {
   return unit_temperature ? x : scaled_logit(x, temperature);
 }
 
-// The rows whose plan reads the key histogram of the stats scan: top-k, and
-// top-p where its survivors may fit a candidate list (min-p, short rows).
+// The rows whose plan reads the key histogram of the stats scan: those
+// whose kept ids may fit a candidate list (greedy, top-k, min-p, top-p on
+// short rows). A listed row needs no count pass and no second read in the
+// write.
 __device__ bool uses_key_hist(const RowParams& p, int64_t vocab) {
-  if (is_greedy(p)) return false;
+  if (is_greedy(p) || min_p_active(p)) return true;
   if (p.top_k > 0 && p.top_k < vocab) return true;
-  return top_p_active(p) && (min_p_active(p) || vocab <= kCandidates);
+  return top_p_active(p) && vocab <= kCandidates;
 }
 
 // Adds a block's shared histogram into the row's global one (nonzero bins only).
@@ -400,7 +402,16 @@ class Planner {
     if (s_.invalid_key != 0) return fail(static_cast<uint8_t>(RowError::kInvalidLogit));
     const float x_max = key_to_float(s_.max_key);
     if (x_max == kNegInf) return fail(static_cast<uint8_t>(RowError::kNoFiniteLogit));
-    if (is_greedy(p_)) return finish(x_max);
+    const uint32_t* hist = b_.w.key_hist + row_ * kKeyBins;
+    if (is_greedy(p_)) {
+      // The kept are the ties at the maximum; a +0 maximum ties with -0,
+      // one bin lower.
+      const int max_bin = static_cast<int>(order_key(x_max == 0.0f ? -0.0f : x_max) >> kKeyShift);
+      s_.cut = x_max;
+      if (find_from_top(hist, kKeyBins, max_bin, ~uint64_t{0}).total <= kCandidates)
+        return collect(x_max, kPosInf, kSearchCandidates);
+      return finish(x_max);
+    }
     s_.z_max = scaled_logit(x_max, p_.temperature);
     if (!scaled_max_is_finite(s_.z_max)) return fail(static_cast<uint8_t>(RowError::kScaledOverflow));
     float cut = -kMaxFinite;
@@ -412,7 +423,6 @@ class Planner {
     s_.cut = cut;
     if (!uses_key_hist(p_, b_.vocab)) return top_p_active(p_) ? weigh() : finish(cut);
 
-    const uint32_t* hist = b_.w.key_hist + row_ * kKeyBins;
     const int cut_bin = static_cast<int>(order_key(cut) >> kKeyShift);
     if (top_k_tried()) {
       // The k-th largest survivor lies in the highest bin where the count
@@ -433,22 +443,23 @@ class Planner {
       if (c.total + hist[cut_bin] <= kCandidates) return collect(cut, kPosInf, kSearchCandidates);
       return refine(kSearchTopK, static_cast<uint32_t>(cut_bin), p_.top_k - c.total, cut, kPosInf);
     }
-    // Top-p alone: when min-p (or a short row) leaves few survivors, list them.
+    // No top-k: when min-p (or a short row) leaves few survivors, list them.
     if (find_from_top(hist, kKeyBins, cut_bin, ~uint64_t{0}).total <= kCandidates)
       return collect(cut, kPosInf, kSearchCandidates);
-    return weigh();
+    return top_p_active(p_) ? weigh() : finish(cut);
   }
 
   // Every id that can be kept is in the list: top-k and top-p on it sorted.
   __device__ void from_candidates() {
     const int n = sort_candidates();
     float cut = s_.cut;
-    if (top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
+    const bool sampled = !is_greedy(p_);  // greedy ignores top-k and top-p
+    if (sampled && top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
       const float kth = key_value(sh_.keys[p_.top_k - 1]);
       cut = on_first_warp(
           [&] { return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth, WarpSearch{})); });
     }
-    if (top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
+    if (sampled && top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
     const int kept = count_at_least(n, cut);
     // The kept are the first `kept` keys; sort their ids ascending.
     const int padded = next_pow2(kept);
