@@ -2,6 +2,7 @@
 // arithmetic is core's __host__ __device__ code; these kernels only organise
 // the search, and every search here is exact, so the cut of each row is the
 // CPU backend's to the bit.
+#include <algorithm>
 #include <cub/block/block_scan.cuh>
 
 #include "../core/weight_buckets.h"
@@ -881,6 +882,18 @@ void launch_fill(const MaskBatch& batch, cudaStream_t stream) {
     fill_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
   });
   check_launch("fill_kernel");
+}
+
+int resident_blocks_per_multiprocessor(DType dtype) {
+  int scan = 0, write = 0;
+  with_storage(dtype, [&](auto storage) {
+    using S = decltype(storage);
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&scan, scan_kernel<S>, kScanThreads, kScanSharedBytes),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor (scan)");
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&write, write_kernel<S>, kScanThreads, 0),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor (write)");
+  });
+  return std::max(1, std::min(scan, write));
 }
 
 std::string kernels_unusable_reason() {
