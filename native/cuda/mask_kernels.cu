@@ -166,6 +166,40 @@ __device__ void zero_shared(Count* local, int bins) {
   __syncthreads();
 }
 
+// A block's histogram of 64-bit sums (counts or top-p weights) in shared
+// memory, kept as two 32-bit halves: 32-bit shared atomics are native,
+// 64-bit ones a compare-and-swap loop. When a low half wraps past 2^32, the
+// one adder whose atomicAdd wrapped it sees old + low < old and carries 1
+// into the high half, so high * 2^32 + low is the exact sum (below 2^64: at
+// most kMaxVocab weights of under 2^41 each).
+struct SplitHist {
+  uint32_t* low;
+  uint32_t* high;  // right after low's `bins` entries
+  int bins;
+
+  __device__ SplitHist(unsigned char* shared, int bin_count)
+      : low(reinterpret_cast<uint32_t*>(shared)), high(low + bin_count), bins(bin_count) {
+    zero_shared(low, 2 * bins);
+  }
+
+  __device__ void add(int bin, uint64_t value) {
+    const uint32_t value_low = static_cast<uint32_t>(value);
+    const uint32_t old = atomicAdd(low + bin, value_low);
+    const uint32_t carry = old + value_low < old ? 1u : 0u;
+    const uint32_t value_high = static_cast<uint32_t>(value >> 32) + carry;
+    if (value_high != 0) atomicAdd(high + bin, value_high);
+  }
+
+  // Adds the nonzero sums into the row's global histogram.
+  __device__ void flush(uint64_t* global) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+      const uint64_t sum = (uint64_t{high[i]} << 32) | low[i];
+      if (sum != 0) atomicAdd(reinterpret_cast<unsigned long long*>(global + i), static_cast<unsigned long long>(sum));
+    }
+  }
+};
+
 // ---- Scans ------------------------------------------------------------------
 
 template <class S>
@@ -251,7 +285,6 @@ struct RowScan {
   // [lo, hi) whose key starts with the prefix chosen so far; each counts 1
   // (top-k) or its top-p weight.
   __device__ void digits() {
-    uint64_t* hist = reinterpret_cast<uint64_t*>(shared);
     const int level = state.level;
     const int bins = level == 3 ? 256 : kKeyBins;
     const int shift = level == 1 ? 20 : level == 2 ? 8 : 0;
@@ -260,44 +293,39 @@ struct RowScan {
     const float lo = state.lo, hi = state.hi, z_max = state.z_max;
     const bool weighted = state.search == kSearchTopP;
     const float temperature = b.params.temperature.at(row);
-    zero_shared(hist, bins);
+    SplitHist hist(shared, bins);
     each([&](float x, int64_t) {
       if (!(x >= lo && x < hi)) return;
       const uint32_t key = order_key(x);
       if (level > 1 && (key >> prefix_shift) != prefix) return;
       const uint64_t weight = weighted ? survivor_weight(x, temperature, z_max) : 1;
-      if (weight != 0) atomicAdd(reinterpret_cast<unsigned long long*>(hist + ((key >> shift) & (bins - 1))),
-                                 static_cast<unsigned long long>(weight));
+      if (weight != 0) hist.add(static_cast<int>((key >> shift) & (bins - 1)), weight);
     });
-    flush_hist(reinterpret_cast<unsigned long long*>(hist),
-               reinterpret_cast<unsigned long long*>(b.w.search_hist + row * kKeyBins), bins);
+    hist.flush(b.w.search_hist + row * kKeyBins);
   }
 
   // Top-p weights of the survivors, summed per bucket; bucket b is stored at
   // kWeightBuckets - 1 - b so that higher bins hold higher x, as for keys.
   __device__ void weights() {
-    uint64_t* hist = reinterpret_cast<uint64_t*>(shared);
     const float cut = state.cut, z_max = state.z_max;
     const float temperature = b.params.temperature.at(row);
     const bool unit = temperature == 1.0f;
-    zero_shared(hist, kWeightBuckets);
+    SplitHist hist(shared, kWeightBuckets);
     each([&](float x, int64_t) {
       if (!(x >= cut)) return;
       const float d = sub_rn(scaled(x, temperature, unit), z_max);
       if (!weighs(d)) return;
       const uint64_t weight = fixed_weight(d);
-      if (weight != 0)
-        atomicAdd(reinterpret_cast<unsigned long long*>(hist + (kWeightBuckets - 1 - weight_bucket(d))),
-                  static_cast<unsigned long long>(weight));
+      if (weight != 0) hist.add(kWeightBuckets - 1 - weight_bucket(d), weight);
     });
-    flush_hist(reinterpret_cast<unsigned long long*>(hist),
-               reinterpret_cast<unsigned long long*>(b.w.search_hist + row * kKeyBins), kWeightBuckets);
+    hist.flush(b.w.search_hist + row * kKeyBins);
   }
 };
 
-// Shared memory of a scan: 64-bit bins for digits and weights; the first
-// round, where every row is in its stats stage, needs only the 32-bit key
-// histogram, and half the memory lets more blocks share a multiprocessor.
+// Shared memory of a scan: 64-bit bins (as two 32-bit halves) for digits
+// and weights; the first round, where every row is in its stats stage, needs
+// only the 32-bit key histogram, and half the memory lets more blocks share
+// a multiprocessor.
 constexpr size_t kScanSharedBytes = kKeyBins * sizeof(uint64_t);
 constexpr size_t kStatsSharedBytes = kKeyBins * sizeof(uint32_t);
 
