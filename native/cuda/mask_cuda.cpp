@@ -96,7 +96,7 @@ class Pipeline {
     // Pinned: the chunk's parameters on the way in, offsets and summary on the way out.
     ctx_.readback.reserve(std::max(layout.summary + sizeof(Summary) - layout.offsets, 4 * sizeof(float) * chunk));
     const int rounds = expected_rounds(params, rows, vocab);
-    resident_blocks_ = int64_t{ctx_.multiprocessors()} * resident_blocks_per_multiprocessor(logits.dtype);
+    resident_blocks_ = int64_t{ctx_.multiprocessors()} * resident_scan_blocks_per_multiprocessor(logits.dtype);
     result.offsets.push_back(0);
 
     for (int64_t first = 0; first < rows; first += chunk) {

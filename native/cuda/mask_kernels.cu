@@ -117,9 +117,11 @@ __device__ void for_each_tile(const typename S::Stored* row, int64_t vocab, int6
   if (begin >= end) return;
   Tile<S> tile, next;
   tile.template load<true>(row, vocab, begin, aligned);
-  for (int64_t t = begin; t < end; ++t) {
-    if (t + 1 < end) next.template load<true>(row, vocab, t + 1, aligned);
+  for (int64_t t = begin;; ++t) {
+    const bool more = t + 1 < end;
+    if (more) next.template load<true>(row, vocab, t + 1, aligned);
     g(static_cast<const Tile<S>&>(tile), t);
+    if (!more) return;
     tile = next;
   }
 }
@@ -912,16 +914,14 @@ void launch_fill(const MaskBatch& batch, cudaStream_t stream) {
   check_launch("fill_kernel");
 }
 
-int resident_blocks_per_multiprocessor(DType dtype) {
-  int scan = 0, write = 0;
+int resident_scan_blocks_per_multiprocessor(DType dtype) {
+  int blocks = 0;
   with_storage(dtype, [&](auto storage) {
-    using S = decltype(storage);
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&scan, scan_kernel<S>, kScanThreads, kScanSharedBytes),
-          "cudaOccupancyMaxActiveBlocksPerMultiprocessor (scan)");
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&write, write_kernel<S>, kScanThreads, 0),
-          "cudaOccupancyMaxActiveBlocksPerMultiprocessor (write)");
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, scan_kernel<decltype(storage)>, kScanThreads,
+                                                        kScanSharedBytes),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
   });
-  return std::max(1, std::min(scan, write));
+  return std::max(1, blocks);
 }
 
 std::string kernels_unusable_reason() {

@@ -141,9 +141,10 @@ void launch_write(const MaskBatch& batch, cudaStream_t stream);
 // Writes -inf below each row's cut (w.cuts); run only once no row failed.
 void launch_fill(const MaskBatch& batch, cudaStream_t stream);
 
-// How many scan (and write) blocks of this dtype one multiprocessor of the
-// current device holds at once.
-int resident_blocks_per_multiprocessor(DType dtype);
+// How many scan blocks of this dtype one multiprocessor of the current
+// device holds at once (the scans read the logits two to four times per
+// call, the write at most once).
+int resident_scan_blocks_per_multiprocessor(DType dtype);
 
 // Empty when the kernels have an image for the current device, else why not.
 std::string kernels_unusable_reason();
