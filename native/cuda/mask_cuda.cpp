@@ -96,6 +96,7 @@ class Pipeline {
     // Pinned: the chunk's parameters on the way in, offsets and summary on the way out.
     ctx_.readback.reserve(std::max(layout.summary + sizeof(Summary) - layout.offsets, 4 * sizeof(float) * chunk));
     const int rounds = expected_rounds(params, rows, vocab);
+    resident_blocks_ = int64_t{ctx_.multiprocessors()} * resident_scan_blocks_per_multiprocessor(logits.dtype);
     result.offsets.push_back(0);
 
     for (int64_t first = 0; first < rows; first += chunk) {
@@ -128,9 +129,9 @@ class Pipeline {
     b.rows = n;
     b.vocab = logits.vocab;
     b.tiles_per_row = tiles_per_row;
-    // Enough scan blocks to fill the GPU a few times over, whole tiles each.
-    const int64_t wanted = (4 * int64_t{ctx_.multiprocessors()} + n - 1) / n;
-    const int64_t segments = std::max<int64_t>(1, std::min(wanted, tiles_per_row));
+    // As many scan blocks as the GPU holds at once, whole tiles each: one
+    // more than that would wait for a second wave that runs nearly alone.
+    const int64_t segments = std::max<int64_t>(1, std::min(resident_blocks_ / n, tiles_per_row));
     b.tiles_per_segment = static_cast<int32_t>((tiles_per_row + segments - 1) / segments);
     b.segments = static_cast<int32_t>((tiles_per_row + b.tiles_per_segment - 1) / b.tiles_per_segment);
     b.segment_elements = b.tiles_per_segment * tile_elements(logits.dtype);
@@ -166,7 +167,7 @@ class Pipeline {
 
   void launch_rounds(const MaskBatch& b, int from, int to) {
     for (int round = from; round <= to; ++round) {
-      launch_scan(b, ctx_.stream());
+      launch_scan(b, round, ctx_.stream());
       launch_plan(b, round, ctx_.stream());
     }
   }
@@ -243,6 +244,7 @@ class Pipeline {
   Context& ctx_;
   MaskProfile* profile_;
   KernelTimer timer_;
+  int64_t resident_blocks_ = 1;  // scan blocks the whole GPU holds at once
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 // arithmetic is core's __host__ __device__ code; these kernels only organise
 // the search, and every search here is exact, so the cut of each row is the
 // CPU backend's to the bit.
+#include <algorithm>
 #include <cub/block/block_scan.cuh>
 
 #include "../core/weight_buckets.h"
@@ -107,6 +108,24 @@ struct Tile {
   }
 };
 
+// g(tile, t) for the tiles [begin, end) of a row, in order. The next tile's
+// loads are issued before g works on the current one, so that every block
+// keeps memory requests in flight while it computes.
+template <class S, class G>
+__device__ void for_each_tile(const typename S::Stored* row, int64_t vocab, int64_t begin, int64_t end, bool aligned,
+                              G&& g) {
+  if (begin >= end) return;
+  Tile<S> tile, next;
+  tile.template load<true>(row, vocab, begin, aligned);
+  for (int64_t t = begin;; ++t) {
+    const bool more = t + 1 < end;
+    if (more) next.template load<true>(row, vocab, t + 1, aligned);
+    g(static_cast<const Tile<S>&>(tile), t);
+    if (!more) return;
+    tile = next;
+  }
+}
+
 template <class S>
 __device__ const typename S::Stored* row_data(const MaskBatch& b, int64_t row) {
   return static_cast<const typename S::Stored*>(b.logits) + row * b.vocab;
@@ -123,12 +142,14 @@ __device__ float scaled(float x, float temperature, bool unit_temperature) {
   return unit_temperature ? x : scaled_logit(x, temperature);
 }
 
-// The rows whose plan reads the key histogram of the stats scan: top-k, and
-// top-p where its survivors may fit a candidate list (min-p, short rows).
+// The rows whose plan reads the key histogram of the stats scan: those
+// whose kept ids may fit a candidate list (greedy, top-k, min-p, top-p on
+// short rows). A listed row needs no count pass and no second read in the
+// write.
 __device__ bool uses_key_hist(const RowParams& p, int64_t vocab) {
-  if (is_greedy(p)) return false;
+  if (is_greedy(p) || min_p_active(p)) return true;
   if (p.top_k > 0 && p.top_k < vocab) return true;
-  return top_p_active(p) && (min_p_active(p) || vocab <= kCandidates);
+  return top_p_active(p) && vocab <= kCandidates;
 }
 
 // Adds a block's shared histogram into the row's global one (nonzero bins only).
@@ -147,6 +168,40 @@ __device__ void zero_shared(Count* local, int bins) {
   __syncthreads();
 }
 
+// A block's histogram of 64-bit sums (counts or top-p weights) in shared
+// memory, kept as two 32-bit halves: 32-bit shared atomics are native,
+// 64-bit ones a compare-and-swap loop. When a low half wraps past 2^32, the
+// one adder whose atomicAdd wrapped it sees old + low < old and carries 1
+// into the high half, so high * 2^32 + low is the exact sum (below 2^64: at
+// most kMaxVocab weights of under 2^41 each).
+struct SplitHist {
+  uint32_t* low;
+  uint32_t* high;  // right after low's `bins` entries
+  int bins;
+
+  __device__ SplitHist(unsigned char* shared, int bin_count)
+      : low(reinterpret_cast<uint32_t*>(shared)), high(low + bin_count), bins(bin_count) {
+    zero_shared(low, 2 * bins);
+  }
+
+  __device__ void add(int bin, uint64_t value) {
+    const uint32_t value_low = static_cast<uint32_t>(value);
+    const uint32_t old = atomicAdd(low + bin, value_low);
+    const uint32_t carry = old + value_low < old ? 1u : 0u;
+    const uint32_t value_high = static_cast<uint32_t>(value >> 32) + carry;
+    if (value_high != 0) atomicAdd(high + bin, value_high);
+  }
+
+  // Adds the nonzero sums into the row's global histogram.
+  __device__ void flush(uint64_t* global) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < bins; i += blockDim.x) {
+      const uint64_t sum = (uint64_t{high[i]} << 32) | low[i];
+      if (sum != 0) atomicAdd(reinterpret_cast<unsigned long long*>(global + i), static_cast<unsigned long long>(sum));
+    }
+  }
+};
+
 // ---- Scans ------------------------------------------------------------------
 
 template <class S>
@@ -159,12 +214,9 @@ struct RowScan {
 
   template <class F>
   __device__ void each(F&& f) {
-    const typename S::Stored* data = row_data<S>(b, row);
-    for (int64_t t = tile_begin; t < tile_end; ++t) {
-      Tile<S> tile;
-      tile.template load<true>(data, b.vocab, t, b.aligned);
+    for_each_tile<S>(row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned, [&](const Tile<S>& tile, int64_t t) {
       tile.for_each(t, [&](float x, int64_t id, int, int) { f(x, id); });
-    }
+    });
   }
 
   __device__ void stats() {
@@ -235,7 +287,6 @@ struct RowScan {
   // [lo, hi) whose key starts with the prefix chosen so far; each counts 1
   // (top-k) or its top-p weight.
   __device__ void digits() {
-    uint64_t* hist = reinterpret_cast<uint64_t*>(shared);
     const int level = state.level;
     const int bins = level == 3 ? 256 : kKeyBins;
     const int shift = level == 1 ? 20 : level == 2 ? 8 : 0;
@@ -244,42 +295,41 @@ struct RowScan {
     const float lo = state.lo, hi = state.hi, z_max = state.z_max;
     const bool weighted = state.search == kSearchTopP;
     const float temperature = b.params.temperature.at(row);
-    zero_shared(hist, bins);
+    SplitHist hist(shared, bins);
     each([&](float x, int64_t) {
       if (!(x >= lo && x < hi)) return;
       const uint32_t key = order_key(x);
       if (level > 1 && (key >> prefix_shift) != prefix) return;
       const uint64_t weight = weighted ? survivor_weight(x, temperature, z_max) : 1;
-      if (weight != 0) atomicAdd(reinterpret_cast<unsigned long long*>(hist + ((key >> shift) & (bins - 1))),
-                                 static_cast<unsigned long long>(weight));
+      if (weight != 0) hist.add(static_cast<int>((key >> shift) & (bins - 1)), weight);
     });
-    flush_hist(reinterpret_cast<unsigned long long*>(hist),
-               reinterpret_cast<unsigned long long*>(b.w.search_hist + row * kKeyBins), bins);
+    hist.flush(b.w.search_hist + row * kKeyBins);
   }
 
   // Top-p weights of the survivors, summed per bucket; bucket b is stored at
   // kWeightBuckets - 1 - b so that higher bins hold higher x, as for keys.
   __device__ void weights() {
-    uint64_t* hist = reinterpret_cast<uint64_t*>(shared);
     const float cut = state.cut, z_max = state.z_max;
     const float temperature = b.params.temperature.at(row);
     const bool unit = temperature == 1.0f;
-    zero_shared(hist, kWeightBuckets);
+    SplitHist hist(shared, kWeightBuckets);
     each([&](float x, int64_t) {
       if (!(x >= cut)) return;
       const float d = sub_rn(scaled(x, temperature, unit), z_max);
       if (!weighs(d)) return;
       const uint64_t weight = fixed_weight(d);
-      if (weight != 0)
-        atomicAdd(reinterpret_cast<unsigned long long*>(hist + (kWeightBuckets - 1 - weight_bucket(d))),
-                  static_cast<unsigned long long>(weight));
+      if (weight != 0) hist.add(kWeightBuckets - 1 - weight_bucket(d), weight);
     });
-    flush_hist(reinterpret_cast<unsigned long long*>(hist),
-               reinterpret_cast<unsigned long long*>(b.w.search_hist + row * kKeyBins), kWeightBuckets);
+    hist.flush(b.w.search_hist + row * kKeyBins);
   }
 };
 
+// Shared memory of a scan: 64-bit bins (as two 32-bit halves) for digits
+// and weights; the first round, where every row is in its stats stage, needs
+// only the 32-bit key histogram, and half the memory lets more blocks share
+// a multiprocessor.
 constexpr size_t kScanSharedBytes = kKeyBins * sizeof(uint64_t);
+constexpr size_t kStatsSharedBytes = kKeyBins * sizeof(uint32_t);
 
 template <class S>
 __global__ void __launch_bounds__(kScanThreads) scan_kernel(MaskBatch b) {
@@ -383,7 +433,16 @@ class Planner {
     if (s_.invalid_key != 0) return fail(static_cast<uint8_t>(RowError::kInvalidLogit));
     const float x_max = key_to_float(s_.max_key);
     if (x_max == kNegInf) return fail(static_cast<uint8_t>(RowError::kNoFiniteLogit));
-    if (is_greedy(p_)) return finish(x_max);
+    const uint32_t* hist = b_.w.key_hist + row_ * kKeyBins;
+    if (is_greedy(p_)) {
+      // The kept are the ties at the maximum; a +0 maximum ties with -0,
+      // one bin lower.
+      const int max_bin = static_cast<int>(order_key(x_max == 0.0f ? -0.0f : x_max) >> kKeyShift);
+      s_.cut = x_max;
+      if (find_from_top(hist, kKeyBins, max_bin, ~uint64_t{0}).total <= kCandidates)
+        return collect(x_max, kPosInf, kSearchCandidates);
+      return finish(x_max);
+    }
     s_.z_max = scaled_logit(x_max, p_.temperature);
     if (!scaled_max_is_finite(s_.z_max)) return fail(static_cast<uint8_t>(RowError::kScaledOverflow));
     float cut = -kMaxFinite;
@@ -395,7 +454,6 @@ class Planner {
     s_.cut = cut;
     if (!uses_key_hist(p_, b_.vocab)) return top_p_active(p_) ? weigh() : finish(cut);
 
-    const uint32_t* hist = b_.w.key_hist + row_ * kKeyBins;
     const int cut_bin = static_cast<int>(order_key(cut) >> kKeyShift);
     if (top_k_tried()) {
       // The k-th largest survivor lies in the highest bin where the count
@@ -416,22 +474,23 @@ class Planner {
       if (c.total + hist[cut_bin] <= kCandidates) return collect(cut, kPosInf, kSearchCandidates);
       return refine(kSearchTopK, static_cast<uint32_t>(cut_bin), p_.top_k - c.total, cut, kPosInf);
     }
-    // Top-p alone: when min-p (or a short row) leaves few survivors, list them.
+    // No top-k: when min-p (or a short row) leaves few survivors, list them.
     if (find_from_top(hist, kKeyBins, cut_bin, ~uint64_t{0}).total <= kCandidates)
       return collect(cut, kPosInf, kSearchCandidates);
-    return weigh();
+    return top_p_active(p_) ? weigh() : finish(cut);
   }
 
   // Every id that can be kept is in the list: top-k and top-p on it sorted.
   __device__ void from_candidates() {
     const int n = sort_candidates();
     float cut = s_.cut;
-    if (top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
+    const bool sampled = !is_greedy(p_);  // greedy ignores top-k and top-p
+    if (sampled && top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
       const float kth = key_value(sh_.keys[p_.top_k - 1]);
       cut = on_first_warp(
           [&] { return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth, WarpSearch{})); });
     }
-    if (top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
+    if (sampled && top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
     const int kept = count_at_least(n, cut);
     // The kept are the first `kept` keys; sort their ids ascending.
     const int padded = next_pow2(kept);
@@ -749,11 +808,9 @@ __global__ void __launch_bounds__(kScanThreads) write_kernel(MaskBatch b) {
   }
   if (stage != kStageCounted) return;
   const float cut = state.cut;
-  const typename S::Stored* data = row_data<S>(b, row);
-  const int64_t tile_end = min((segment + 1) * b.tiles_per_segment, b.tiles_per_row);
-  for (int64_t t = segment * b.tiles_per_segment; t < tile_end; ++t) {
-    Tile<S> tile;
-    tile.template load<true>(data, b.vocab, t, b.aligned);
+  const int64_t tile_begin = segment * b.tiles_per_segment;
+  const int64_t tile_end = min(tile_begin + b.tiles_per_segment, b.tiles_per_row);
+  for_each_tile<S>(row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned, [&](const Tile<S>& tile, int64_t t) {
     // Kept count of each of the thread's vectors, 16 bits apiece.
     uint64_t packed = 0;
     tile.for_each(t, [&](float x, int64_t, int j, int) {
@@ -773,7 +830,7 @@ __global__ void __launch_bounds__(kScanThreads) write_kernel(MaskBatch b) {
       ++next[j];
     });
     __syncthreads();  // the scan's storage is reused by the next tile
-  }
+  });
 }
 
 // ---- Fill ---------------------------------------------------------------------
@@ -822,10 +879,11 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 }  // namespace
 
-void launch_scan(const MaskBatch& batch, cudaStream_t stream) {
+void launch_scan(const MaskBatch& batch, int round, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(batch.rows * batch.segments);
+  const size_t shared = round == 0 ? kStatsSharedBytes : kScanSharedBytes;
   with_storage(batch.dtype, [&](auto storage) {
-    scan_kernel<decltype(storage)><<<blocks, kScanThreads, kScanSharedBytes, stream>>>(batch);
+    scan_kernel<decltype(storage)><<<blocks, kScanThreads, shared, stream>>>(batch);
   });
   check_launch("scan_kernel");
 }
@@ -854,6 +912,16 @@ void launch_fill(const MaskBatch& batch, cudaStream_t stream) {
     fill_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
   });
   check_launch("fill_kernel");
+}
+
+int resident_scan_blocks_per_multiprocessor(DType dtype) {
+  int blocks = 0;
+  with_storage(dtype, [&](auto storage) {
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, scan_kernel<decltype(storage)>, kScanThreads,
+                                                        kScanSharedBytes),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+  });
+  return std::max(1, blocks);
 }
 
 std::string kernels_unusable_reason() {

@@ -132,13 +132,19 @@ struct MaskBatch {
   Workspace w;
 };
 
-void launch_scan(const MaskBatch& batch, cudaStream_t stream);
+// Round 0 is the stats scan of every row (all rows start there).
+void launch_scan(const MaskBatch& batch, int round, cudaStream_t stream);
 void launch_plan(const MaskBatch& batch, int round, cudaStream_t stream);
 // Once every row is final: the CSR offsets, then the kept ids.
 void launch_offsets(const MaskBatch& batch, cudaStream_t stream);
 void launch_write(const MaskBatch& batch, cudaStream_t stream);
 // Writes -inf below each row's cut (w.cuts); run only once no row failed.
 void launch_fill(const MaskBatch& batch, cudaStream_t stream);
+
+// How many scan blocks of this dtype one multiprocessor of the current
+// device holds at once (the scans read the logits two to four times per
+// call, the write at most once).
+int resident_scan_blocks_per_multiprocessor(DType dtype);
 
 // Empty when the kernels have an image for the current device, else why not.
 std::string kernels_unusable_reason();
