@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 out="${1:?usage: scripts/gpu-check.sh OUT_DIR}"
 mkdir -p "$out"
 xz -dc .device/node.xz > .device/node && chmod +x .device/node || exit 4
-export SAMPLING_MASK_ADDON="$PWD/.device/sampling_mask.node"
+export SAMPLING_MASK_ADDON="${SAMPLING_MASK_ADDON:-$PWD/.device/sampling_mask.node}"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv > "$out/nvidia-smi.txt" 2>&1
 
 timeout 180 .device/node scripts/gpu-check.js --out "$out" --budget 140 2>&1 | tee "$out/gpu-check.log"
