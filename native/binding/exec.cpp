@@ -79,4 +79,14 @@ Exec read_device_exec(const Napi::Value& value, int device) {
   return exec;
 }
 
+void set_profile(Napi::Env env, Napi::Object out, const Exec& exec, const cuda::MaskProfile& profile) {
+  if (!exec.profile) return;
+  Napi::Object p = Napi::Object::New(env);
+  p.Set("backend", backend_name(exec.backend));
+  p.Set("kernelMs", profile.kernel_ms);
+  p.Set("uploadMs", profile.upload_ms);
+  p.Set("downloadMs", profile.download_ms);
+  out.Set("profile", p);
+}
+
 }  // namespace sm::binding

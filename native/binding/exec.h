@@ -6,7 +6,10 @@
 
 #include <napi.h>
 
+#include <chrono>
 #include <string>
+
+#include "../cuda/cuda_backend.h"
 
 namespace sm::binding {
 
@@ -32,5 +35,17 @@ Exec read_device_exec(const Napi::Value& options, int device);
 
 // "" when CUDA runs on the device, else why not.
 std::string cuda_unusable_reason(int device);
+
+// Runs a CPU computation, recording its wall time as the profile's kernel time.
+template <class Run>
+auto timed(cuda::MaskProfile* profile, const Run& run) {
+  const auto start = std::chrono::steady_clock::now();
+  auto result = run();
+  profile->kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+// Attaches { backend, kernelMs, uploadMs, downloadMs } to out when asked for.
+void set_profile(Napi::Env env, Napi::Object out, const Exec& exec, const cuda::MaskProfile& profile);
 
 }  // namespace sm::binding

@@ -45,9 +45,7 @@ class MaskJob {
     } else if (exec_.backend == Backend::kCuda) {
       result_ = cuda::mask_rows(logits_.view, params_.view(), fill_, exec_.device, profile);
     } else {
-      const auto start = std::chrono::steady_clock::now();
-      result_ = cpu::mask_rows(logits_.view, params_.view(), fill_);
-      profile_.kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      result_ = timed(&profile_, [&] { return cpu::mask_rows(logits_.view, params_.view(), fill_); });
     }
   }
 
@@ -70,14 +68,7 @@ class MaskJob {
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
     out.Set("indices", to_int32_array(env, std::move(result_.indices)));
-    if (exec_.profile) {
-      Napi::Object profile = Napi::Object::New(env);
-      profile.Set("backend", backend_name(exec_.backend));
-      profile.Set("kernelMs", profile_.kernel_ms);
-      profile.Set("uploadMs", profile_.upload_ms);
-      profile.Set("downloadMs", profile_.download_ms);
-      out.Set("profile", profile);
-    }
+    set_profile(env, out, exec_, profile_);
     return out;
   }
 

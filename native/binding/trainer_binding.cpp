@@ -89,24 +89,6 @@ class KeptRows {
 };
 
 // Times a CPU run into the profile (CUDA runs time their own kernels).
-template <class Run>
-RowFailure timed(cuda::MaskProfile* profile, const Run& run) {
-  const auto start = std::chrono::steady_clock::now();
-  const RowFailure failure = run();
-  profile->kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return failure;
-}
-
-// Attaches { backend, kernelMs, uploadMs, downloadMs } when asked for.
-void set_profile(Napi::Env env, Napi::Object out, const Exec& exec, const cuda::MaskProfile& profile) {
-  if (!exec.profile) return;
-  Napi::Object p = Napi::Object::New(env);
-  p.Set("backend", backend_name(exec.backend));
-  p.Set("kernelMs", profile.kernel_ms);
-  p.Set("uploadMs", profile.upload_ms);
-  p.Set("downloadMs", profile.download_ms);
-  out.Set("profile", p);
-}
 
 // Target ids, one per row, each in [0, vocab).
 class Targets {
