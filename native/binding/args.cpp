@@ -55,10 +55,10 @@ bool is_detached(const Napi::TypedArray& array) {
   return detached;
 }
 
-HeldBytes::HeldBytes(const TypedBytes& bytes, bool async) : bytes_(bytes), data_(bytes.data) {
-  if (!async) return;
-  reference_ = Napi::Persistent(static_cast<Napi::Object>(bytes.array));
-  if (!bytes.shared) {
+HeldBytes::HeldBytes(const TypedBytes& bytes, bool async, Shared shared) : bytes_(bytes), data_(bytes.data) {
+  if (async) reference_ = Napi::Persistent(static_cast<Napi::Object>(bytes.array));
+  const bool copy = bytes.shared ? shared == Shared::kSnapshot : async;
+  if (copy && bytes.byte_length > 0) {
     copy_ = HostBuffer(bytes.byte_length);
     std::memcpy(copy_.data(), bytes.data, bytes.byte_length);
     data_ = copy_.data();
@@ -70,10 +70,11 @@ Napi::TypedArray HeldBytes::array() const {
 }
 
 bool HeldBytes::write_back() const {
-  if (copy_.bytes() == 0) return true;
+  if (copy_.bytes() == 0 || bytes_.shared) return true;  // worked in place (or on a snapshot of inputs)
   const Napi::TypedArray target = array();
   if (is_detached(target)) return false;
   const TypedBytes now = typed_bytes(target, target.TypedArrayType(), "", "");
+  if (now.byte_length != copy_.bytes()) return false;  // a resizable ArrayBuffer shrank or grew
   std::memcpy(now.data, copy_.data(), copy_.bytes());
   return true;
 }
@@ -123,25 +124,28 @@ namespace {
 }
 }  // namespace
 
-KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows) {
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows, bool async) {
   Napi::Env env = offsets.Env();
   KeptIdsArg arg;
   if (offsets.IsNull() && indices.IsNull()) {
     arg.all = true;
     return arg;
   }
-  arg.offsets = typed_bytes(offsets, napi_int32_array, "Int32Array", "mask.offsets");
-  arg.indices = typed_bytes(indices, napi_int32_array, "Int32Array", "mask.indices");
-  if (static_cast<int64_t>(arg.offsets.length) != rows + 1)
-    throw_invalid_mask(env, "mask", "has " + std::to_string(static_cast<int64_t>(arg.offsets.length) - 1) +
+  const TypedBytes offset_bytes = typed_bytes(offsets, napi_int32_array, "Int32Array", "mask.offsets");
+  const TypedBytes index_bytes = typed_bytes(indices, napi_int32_array, "Int32Array", "mask.indices");
+  if (static_cast<int64_t>(offset_bytes.length) != rows + 1)
+    throw_invalid_mask(env, "mask", "has " + std::to_string(static_cast<int64_t>(offset_bytes.length) - 1) +
                                  " rows, logits have " + std::to_string(rows));
-  const auto* o = static_cast<const int32_t*>(arg.offsets.data);
+  arg.offsets = HeldBytes(offset_bytes, async, HeldBytes::Shared::kSnapshot);
+  arg.indices = HeldBytes(index_bytes, async, HeldBytes::Shared::kSnapshot);
+  arg.index_count = index_bytes.length;
+  const auto* o = static_cast<const int32_t*>(arg.offsets.data());
   if (o[0] != 0) throw_invalid_mask(env, "mask.offsets", "must start at 0");
   for (int64_t r = 0; r < rows; ++r) {
     if (o[r + 1] < o[r]) throw_invalid_mask(env, "mask.offsets", "decrease at row " + std::to_string(r), r);
   }
-  if (static_cast<size_t>(o[rows]) != arg.indices.length)
-    throw_invalid_mask(env, "mask.offsets", "must end at indices.length (" + std::to_string(arg.indices.length) + ")");
+  if (static_cast<size_t>(o[rows]) != index_bytes.length)
+    throw_invalid_mask(env, "mask.offsets", "must end at indices.length (" + std::to_string(index_bytes.length) + ")");
   return arg;
 }
 

@@ -32,16 +32,23 @@ bool is_detached(const Napi::TypedArray& array);
 // on an ordinary ArrayBuffer (JS may detach it meanwhile), so it gets a
 // private copy; a SharedArrayBuffer cannot be detached, so it is used in place
 // and kept alive by a reference. Sync work uses the caller's memory.
+//
+// Inputs that are checked once and then indexed by (ids, offsets, targets)
+// are held as kSnapshot: a SharedArrayBuffer is copied too, sync or async,
+// so that another thread writing it cannot turn a checked id into an
+// out-of-bounds one. Check the held data, not the caller's.
 class HeldBytes {
  public:
+  enum class Shared { kInPlace, kSnapshot };
   HeldBytes() = default;
-  HeldBytes(const TypedBytes& bytes, bool async);
+  HeldBytes(const TypedBytes& bytes, bool async, Shared shared = Shared::kInPlace);
   void* data() const { return data_; }
   // The caller's typed array, on the JS thread: after an async run() only the
   // reference is valid (the call's own handles are gone).
   Napi::TypedArray array() const;
   // After run() wrote into a private copy, copies it back into the caller's
-  // array (on the JS thread). False if that array was detached meanwhile.
+  // array (on the JS thread). False if that array was detached or resized
+  // meanwhile.
   bool write_back() const;
 
  private:
@@ -64,11 +71,15 @@ LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const 
 
 // A SamplingMask's CSR arrays, checked against `rows` (the ids themselves are
 // checked by the backend, row by row). Both null: every id is kept.
+// A mask's CSR, held as snapshots and checked on them: offsets start at 0,
+// never decrease and end at indices.length (ids are checked where they are
+// read against the logits' vocab).
 struct KeptIdsArg {
-  TypedBytes offsets, indices;
+  HeldBytes offsets, indices;
+  size_t index_count = 0;
   bool all = false;
 };
-KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows);
+KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows, bool async);
 
 // Per-row sampling parameters, copied (they are small) so async work owns them.
 struct ParamsArg {

@@ -38,13 +38,8 @@ class UploadJob {
       throw_error(info.Env(), ErrorKind::kError, "ERR_SM_CUDA_UNAVAILABLE", "backend",
                   "toDevice: CUDA cannot run here: " + cuda_unusable_reason(exec_.device));
     }
-    if (async && !logits_.bytes.shared) {
-      // An ordinary ArrayBuffer can be detached meanwhile: upload a copy.
-      copy_.resize(logits_.bytes.byte_length);
-      std::memcpy(copy_.data(), logits_.bytes.data, copy_.size());
-      logits_.view.data = copy_.data();
-    }
-    if (async) keep_ = Napi::Persistent(static_cast<Napi::Object>(logits_.bytes.array));
+    held_ = HeldBytes(logits_.bytes, async);
+    logits_.view.data = held_.data();
   }
 
   void run() { uploaded_ = cuda::DeviceLogits::upload(logits_.view, exec_.device); }
@@ -59,8 +54,7 @@ class UploadJob {
  private:
   LogitsArg logits_;
   Exec exec_;
-  std::vector<uint8_t> copy_;
-  Napi::ObjectReference keep_;
+  HeldBytes held_;
   std::shared_ptr<cuda::DeviceLogits> uploaded_;
 };
 

@@ -65,6 +65,10 @@ class JobWorker : public Napi::AsyncWorker {
       } catch (const Napi::Error& e) {
         deferred_.Reject(e.Value());
         return;
+      } catch (const std::bad_alloc&) {
+        error_ = {ErrorKind::kRange, "ERR_SM_OUT_OF_MEMORY", "", "sampling-mask: out of memory", -1, -1};
+      } catch (const std::exception& e) {
+        error_ = internal_error(e.what());
       }
     }
     if (error_.set()) {

@@ -1,7 +1,6 @@
 // mask() and maskAsync(): argument checks, then one backend call.
 #include <napi.h>
 
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -62,7 +61,7 @@ class MaskJob {
     }
     if (fill_ && !held_.write_back()) {
       *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
-                "logits: the buffer was detached while maskAsync ran, so fillLogits could not write back", -1};
+                "logits: the buffer was detached or resized while maskAsync ran, so fillLogits could not write back", -1};
       return env.Undefined();
     }
     Napi::Object out = Napi::Object::New(env);

@@ -2,7 +2,6 @@
 // argument checks, then one backend call each.
 #include <napi.h>
 
-#include <chrono>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -39,11 +38,7 @@ class KeptRows {
       held_logits_ = HeldBytes(logits_.bytes, async);
       logits_.view.data = held_logits_.data();
     }
-    kept_ = read_kept_ids(info[4], info[5], logits_.view.rows);
-    if (!kept_.all) {
-      held_offsets_ = HeldBytes(kept_.offsets, async);
-      held_indices_ = HeldBytes(kept_.indices, async);
-    }
+    kept_ = read_kept_ids(info[4], info[5], logits_.view.rows, async);
   }
 
   const LogitsView& logits() const { return logits_.view; }
@@ -52,11 +47,10 @@ class KeptRows {
   bool on_device() const { return device_logits_ != nullptr; }
   const Exec& exec() const { return exec_; }
   bool every_id() const { return kept_.all; }
-  size_t kept_count() const { return kept_.indices.length; }
+  size_t kept_count() const { return kept_.index_count; }
   KeptIds view() const {
     if (kept_.all) return {};
-    return KeptIds{static_cast<const int32_t*>(held_offsets_.data()),
-                   static_cast<const int32_t*>(held_indices_.data())};
+    return KeptIds{static_cast<const int32_t*>(kept_.offsets.data()), static_cast<const int32_t*>(kept_.indices.data())};
   }
 
   // The CUDA backend's view of rows [0, rows), their kept ids checked.
@@ -85,21 +79,20 @@ class KeptRows {
   std::shared_ptr<cuda::DeviceLogits> device_logits_;
   Exec exec_;
   KeptIdsArg kept_;
-  HeldBytes held_logits_, held_offsets_, held_indices_;
+  HeldBytes held_logits_;
 };
-
-// Times a CPU run into the profile (CUDA runs time their own kernels).
 
 // Target ids, one per row, each in [0, vocab).
 class Targets {
  public:
-  Targets(const Napi::Value& value, const LogitsView& logits, bool async)
-      : bytes_(typed_bytes(value, napi_int32_array, "Int32Array of target ids", "targets")) {
+  Targets(const Napi::Value& value, const LogitsView& logits, bool async) {
     Napi::Env env = value.Env();
-    if (static_cast<int64_t>(bytes_.length) != logits.rows)
+    const TypedBytes bytes = typed_bytes(value, napi_int32_array, "Int32Array of target ids", "targets");
+    if (static_cast<int64_t>(bytes.length) != logits.rows)
       throw_range(env, "targets",
-                  "has " + std::to_string(bytes_.length) + " ids for " + std::to_string(logits.rows) + " rows");
-    const auto* ids = static_cast<const int32_t*>(bytes_.data);
+                  "has " + std::to_string(bytes.length) + " ids for " + std::to_string(logits.rows) + " rows");
+    held_ = HeldBytes(bytes, async, HeldBytes::Shared::kSnapshot);
+    const auto* ids = static_cast<const int32_t*>(held_.data());
     for (int64_t r = 0; r < logits.rows; ++r) {
       if (ids[r] < 0 || ids[r] >= logits.vocab)
         throw_range(env, "targets",
@@ -107,12 +100,10 @@ class Targets {
                         at_row(r),
                     r);
     }
-    held_ = HeldBytes(bytes_, async);
   }
   const int32_t* data() const { return static_cast<const int32_t*>(held_.data()); }
 
  private:
-  TypedBytes bytes_;
   HeldBytes held_;
 };
 
@@ -178,7 +169,7 @@ class ApplyMaskJob {
     }
     if (!rows_.held_logits().write_back()) {
       *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
-                "logits: the buffer was detached while applyMaskAsync ran, so the masked logits could not be written "
+                "logits: the buffer was detached or resized while applyMaskAsync ran, so the masked logits could not be written "
                 "back",
                 -1};
       return env.Undefined();

@@ -329,7 +329,7 @@ class RowMasker {
       if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
       int boundary = 0;
       uint64_t above = 0;
-      while (above + buckets[boundary] < budget) above += buckets[boundary++];
+      while (boundary < kWeightBuckets - 1 && above + buckets[boundary] < budget) above += buckets[boundary++];
       float lo, hi;
       weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
       std::vector<float>& boundary_values = ws_.values;
@@ -371,6 +371,7 @@ class RowMasker {
   // Returns the new cut.
   static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values,
                          uint64_t weight_above, uint64_t budget) {
+    if (values.empty()) return cut;  // only when shared logits changed under the call
     std::sort(values.begin(), values.end(), std::greater<float>());
     float last_kept = values.front();
     for (size_t i = 0; i < values.size() && top_p_keeps(weight_above, budget);) {

@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <memory>
+#include <utility>
 
 namespace sm::cpu {
 
@@ -18,7 +19,15 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::drain() {
-  for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*task_)(i);
+  for (int64_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) {
+    try {
+      (*task_)(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_) failure_ = std::current_exception();
+      next_.store(count_);  // skip what is left
+    }
+  }
 }
 
 void ThreadPool::worker_loop() {
@@ -65,6 +74,7 @@ void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>&
   done_.wait(lock, [&] { return busy_ == 0 && next_.load() >= count_; });
   task_ = nullptr;
   count_ = 0;
+  if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
 
 int default_threads() {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,7 +37,9 @@ class ThreadPool {
 
   // Runs task(i) for i in [0, count), using every thread of the pool. Calls
   // from several threads at once take turns; a task must not call
-  // parallel_for on the same pool. task must not throw.
+  // parallel_for on the same pool. If tasks throw, the remaining tasks still
+  // run (or are skipped) and the first exception is rethrown here, once every
+  // thread has left the task.
   void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
 
  private:
@@ -51,6 +54,7 @@ class ThreadPool {
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t count_ = 0;
   std::atomic<int64_t> next_{0};
+  std::exception_ptr failure_;  // the first exception a task threw
   int busy_ = 0;
   uint64_t generation_ = 0;
   bool stopping_ = false;
