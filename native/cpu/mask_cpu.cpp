@@ -108,9 +108,13 @@ struct IdArena {
 };
 
 IdArena& arena_for(uint64_t call) {
+  // Beyond this the memory of one huge call is given back rather than held
+  // by every thread for the life of the process.
+  constexpr size_t kKeptCapacity = size_t{16} << 20;  // ids (64 MiB)
   thread_local IdArena arena;
   if (arena.call != call) {
     arena.ids.clear();
+    if (arena.ids.capacity() > kKeptCapacity) decltype(arena.ids)().swap(arena.ids);
     arena.call = call;
   }
   return arena;
