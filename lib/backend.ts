@@ -1,4 +1,5 @@
 import { addon, type NativeBackendInfo, type NativeExec } from './native';
+import { rangeError, typeError } from './errors';
 
 export type BackendName = 'auto' | 'cpu' | 'cuda';
 
@@ -23,19 +24,13 @@ let defaults: { backend: BackendName; device: number } = { backend: 'auto', devi
 
 function checkBackend(backend: unknown): asserts backend is BackendName | undefined {
   if (backend !== undefined && backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
-    throw Object.assign(new TypeError(`backend: expected 'auto', 'cpu' or 'cuda', got ${String(backend)}`), {
-      code: 'ERR_SM_INVALID_ARG_TYPE',
-      argument: 'backend',
-    });
+    throw typeError('backend', `expected 'auto', 'cpu' or 'cuda', got ${String(backend)}`);
   }
 }
 
 function checkDevice(device: unknown): asserts device is number | undefined {
   if (device !== undefined && !(Number.isInteger(device) && (device as number) >= 0)) {
-    throw Object.assign(new RangeError(`device: expected an integer >= 0, got ${String(device)}`), {
-      code: 'ERR_SM_OUT_OF_RANGE',
-      argument: 'device',
-    });
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'device', `expected an integer >= 0, got ${String(device)}`);
   }
 }
 

@@ -2,10 +2,11 @@
 // masks", defined in code in native/cpu/mask_codec.h).
 import { addon } from './native';
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { typeError } from './errors';
 
 function maskArgument(mask: unknown): SamplingMask {
   if (!(mask instanceof SamplingMask)) {
-    throw Object.assign(new TypeError('mask: expected a SamplingMask'), { code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'mask' });
+    throw typeError('mask', 'expected a SamplingMask');
   }
   return mask;
 }

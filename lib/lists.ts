@@ -1,6 +1,7 @@
 // Building masks from what inference servers return (one id list per
 // generated token) and joining per-request masks into trainer batches.
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { rangeError, typeError } from './errors';
 
 /** What fromLists does with a row that is not strictly ascending. */
 export type ListOrder = 'reject' | 'sort';
@@ -34,24 +35,16 @@ export interface ConcatOptions {
 const kMaxVocab = 1 << 23;
 
 function listError(message: string, row?: number): RangeError {
-  return Object.assign(new RangeError(`lists: ${message}`), {
-    code: 'ERR_SM_INVALID_MASK',
-    argument: 'lists',
-    ...(row === undefined ? {} : { row }),
-  });
+  return rangeError('ERR_SM_INVALID_MASK', 'lists', message, row);
 }
 
-function typeError(argument: string, message: string): TypeError {
-  return Object.assign(new TypeError(`${argument}: ${message}`), { code: 'ERR_SM_INVALID_ARG_TYPE', argument });
-}
-
-function rangeError(argument: string, message: string): RangeError {
-  return Object.assign(new RangeError(`${argument}: ${message}`), { code: 'ERR_SM_OUT_OF_RANGE', argument });
+function outOfRange(argument: string, message: string): RangeError {
+  return rangeError('ERR_SM_OUT_OF_RANGE', argument, message);
 }
 
 export function checkVocab(vocab: unknown, argument = 'vocab'): number {
   if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < 1 || vocab > kMaxVocab) {
-    throw rangeError(argument, `expected an integer in [1, ${kMaxVocab}], got ${String(vocab)}`);
+    throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${String(vocab)}`);
   }
   return vocab;
 }
@@ -157,7 +150,7 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
   if (!Array.isArray(masks) || masks.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
   masks.forEach((m, i) => {
     if (!(m instanceof SamplingMask)) throw typeError(`masks[${i}]`, 'expected a SamplingMask');
-    if (m.vocab !== masks[0].vocab) throw rangeError(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${masks[0].vocab}`);
+    if (m.vocab !== masks[0].vocab) throw outOfRange(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${masks[0].vocab}`);
   });
   const vocab = masks[0].vocab;
   const padTo = options.padTo;
@@ -167,13 +160,13 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
     throw typeError('options.padSide', `expected 'right' or 'left', got ${String(options.padSide)}`);
   }
   if (padTo !== undefined) {
-    if (!Number.isInteger(padTo) || padTo < 0) throw rangeError('options.padTo', `expected an integer >= 0, got ${padTo}`);
+    if (!Number.isInteger(padTo) || padTo < 0) throw outOfRange('options.padTo', `expected an integer >= 0, got ${padTo}`);
     masks.forEach((m, i) => {
-      if (m.rows > padTo) throw rangeError('options.padTo', `masks[${i}] has ${m.rows} rows, more than padTo ${padTo}`);
+      if (m.rows > padTo) throw outOfRange('options.padTo', `masks[${i}] has ${m.rows} rows, more than padTo ${padTo}`);
     });
   }
   if (!Number.isInteger(padId) || padId < 0 || padId >= vocab) {
-    throw rangeError('options.padId', `expected an integer id in [0, ${vocab}), got ${padId}`);
+    throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${padId}`);
   }
   let rows = 0;
   let ids = 0;
@@ -182,7 +175,7 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
     rows += m.rows + pad;
     ids += m.indices.length + pad;
   }
-  if (ids > 0x7fffffff) throw rangeError('masks', `${ids} ids in all, more than 2^31 - 1`);
+  if (ids > 0x7fffffff) throw outOfRange('masks', `${ids} ids in all, more than 2^31 - 1`);
   const offsets = new Int32Array(rows + 1);
   const indices = new Int32Array(ids);
   let row = 0;

@@ -5,6 +5,7 @@ import { DeviceTensor } from './device';
 import { addon, type NativeCsr, type NativeMaskArgs, type PerRowInput } from './native';
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
 import { asRows, type LogitsInput } from './tensor';
+import { typeError } from './errors';
 
 /** A value for every row, or one per row (typed array or plain array). */
 export type PerRow = PerRowInput | readonly number[];
@@ -35,10 +36,7 @@ export function perRow(value: PerRow | undefined): PerRowInput | undefined {
 
 function nativeArgs(logits: MaskInput, options: MaskOptions): NativeMaskArgs {
   if (options === null || typeof options !== 'object') {
-    throw Object.assign(new TypeError('options: expected an object'), {
-      code: 'ERR_SM_INVALID_ARG_TYPE',
-      argument: 'options',
-    });
+    throw typeError('options', 'expected an object');
   }
   const params = {
     temperature: perRow(options.temperature),

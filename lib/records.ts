@@ -22,6 +22,7 @@ import { crc32c, deserialize, serialize } from './codec';
 import type { RecordedRequest, RequestId } from './recorder';
 import { SamplingMask } from './sampling-mask';
 import { isTypedArrayOf } from './tensor';
+import { typeError } from './errors';
 
 export interface MaskRecord extends Partial<Pick<RecordedRequest, 'tokens' | 'outsideSteps'>> {
   id: RequestId;
@@ -56,16 +57,13 @@ const kTrailerBytes = 4;
 const kIdInteger = 1;
 const kIdString = 2;
 
-function argumentError(argument: string, message: string): TypeError {
-  return Object.assign(new TypeError(`${argument}: ${message}`), { code: 'ERR_SM_INVALID_ARG_TYPE', argument });
-}
 
 /** One record's bytes. */
 export function encodeRecord(record: MaskRecord): Uint8Array {
   const { id, mask, tokens, outsideSteps = [] } = record;
   const idText = typeof id === 'string' ? Buffer.from(id, 'utf8') : undefined;
   if (idText === undefined && !(typeof id === 'number' && Number.isSafeInteger(id))) {
-    throw argumentError('record.id', `expected a string or a safe integer, got ${String(id)}`);
+    throw typeError('record.id', `expected a string or a safe integer, got ${String(id)}`);
   }
   const maskBytes = serialize(mask);
   if (tokens !== undefined && tokens.length !== mask.rows) {
@@ -230,16 +228,16 @@ class RecordParser {
   constructor(options: ReadRecordsOptions) {
     this.onCorrupt = options.onCorrupt ?? 'throw';
     if (this.onCorrupt !== 'throw' && this.onCorrupt !== 'skip') {
-      throw argumentError('options.onCorrupt', `expected 'throw' or 'skip', got ${String(this.onCorrupt)}`);
+      throw typeError('options.onCorrupt', `expected 'throw' or 'skip', got ${String(this.onCorrupt)}`);
     }
     this.maxRecordBytes = options.maxRecordBytes ?? 2 ** 30;
     if (!Number.isInteger(this.maxRecordBytes) || this.maxRecordBytes < 0) {
-      throw argumentError('options.maxRecordBytes', `expected an integer >= 0, got ${String(this.maxRecordBytes)}`);
+      throw typeError('options.maxRecordBytes', `expected an integer >= 0, got ${String(this.maxRecordBytes)}`);
     }
   }
 
   push(chunk: Uint8Array): void {
-    if (!isTypedArrayOf(chunk, 'Uint8Array')) throw argumentError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
+    if (!isTypedArrayOf(chunk, 'Uint8Array')) throw typeError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
     this.queue.push(chunk);
   }
 
@@ -338,7 +336,7 @@ export class MaskRecordReader implements AsyncIterable<MaskRecord> {
     options: ReadRecordsOptions = {},
   ) {
     if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source)) {
-      throw argumentError('source', 'expected a readable stream or an async iterable of byte chunks');
+      throw typeError('source', 'expected a readable stream or an async iterable of byte chunks');
     }
     this.parser = new RecordParser(options);
   }
@@ -374,7 +372,7 @@ export function decodeRecords(
 export class MaskRecordWriter {
   constructor(private readonly destination: Writable) {
     if (destination === null || typeof destination !== 'object' || typeof destination.write !== 'function') {
-      throw argumentError('destination', 'expected a writable stream');
+      throw typeError('destination', 'expected a writable stream');
     }
   }
 

@@ -4,13 +4,10 @@ import { isTypedArrayOf } from './tensor';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
+import { rangeError } from './errors';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
-  return Object.assign(new RangeError(`${argument}: ${message}`), {
-    code: 'ERR_SM_INVALID_MASK',
-    argument,
-    ...(row === undefined ? {} : { row }),
-  });
+  return rangeError('ERR_SM_INVALID_MASK', argument, message, row);
 }
 
 // Set while wrapping CSR that native code produced and already guarantees
@@ -125,10 +122,7 @@ export class SamplingMask {
 
   private checkRow(i: number): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.rows) {
-      throw Object.assign(new RangeError(`row: expected an integer in [0, ${this.rows}), got ${i}`), {
-        code: 'ERR_SM_OUT_OF_RANGE',
-        argument: 'row',
-      });
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'row', `expected an integer in [0, ${this.rows}), got ${i}`);
     }
   }
 }

@@ -2,6 +2,7 @@
 // (ArrayBuffer, SharedArrayBuffer or Buffer, any byteOffset): never copied on
 // the synchronous path.
 import type { LogitsData } from './native';
+import { typeError } from './errors';
 
 export type DType = 'float32' | 'bfloat16' | 'float16';
 
@@ -37,7 +38,7 @@ export function isTypedArrayOf<K extends keyof TypedArrayKinds>(value: unknown, 
 }
 
 function argumentError(message: string): TypeError {
-  return Object.assign(new TypeError(`logits: ${message}`), { code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'logits' });
+  return typeError('logits', message);
 }
 
 /**
