@@ -14,7 +14,17 @@ constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
 
 // The bucket of a survivor's d in [-28, 0]; 0 holds the row maximum. (The CPU
 // computes the same per vector lane in row_kernels_impl.inc.)
-SM_HD int weight_bucket(float d) { return static_cast<int>(mul_rn(-d, kBucketsPerUnit)); }
+SM_HD int weight_bucket(float d) {
+  const float position = mul_rn(-d, kBucketsPerUnit);  // in [0, 2044]
+#if defined(__CUDA_ARCH__)
+  // Truncated as the low significand bits of position + 2^23 rounded toward
+  // zero (exact below 2^23): no float-to-int conversion, a slow instruction
+  // on GPUs.
+  return static_cast<int>(float_to_bits(__fadd_rz(position, 8388608.0f)) - 0x4b000000u);
+#else
+  return static_cast<int>(position);
+#endif
+}
 
 SM_HD bool weighs(float d) { return d >= kWeightFloor; }
 
