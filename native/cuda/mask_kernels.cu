@@ -540,9 +540,10 @@ class Planner {
   // The weight histogram gives the budget and the boundary bucket.
   __device__ void from_weights() {
     const uint64_t* hist = b_.w.search_hist + row_ * kKeyBins;
-    const uint64_t total = find_from_top(hist, kWeightBuckets, 0, ~uint64_t{0}).total;
-    const uint64_t budget = top_p_budget(total, p_.top_p);
-    const Crossing c = find_from_top(hist, kWeightBuckets, 0, budget);
+    const float top_p = p_.top_p;
+    const Crossing c =
+        find_from_top(hist, kWeightBuckets, 0, [top_p](uint64_t total) { return top_p_budget(total, top_p); });
+    const uint64_t budget = top_p_budget(c.total, top_p);
     if (c.bin < 0) return fail(kRowErrorInternal);
     const int bucket = kWeightBuckets - 1 - c.bin;
     if (threadIdx.x < 32) {
@@ -629,6 +630,13 @@ class Planner {
   // the top; a block scan then finds the run holding the crossing.
   template <class Count>
   __device__ Crossing find_from_top(const Count* hist, int bins, int lowest, uint64_t target) {
+    return find_from_top(hist, bins, lowest, [target](uint64_t) { return target; });
+  }
+
+  // The same, for a target that depends on the total of the bins (a top-p
+  // budget): one read of the bins and one block scan instead of two.
+  template <class Count, class TargetOfTotal>
+  __device__ Crossing find_from_top(const Count* hist, int bins, int lowest, const TargetOfTotal& target_of_total) {
     const int per_thread = (bins + kPlanThreads - 1) / kPlanThreads;
     const int first_rank = threadIdx.x * per_thread;
     const int end_rank = min(first_rank + per_thread, bins - max(lowest, 0));
@@ -636,6 +644,7 @@ class Planner {
     for (int rank = first_rank; rank < end_rank; ++rank) sum += hist[bins - 1 - rank];
     uint64_t before = 0, total = 0;
     PlanScan(sh_.scan).ExclusiveSum(sum, before, total);
+    const uint64_t target = target_of_total(total);
     if (threadIdx.x == 0) sh_.index = -1;
     __syncthreads();
     if (before < target && sum >= target - before) {
