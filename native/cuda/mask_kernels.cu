@@ -184,12 +184,14 @@ struct SplitHist {
     zero_shared(low, 2 * bins);
   }
 
+  // The high half goes first and waits on nothing; only the rare carry
+  // waits on the low half's old value.
   __device__ void add(int bin, uint64_t value) {
+    const uint32_t value_high = static_cast<uint32_t>(value >> 32);
+    if (value_high != 0) atomicAdd(high + bin, value_high);
     const uint32_t value_low = static_cast<uint32_t>(value);
     const uint32_t old = atomicAdd(low + bin, value_low);
-    const uint32_t carry = old + value_low < old ? 1u : 0u;
-    const uint32_t value_high = static_cast<uint32_t>(value >> 32) + carry;
-    if (value_high != 0) atomicAdd(high + bin, value_high);
+    if (old + value_low < old) atomicAdd(high + bin, 1u);
   }
 
   // Adds the nonzero sums into the row's global histogram.
