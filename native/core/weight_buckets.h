@@ -37,12 +37,24 @@ struct WeightBucketAtMost {
   }
 };
 
-// The values x of bucket b form [*lo, *hi) (hi = +inf for bucket 0).
+// The values x of bucket b form [low, high) (high = +inf for bucket 0): two
+// independent searches, which a GPU runs side by side.
+template <class Search = Bisection>
+SM_HD float weight_bucket_low(int bucket, float temperature, float z_max, float x_max, const Search& search = Search{}) {
+  return search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
+}
+
+template <class Search = Bisection>
+SM_HD float weight_bucket_high(int bucket, float temperature, float z_max, float x_max,
+                               const Search& search = Search{}) {
+  return bucket == 0 ? kPosInf : weight_bucket_low(bucket - 1, temperature, z_max, x_max, search);
+}
+
 template <class Search = Bisection>
 SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi,
                                const Search& search = Search{}) {
-  *lo = search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
-  *hi = bucket == 0 ? kPosInf : search(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
+  *lo = weight_bucket_low(bucket, temperature, z_max, x_max, search);
+  *hi = weight_bucket_high(bucket, temperature, z_max, x_max, search);
 }
 
 }  // namespace sm

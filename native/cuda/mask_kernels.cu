@@ -548,10 +548,13 @@ class Planner {
     const uint64_t budget = top_p_budget(c.total, top_p);
     if (c.bin < 0) return fail(kRowErrorInternal);
     const int bucket = kWeightBuckets - 1 - c.bin;
-    if (threadIdx.x < 32) {
-      float lo = 0, hi = 0;
-      weight_bucket_range(bucket, p_.temperature, s_.z_max, key_to_float(s_.max_key), &lo, &hi, WarpSearch{});
-      if (threadIdx.x == 0) sh_.value[0] = lo, sh_.value[1] = hi;
+    // The bucket's two ends: warp 0 searches the low one, warp 1 the high one.
+    const int warp = threadIdx.x / 32;
+    if (warp < 2) {
+      const float x_max = key_to_float(s_.max_key);
+      const float end = warp == 0 ? weight_bucket_low(bucket, p_.temperature, s_.z_max, x_max, WarpSearch{})
+                                  : weight_bucket_high(bucket, p_.temperature, s_.z_max, x_max, WarpSearch{});
+      if ((threadIdx.x & 31) == 0) sh_.value[warp] = end;
     }
     __syncthreads();
     const float lo = sh_.value[0], hi = sh_.value[1];
