@@ -93,7 +93,16 @@ SM_HD float select(bool condition, float a, float b) {
 }
 
 // 2^e for a float holding a small integer e in [-126, 127].
-SM_HD float pow2_of_integral(float e) { return bits_to_float(static_cast<uint32_t>(static_cast<int>(e) + 127) << 23); }
+SM_HD float pow2_of_integral(float e) {
+#if defined(__CUDA_ARCH__)
+  // e + 1.5 * 2^23 is exact and holds e in its low significand bits: integer
+  // work instead of a float-to-int conversion, a slow instruction on GPUs.
+  const uint32_t biased = float_to_bits(add_rn(e, 12582912.0f)) - 0x4b400000u + 127u;
+#else
+  const uint32_t biased = static_cast<uint32_t>(static_cast<int>(e) + 127);
+#endif
+  return bits_to_float(biased << 23);
+}
 
 // exp(d) = mantissa * 2^exponent for d in [-88, 0], from single roundings
 // (Cephes' expf reduction and polynomial, relative error about 2e-7): the same

@@ -173,7 +173,14 @@ SM_HD F fixed_weight_before_truncation(F d) {
 // Below 2^41, so the conversion is exact truncation everywhere.
 SM_HD uint64_t truncate_weight(float scaled) {
 #if defined(__CUDA_ARCH__)
-  return static_cast<uint64_t>(__float2ll_rz(scaled));
+  // Decoded with integer shifts: a 64-bit conversion is a slow instruction
+  // on GPUs. scaled is 0 or a normal float below 2^41 (the sign bit is
+  // ignored: it is never set, -0 aside).
+  const uint32_t bits = float_to_bits(scaled);
+  const int exponent = static_cast<int>((bits >> 23) & 0xffu) - 127;
+  const uint64_t significand = (bits & 0x7fffffu) | 0x800000u;  // scaled = significand * 2^(exponent - 23)
+  if (exponent < 0) return 0;  // 0 and everything below 1
+  return exponent >= 23 ? significand << (exponent - 23) : significand >> (23 - exponent);
 #else
   return static_cast<uint64_t>(static_cast<int64_t>(scaled));
 #endif

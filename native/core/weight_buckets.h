@@ -14,7 +14,17 @@ constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
 
 // The bucket of a survivor's d in [-28, 0]; 0 holds the row maximum. (The CPU
 // computes the same per vector lane in row_kernels_impl.inc.)
-SM_HD int weight_bucket(float d) { return static_cast<int>(mul_rn(-d, kBucketsPerUnit)); }
+SM_HD int weight_bucket(float d) {
+  const float position = mul_rn(-d, kBucketsPerUnit);  // in [0, 2044]
+#if defined(__CUDA_ARCH__)
+  // Truncated as the low significand bits of position + 2^23 rounded toward
+  // zero (exact below 2^23): no float-to-int conversion, a slow instruction
+  // on GPUs.
+  return static_cast<int>(float_to_bits(__fadd_rz(position, 8388608.0f)) - 0x4b000000u);
+#else
+  return static_cast<int>(position);
+#endif
+}
 
 SM_HD bool weighs(float d) { return d >= kWeightFloor; }
 
@@ -27,12 +37,24 @@ struct WeightBucketAtMost {
   }
 };
 
-// The values x of bucket b form [*lo, *hi) (hi = +inf for bucket 0).
+// The values x of bucket b form [low, high) (high = +inf for bucket 0): two
+// independent searches, which a GPU runs side by side.
+template <class Search = Bisection>
+SM_HD float weight_bucket_low(int bucket, float temperature, float z_max, float x_max, const Search& search = Search{}) {
+  return search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
+}
+
+template <class Search = Bisection>
+SM_HD float weight_bucket_high(int bucket, float temperature, float z_max, float x_max,
+                               const Search& search = Search{}) {
+  return bucket == 0 ? kPosInf : weight_bucket_low(bucket - 1, temperature, z_max, x_max, search);
+}
+
 template <class Search = Bisection>
 SM_HD void weight_bucket_range(int bucket, float temperature, float z_max, float x_max, float* lo, float* hi,
                                const Search& search = Search{}) {
-  *lo = search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
-  *hi = bucket == 0 ? kPosInf : search(x_max, WeightBucketAtMost{temperature, z_max, bucket - 1});
+  *lo = weight_bucket_low(bucket, temperature, z_max, x_max, search);
+  *hi = weight_bucket_high(bucket, temperature, z_max, x_max, search);
 }
 
 }  // namespace sm

@@ -184,12 +184,14 @@ struct SplitHist {
     zero_shared(low, 2 * bins);
   }
 
+  // The high half goes first and waits on nothing; only the rare carry
+  // waits on the low half's old value.
   __device__ void add(int bin, uint64_t value) {
+    const uint32_t value_high = static_cast<uint32_t>(value >> 32);
+    if (value_high != 0) atomicAdd(high + bin, value_high);
     const uint32_t value_low = static_cast<uint32_t>(value);
     const uint32_t old = atomicAdd(low + bin, value_low);
-    const uint32_t carry = old + value_low < old ? 1u : 0u;
-    const uint32_t value_high = static_cast<uint32_t>(value >> 32) + carry;
-    if (value_high != 0) atomicAdd(high + bin, value_high);
+    if (old + value_low < old) atomicAdd(high + bin, 1u);
   }
 
   // Adds the nonzero sums into the row's global histogram.
@@ -540,15 +542,19 @@ class Planner {
   // The weight histogram gives the budget and the boundary bucket.
   __device__ void from_weights() {
     const uint64_t* hist = b_.w.search_hist + row_ * kKeyBins;
-    const uint64_t total = find_from_top(hist, kWeightBuckets, 0, ~uint64_t{0}).total;
-    const uint64_t budget = top_p_budget(total, p_.top_p);
-    const Crossing c = find_from_top(hist, kWeightBuckets, 0, budget);
+    const float top_p = p_.top_p;
+    const Crossing c =
+        find_from_top(hist, kWeightBuckets, 0, [top_p](uint64_t total) { return top_p_budget(total, top_p); });
+    const uint64_t budget = top_p_budget(c.total, top_p);
     if (c.bin < 0) return fail(kRowErrorInternal);
     const int bucket = kWeightBuckets - 1 - c.bin;
-    if (threadIdx.x < 32) {
-      float lo = 0, hi = 0;
-      weight_bucket_range(bucket, p_.temperature, s_.z_max, key_to_float(s_.max_key), &lo, &hi, WarpSearch{});
-      if (threadIdx.x == 0) sh_.value[0] = lo, sh_.value[1] = hi;
+    // The bucket's two ends: warp 0 searches the low one, warp 1 the high one.
+    const int warp = threadIdx.x / 32;
+    if (warp < 2) {
+      const float x_max = key_to_float(s_.max_key);
+      const float end = warp == 0 ? weight_bucket_low(bucket, p_.temperature, s_.z_max, x_max, WarpSearch{})
+                                  : weight_bucket_high(bucket, p_.temperature, s_.z_max, x_max, WarpSearch{});
+      if ((threadIdx.x & 31) == 0) sh_.value[warp] = end;
     }
     __syncthreads();
     const float lo = sh_.value[0], hi = sh_.value[1];
@@ -629,6 +635,13 @@ class Planner {
   // the top; a block scan then finds the run holding the crossing.
   template <class Count>
   __device__ Crossing find_from_top(const Count* hist, int bins, int lowest, uint64_t target) {
+    return find_from_top(hist, bins, lowest, [target](uint64_t) { return target; });
+  }
+
+  // The same, for a target that depends on the total of the bins (a top-p
+  // budget): one read of the bins and one block scan instead of two.
+  template <class Count, class TargetOfTotal>
+  __device__ Crossing find_from_top(const Count* hist, int bins, int lowest, const TargetOfTotal& target_of_total) {
     const int per_thread = (bins + kPlanThreads - 1) / kPlanThreads;
     const int first_rank = threadIdx.x * per_thread;
     const int end_rank = min(first_rank + per_thread, bins - max(lowest, 0));
@@ -636,6 +649,7 @@ class Planner {
     for (int rank = first_rank; rank < end_rank; ++rank) sum += hist[bins - 1 - rank];
     uint64_t before = 0, total = 0;
     PlanScan(sh_.scan).ExclusiveSum(sum, before, total);
+    const uint64_t target = target_of_total(total);
     if (threadIdx.x == 0) sh_.index = -1;
     __syncthreads();
     if (before < target && sum >= target - before) {
