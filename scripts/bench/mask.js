@@ -64,7 +64,7 @@ async function run({ timeIt }) {
     for (const c of cases) {
       const data = dtype === 'float32' ? c.logits : toBf16(c.logits);
       const tensor = { data, shape: [B, V], dtype };
-      const readMs = await timeIt(() => addon.baselines.readOnce(data, dtype, B, V));
+      const readMs = await timeIt(() => addon.baselines.readOnce({ data, dtype, rows: B, vocab: V }));
       const ms = await timeIt(() => sm.mask(tensor, c.params));
       const row = {
         case: c.name, dist: c.dist, dtype, B, V, threads,
@@ -74,7 +74,7 @@ async function run({ timeIt }) {
         sortMs: '', xFasterThanSort: '',
       };
       if (c.sort) {
-        const sortMs = await timeIt(() => addon.baselines.sortBasedMask(data, dtype, B, V, c.params), { repeats: 3, warmup: 1 });
+        const sortMs = await timeIt(() => addon.baselines.sortBasedMask({ data, dtype, rows: B, vocab: V, options: c.params }), { repeats: 3, warmup: 1 });
         Object.assign(row, { sortMs, xFasterThanSort: sortMs / ms });
         row.target += ', >= 200x sort';
         if (sortMs / ms < 200) row.met = 'NO';
@@ -91,7 +91,7 @@ async function run({ timeIt }) {
     sm.setThreads(1);
     const oneThreadMs = await timeIt(() => sm.mask(tensor, params), { repeats: 21 });
     sm.setThreads(threads);
-    const readMs = await timeIt(() => addon.baselines.readOnce(single, 'float32', 1, V1), { repeats: 21 });
+    const readMs = await timeIt(() => addon.baselines.readOnce({ data: single, dtype: 'float32', rows: 1, vocab: V1 }), { repeats: 21 });
     rows.push({
       case: `B=1 ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}`, dist: 'N(0,3)', dtype: 'float32', B: 1, V: V1,
       threads, ms, readMs, xRead: ms / readMs, target: `split over ${threads} threads`,
@@ -101,4 +101,4 @@ async function run({ timeIt }) {
   return rows;
 }
 
-module.exports = { name: 'mask-cpu', run };
+module.exports = { name: 'mask-cpu', run, normalLogits, zipfLogits, toBf16 };
