@@ -13,7 +13,9 @@
       "target_name": "sampling_mask",
       "sources": [
         "<!@(node -p \"require('fs').readdirSync('native/binding').filter(f => f.endsWith('.cpp')).map(f => 'native/binding/' + f).join(' ')\")",
+        "<!@(node -p \"require('fs').readdirSync('native/host').filter(f => f.endsWith('.cpp')).map(f => 'native/host/' + f).join(' ')\")",
         "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f => f.endsWith('.cpp') && !/row_kernels_avx/.test(f)).map(f => 'native/cpu/' + f).join(' ')\")",
+        "native/cuda/unavailable.cpp",
       ],
       "conditions": [
         ["target_arch == 'x64'", {

@@ -1,5 +1,6 @@
-import { addon, type NativeBackendInfo, type NativeExec } from './native';
-import { rangeError, typeError } from './errors';
+// Where operations run. The defaults live in the addon (per JS environment),
+// which checks every backend and device option; this module only forwards.
+import { addon, type NativeBackendInfo, type NativeBackendDefaults } from './native';
 
 export type BackendName = 'auto' | 'cpu' | 'cuda';
 
@@ -17,27 +18,12 @@ export interface ExecOptions {
 
 export interface BackendInfo extends NativeBackendInfo {
   /** The defaults set by setBackend(); `backend` above is what they run on. */
-  default: { backend: BackendName; device: number };
-}
-
-let defaults: { backend: BackendName; device: number } = { backend: 'auto', device: 0 };
-
-function checkBackend(backend: unknown): asserts backend is BackendName | undefined {
-  if (backend !== undefined && backend !== 'auto' && backend !== 'cpu' && backend !== 'cuda') {
-    throw typeError('backend', `expected 'auto', 'cpu' or 'cuda', got ${String(backend)}`);
-  }
-}
-
-function checkDevice(device: unknown): asserts device is number | undefined {
-  if (device !== undefined && !(Number.isInteger(device) && (device as number) >= 0)) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'device', `expected an integer >= 0, got ${String(device)}`);
-  }
+  default: NativeBackendDefaults;
 }
 
 /** Which backend runs calls with default options, with how many threads, what was compiled in, and why CUDA is not used when it is not. */
 export function backendInfo(): BackendInfo {
-  const info = addon.backendInfo(defaults.device);
-  return { ...info, backend: defaults.backend === 'cpu' ? 'cpu' : info.backend, default: { ...defaults } };
+  return addon.backendInfo();
 }
 
 /**
@@ -45,42 +31,12 @@ export function backendInfo(): BackendInfo {
  * is checked now: where CUDA cannot run it throws ERR_SM_CUDA_UNAVAILABLE.
  */
 export function setBackend(backend: BackendName, options: { device?: number } = {}): void {
-  checkBackend(backend);
-  checkDevice(options.device);
-  const device = options.device ?? 0;
-  if (backend === 'cuda') {
-    const cuda = addon.backendInfo(device).cuda;
-    if (!cuda.available) {
-      throw Object.assign(new Error(`backend 'cuda': CUDA cannot run here: ${cuda.reason}`), {
-        code: 'ERR_SM_CUDA_UNAVAILABLE',
-        argument: 'backend',
-      });
-    }
-  }
-  defaults = { backend, device };
+  addon.setBackend({ backend, options });
 }
 
 /** The defaults set by setBackend(). */
-export function getBackend(): { backend: BackendName; device: number } {
-  return { ...defaults };
-}
-
-/** The native options of a call on host data: its own choices, else the defaults. */
-export function hostExec(options: ExecOptions & { profile?: boolean }): NativeExec {
-  checkBackend(options.backend);
-  checkDevice(options.device);
-  return {
-    backend: options.backend ?? defaults.backend,
-    device: options.device ?? defaults.device,
-    profile: options.profile === true,
-  };
-}
-
-/** The native options of a call on a DeviceTensor: it runs where the tensor lives. */
-export function deviceExec(options: ExecOptions & { profile?: boolean }): NativeExec {
-  checkBackend(options.backend);
-  checkDevice(options.device);
-  return { backend: options.backend, device: options.device, profile: options.profile === true };
+export function getBackend(): NativeBackendDefaults {
+  return addon.getBackend();
 }
 
 /** Sets the CPU thread count (0 = all cores); returns the count now in use. */

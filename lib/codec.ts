@@ -17,7 +17,7 @@ function maskArgument(mask: unknown): SamplingMask {
  */
 export function serialize(mask: SamplingMask): Uint8Array {
   const m = maskArgument(mask);
-  return addon.serializeMask(m.offsets, m.indices, m.vocab);
+  return addon.serializeMask({ offsets: m.offsets, indices: m.indices, vocab: m.vocab });
 }
 
 /**
@@ -32,5 +32,5 @@ export function deserialize(bytes: Uint8Array): SamplingMask {
 
 /** CRC-32C (Castagnoli) of bytes, continuing from seed (default 0). */
 export function crc32c(bytes: Uint8Array, seed?: number): number {
-  return addon.crc32c(bytes, seed);
+  return addon.crc32c({ bytes, seed });
 }

@@ -1,9 +1,8 @@
 // Logits resident on a CUDA device: upload once, run several operations on
 // them without copying them again, download() when needed. The memory goes
 // with free() or, at the latest, when the DeviceTensor is garbage collected.
-import { getBackend } from './backend';
-import { addon, type NativeDeviceTensor } from './native';
-import { asRows, type DType, type LogitsInput, type Tensor } from './tensor';
+import { addon, type NativeDeviceTensor, type NativeLogits } from './native';
+import { nativeLogits, type DType, type LogitsInput, type Tensor } from './tensor';
 
 export interface ToDeviceOptions {
   /** CUDA device ordinal; default: the one set by setBackend() (0). */
@@ -41,14 +40,14 @@ export class DeviceTensor {
     return this.#freed;
   }
 
-  /** The native handle operations take in place of host data. */
-  get handle(): NativeDeviceTensor {
-    return this.#handle;
+  /** The logits fields of a native call on this tensor: the handle in place of host data. @internal */
+  native(): NativeLogits {
+    return { data: this.#handle };
   }
 
   /** A host copy: Float32Array for float32, raw Uint16Array for bfloat16 / float16. */
   download(): Tensor {
-    return { data: addon.deviceDownload(this.#handle), shape: [this.rows, this.vocab], dtype: this.dtype };
+    return { data: addon.deviceDownload({ tensor: this.#handle }), shape: [this.rows, this.vocab], dtype: this.dtype };
   }
 
   /** Frees the device memory now (after any operation still running on it); later use throws. */
@@ -58,22 +57,21 @@ export class DeviceTensor {
   }
 }
 
-function uploadArgs(logits: LogitsInput, options: ToDeviceOptions) {
-  const rows = asRows(logits, options.vocab);
-  const device = options.device ?? getBackend().device;
-  return [rows, device] as const;
+function deviceOf(options: ToDeviceOptions | undefined): number {
+  const device = options !== null && typeof options === 'object' ? options.device : undefined;
+  return device ?? addon.getBackend().device;
 }
 
 /** Uploads logits to a CUDA device (ERR_SM_CUDA_UNAVAILABLE where CUDA cannot run). */
-export function toDevice(logits: LogitsInput, options: ToDeviceOptions = {}): DeviceTensor {
-  const [rows, device] = uploadArgs(logits, options);
-  const handle = addon.toDevice(rows.data, rows.dtype, rows.rows, rows.vocab, { backend: 'cuda', device });
-  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
+export function toDevice(logits: LogitsInput, options?: ToDeviceOptions): DeviceTensor {
+  const rows = nativeLogits(logits, options);
+  const handle = addon.toDevice({ ...rows, options });
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, deviceOf(options));
 }
 
 /** Like toDevice(), off the event loop (ordinary ArrayBuffers are copied first, so detaching them meanwhile is safe). */
-export async function toDeviceAsync(logits: LogitsInput, options: ToDeviceOptions = {}): Promise<DeviceTensor> {
-  const [rows, device] = uploadArgs(logits, options);
-  const handle = await addon.toDeviceAsync(rows.data, rows.dtype, rows.rows, rows.vocab, { backend: 'cuda', device });
-  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
+export async function toDeviceAsync(logits: LogitsInput, options?: ToDeviceOptions): Promise<DeviceTensor> {
+  const rows = nativeLogits(logits, options);
+  const handle = await addon.toDeviceAsync({ ...rows, options });
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, deviceOf(options));
 }

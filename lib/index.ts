@@ -43,3 +43,4 @@ export {
   type Profiled,
 } from './trainer';
 export type { PaddedIds } from './mask-formats';
+export { ERROR_CODES, type SamplingMaskErrorCode, type SamplingMaskError, type SamplingMaskErrorFields } from './errors';

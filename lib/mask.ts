@@ -1,14 +1,13 @@
 // mask(): the kept ids of each logits row under temperature, min-p, top-k and
 // top-p (README, "The rule").
-import { deviceExec, hostExec, type ExecOptions } from './backend';
+import { type ExecOptions } from './backend';
 import { DeviceTensor } from './device';
-import { addon, type NativeCsr, type NativeMaskArgs, type PerRowInput } from './native';
+import { addon, type NativeCsr, type NativeMaskCall, type PerRowInput } from './native';
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
-import { asRows, type LogitsInput } from './tensor';
-import { typeError } from './errors';
+import { nativeLogits, type LogitsInput } from './tensor';
 
-/** A value for every row, or one per row (typed array or plain array). */
-export type PerRow = PerRowInput | readonly number[];
+/** A value for every row, or one per row (typed array or plain array of numbers). */
+export type PerRow = PerRowInput;
 
 /** Host logits, or logits already on a CUDA device (then the mask runs there). */
 export type MaskInput = LogitsInput | DeviceTensor;
@@ -30,27 +29,9 @@ export interface MaskOptions extends ExecOptions {
   profile?: boolean;
 }
 
-export function perRow(value: PerRow | undefined): PerRowInput | undefined {
-  return Array.isArray(value) ? Float64Array.from(value as readonly number[]) : (value as PerRowInput | undefined);
-}
-
-function nativeArgs(logits: MaskInput, options: MaskOptions): NativeMaskArgs {
-  if (options === null || typeof options !== 'object') {
-    throw typeError('options', 'expected an object');
-  }
-  const params = {
-    temperature: perRow(options.temperature),
-    minP: perRow(options.minP),
-    topK: perRow(options.topK),
-    topP: perRow(options.topP),
-  };
-  const fill = options.fillLogits === true;
-  if (logits instanceof DeviceTensor) {
-    const { handle, dtype, rows, vocab } = logits;
-    return [handle, dtype, rows, vocab, params, fill, deviceExec(options)];
-  }
-  const rows = asRows(logits, options.vocab);
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, params, fill, hostExec(options)];
+function nativeCall(logits: MaskInput, options: MaskOptions): NativeMaskCall {
+  const rows = logits instanceof DeviceTensor ? logits.native() : nativeLogits(logits, options);
+  return { ...rows, options };
 }
 
 function toMask(csr: NativeCsr, vocab: number): SamplingMask {
@@ -59,14 +40,18 @@ function toMask(csr: NativeCsr, vocab: number): SamplingMask {
   return result;
 }
 
+function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
+  return logits instanceof DeviceTensor ? logits.vocab : (call.vocab as number);
+}
+
 /**
  * Computes the sampling mask of a batch of logits rows, synchronously. Host
  * logits are read without copying on the CPU backend (CUDA uploads them);
  * a DeviceTensor is masked on its device, and fillLogits writes into it.
  */
-export function mask(logits: MaskInput, options: MaskOptions = {}): SamplingMask {
-  const args = nativeArgs(logits, options);
-  return toMask(addon.mask(...args), args[3]);
+export function mask(logits: MaskInput, options?: MaskOptions): SamplingMask {
+  const call = nativeCall(logits, options as MaskOptions);
+  return toMask(addon.mask(call), vocabOf(logits, call));
 }
 
 /**
@@ -74,7 +59,7 @@ export function mask(logits: MaskInput, options: MaskOptions = {}): SamplingMask
  * place; over an ordinary ArrayBuffer they are copied first, so transferring
  * or detaching the buffer meanwhile is safe (fillLogits then rejects).
  */
-export async function maskAsync(logits: MaskInput, options: MaskOptions = {}): Promise<SamplingMask> {
-  const args = nativeArgs(logits, options);
-  return toMask(await addon.maskAsync(...args), args[3]);
+export async function maskAsync(logits: MaskInput, options?: MaskOptions): Promise<SamplingMask> {
+  const call = nativeCall(logits, options as MaskOptions);
+  return toMask(await addon.maskAsync(call), vocabOf(logits, call));
 }

@@ -4,21 +4,8 @@ import * as path from 'path';
 
 /** Raw 16-bit floats (bf16/f16) travel as Uint16Array, f32 as Float32Array. */
 export type LogitsData = Float32Array | Uint16Array;
-export type PerRowInput = number | Float64Array | Float32Array | Int32Array;
-
-export interface NativeParams {
-  temperature?: PerRowInput;
-  minP?: PerRowInput;
-  topK?: PerRowInput;
-  topP?: PerRowInput;
-}
-
-/** Where an operation runs (see backend.ts); undefined fields take the addon's defaults. */
-export interface NativeExec {
-  backend?: 'auto' | 'cpu' | 'cuda';
-  device?: number;
-  profile?: boolean;
-}
+/** A value for every row, or one per row. */
+export type PerRowInput = number | Float64Array | Float32Array | Int32Array | readonly number[];
 
 /** Milliseconds of one call, with `profile: true`. */
 export interface NativeProfile {
@@ -49,7 +36,7 @@ export interface NativeCudaDevice {
 }
 
 export interface NativeBackendInfo {
-  /** What backend 'auto' runs on for the device asked about. */
+  /** What calls with default options run on. */
   backend: 'cpu' | 'cuda';
   threads: number;
   cpuIsa: string;
@@ -85,63 +72,78 @@ export interface NativeApplied {
   profile?: NativeProfile;
 }
 
-/** Logits rows (host data or a DeviceTensor handle) and the ids each keeps (null offsets and indices: every id). */
-export type KeptRowsArgs = [
-  data: LogitsData | NativeDeviceTensor,
-  dtype: string,
-  rows: number,
-  vocab: number,
-  offsets: Int32Array | null,
-  indices: Int32Array | null,
-];
-type LogprobsArgs = [...KeptRowsArgs, targets: Int32Array, temperature: PerRowInput, entropy: boolean, exec: NativeExec];
-type BackwardArgs = [
-  ...KeptRowsArgs,
-  targets: Int32Array,
-  gradOutput: PerRowInput,
-  temperature: PerRowInput,
-  dense: boolean,
-  exec: NativeExec,
-];
+/**
+ * The addon's calling convention (sharp's "baton"): every function that
+ * takes several arguments takes one object. Its own fields carry what the
+ * facade derived from the call's positional arguments (data and shape, the
+ * mask's CSR, targets); `options` is the caller's options object, passed
+ * untouched and read natively, field by field, where every check lives.
+ */
+export interface NativeLogits {
+  /** Host rows, or a DeviceTensor handle (then dtype, rows and vocab come from the handle). */
+  data: LogitsData | NativeDeviceTensor;
+  dtype?: string;
+  rows?: number;
+  vocab?: number;
+}
 
-/** mask()'s arguments: host rows, or a DeviceTensor handle in place of data. */
-export type NativeMaskArgs = [
-  data: LogitsData | NativeDeviceTensor,
-  dtype: string,
-  rows: number,
-  vocab: number,
-  params: NativeParams,
-  fill: boolean,
-  exec?: NativeExec,
-];
+/** Logits rows and the ids each keeps (null offsets and indices: every id). */
+export interface NativeKeptRows extends NativeLogits {
+  offsets: Int32Array | null;
+  indices: Int32Array | null;
+}
 
-export type NativeUploadArgs = [data: LogitsData, dtype: string, rows: number, vocab: number, exec?: NativeExec];
+export interface NativeMaskCall extends NativeLogits {
+  options?: unknown;
+}
+export interface NativeApplyMaskCall extends NativeKeptRows {
+  options?: unknown;
+}
+export interface NativeLogprobsCall extends NativeKeptRows {
+  targets: Int32Array;
+  options?: unknown;
+}
+export interface NativeBackwardCall extends NativeLogprobsCall {
+  gradOutput: unknown;
+}
+export interface NativeUploadCall extends NativeLogits {
+  options?: unknown;
+}
+
+export interface NativeBackendDefaults {
+  backend: 'auto' | 'cpu' | 'cuda';
+  device: number;
+}
 
 export interface NativeAddon {
-  applyMask(...args: [...KeptRowsArgs, inPlace: boolean, exec: NativeExec]): NativeApplied;
-  applyMaskAsync(...args: [...KeptRowsArgs, inPlace: boolean, exec: NativeExec]): Promise<NativeApplied>;
-  maskedLogprobs(...args: LogprobsArgs): NativeLogprobs;
-  maskedLogprobsAsync(...args: LogprobsArgs): Promise<NativeLogprobs>;
-  maskedLogprobsBackward(...args: BackwardArgs): NativeGradient;
-  maskedLogprobsBackwardAsync(...args: BackwardArgs): Promise<NativeGradient>;
-  mask(...args: NativeMaskArgs): NativeCsr;
-  maskAsync(...args: NativeMaskArgs): Promise<NativeCsr>;
-  backendInfo(device?: number): NativeBackendInfo;
+  /** Every error code the addon can throw (the test suite checks them against SamplingMaskErrorCode). */
+  errorCodes: string[];
+  applyMask(call: NativeApplyMaskCall): NativeApplied;
+  applyMaskAsync(call: NativeApplyMaskCall): Promise<NativeApplied>;
+  maskedLogprobs(call: NativeLogprobsCall): NativeLogprobs;
+  maskedLogprobsAsync(call: NativeLogprobsCall): Promise<NativeLogprobs>;
+  maskedLogprobsBackward(call: NativeBackwardCall): NativeGradient;
+  maskedLogprobsBackwardAsync(call: NativeBackwardCall): Promise<NativeGradient>;
+  mask(call: NativeMaskCall): NativeCsr;
+  maskAsync(call: NativeMaskCall): Promise<NativeCsr>;
+  backendInfo(): NativeBackendInfo & { default: NativeBackendDefaults };
+  setBackend(call: { backend: unknown; options?: unknown }): void;
+  getBackend(): NativeBackendDefaults;
   /** Reference points for `npm run bench`; not part of the package API. */
   baselines: {
-    readOnce(data: LogitsData, dtype: string, rows: number, vocab: number): number;
-    sortBasedMask(data: LogitsData, dtype: string, rows: number, vocab: number, params: NativeParams): number;
+    readOnce(call: NativeLogits): number;
+    sortBasedMask(call: NativeLogits & { options: unknown }): number;
   };
   setThreads(threads: number): number;
-  toDevice(...args: NativeUploadArgs): NativeDeviceTensor;
-  toDeviceAsync(...args: NativeUploadArgs): Promise<NativeDeviceTensor>;
-  deviceDownload(tensor: NativeDeviceTensor): LogitsData;
+  toDevice(call: NativeUploadCall): NativeDeviceTensor;
+  toDeviceAsync(call: NativeUploadCall): Promise<NativeDeviceTensor>;
+  deviceDownload(call: { tensor: NativeDeviceTensor }): LogitsData;
   deviceFree(tensor: NativeDeviceTensor): void;
   /** GB/s of a device-to-device copy of `bytes`, counting bytes read plus written. */
-  cudaCopyBandwidth(bytes: number, device?: number): number;
-  serializeMask(offsets: Int32Array, indices: Int32Array, vocab: number): Uint8Array;
+  cudaCopyBandwidth(call: { bytes: number; options?: { device?: number } }): number;
+  serializeMask(call: { offsets: Int32Array; indices: Int32Array; vocab: number }): Uint8Array;
   deserializeMask(bytes: Uint8Array): NativeCsr & { vocab: number };
-  crc32c(bytes: Uint8Array, seed?: number): number;
+  crc32c(call: { bytes: Uint8Array; seed?: number }): number;
   crc32cImpl(): string;
 }
 

@@ -1,6 +1,7 @@
 // Collects the mask rows of each request across decode steps, keyed by
 // request id: under continuous batching a request's batch position changes
 // every step, and requests join, finish, are preempted and resume.
+import { rangeError, typeError } from './errors';
 import { checkVocab, fromLists, type ListOrder } from './lists';
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
 
@@ -112,20 +113,9 @@ class RequestLog {
   }
 }
 
-function recorderError(
-  kind: 'type' | 'range',
-  code: string,
-  argument: string,
-  message: string,
-  extra: { row?: number; requestId?: RequestId } = {},
-): Error {
-  const error = kind === 'type' ? new TypeError(`${argument}: ${message}`) : new RangeError(`${argument}: ${message}`);
-  return Object.assign(error, { code, argument, ...extra });
-}
-
 function checkId(id: unknown, argument: string, row?: number): RequestId {
   if (typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id))) return id;
-  throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', argument, `expected a string or a safe integer, got ${String(id)}`, { row });
+  throw typeError(argument, `expected a string or a safe integer, got ${String(id)}`, { row });
 }
 
 function isArrayLike(value: unknown): value is ArrayLike<unknown> {
@@ -153,7 +143,7 @@ export class MaskRecorder {
     if (options.vocab !== undefined) this.vocabSize = checkVocab(options.vocab, 'options.vocab');
     const onOutside = options.onTokenOutsideMask ?? 'throw';
     if (onOutside !== 'throw' && onOutside !== 'count') {
-      throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'options.onTokenOutsideMask', `expected 'throw' or 'count', got ${String(onOutside)}`);
+      throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${String(onOutside)}`);
     }
     this.onOutside = onOutside;
   }
@@ -171,16 +161,16 @@ export class MaskRecorder {
    */
   record(requestIds: ArrayLike<RequestId>, mask: SamplingMask, tokens?: ArrayLike<number>): void {
     this.checkMask(mask, 'mask');
-    if (!isArrayLike(requestIds)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'requestIds', 'expected an array of request ids');
+    if (!isArrayLike(requestIds)) throw typeError('requestIds', 'expected an array of request ids');
     const rows = mask.rows;
     if (requestIds.length !== rows) {
-      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'requestIds', `has ${requestIds.length} ids for ${rows} mask rows`);
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'requestIds', `has ${requestIds.length} ids for ${rows} mask rows`);
     }
     const seen = new Set<RequestId>();
     for (let i = 0; i < rows; i++) {
       const id = checkId(requestIds[i], 'requestIds', i);
       if (seen.has(id)) {
-        throw recorderError('range', 'ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${JSON.stringify(id)} appears twice in one step (rows ${Array.from(requestIds).indexOf(id)} and ${i})`, { row: i, requestId: id });
+        throw rangeError('ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${JSON.stringify(id)} appears twice in one step (rows ${Array.from(requestIds).indexOf(id)} and ${i})`, { row: i, requestId: id });
       }
       seen.add(id);
     }
@@ -211,7 +201,7 @@ export class MaskRecorder {
       mask = masks;
     } else {
       if (this.vocabSize === undefined) {
-        throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'options.vocab', 'id lists need the vocabulary size: pass it to new MaskRecorder({ vocab })');
+        throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'id lists need the vocabulary size: pass it to new MaskRecorder({ vocab })');
       }
       mask = fromLists(masks, this.vocabSize, options);
     }
@@ -235,7 +225,7 @@ export class MaskRecorder {
   peek(requestId: RequestId): RecordedRequest {
     const log = this.logs.get(requestId);
     if (log === undefined) {
-      throw recorderError('range', 'ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${JSON.stringify(requestId)}`, { requestId });
+      throw rangeError('ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${JSON.stringify(requestId)}`, { requestId });
     }
     return log.toRecorded(this.vocabSize as number);
   }
@@ -267,9 +257,9 @@ export class MaskRecorder {
   }
 
   private checkMask(mask: unknown, argument: string): asserts mask is SamplingMask {
-    if (!(mask instanceof SamplingMask)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', argument, 'expected a SamplingMask');
+    if (!(mask instanceof SamplingMask)) throw typeError(argument, 'expected a SamplingMask');
     if (this.vocabSize !== undefined && mask.vocab !== this.vocabSize) {
-      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', argument, `vocab ${mask.vocab} differs from the recorder's ${this.vocabSize}`);
+      throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `vocab ${mask.vocab} differs from the recorder's ${this.vocabSize}`);
     }
   }
 
@@ -281,20 +271,20 @@ export class MaskRecorder {
     requestOf: (row: number) => RequestId,
   ): Set<number> | undefined {
     if (tokens === undefined) return undefined;
-    if (!isArrayLike(tokens)) throw recorderError('type', 'ERR_SM_INVALID_ARG_TYPE', 'tokens', 'expected an array of token ids');
+    if (!isArrayLike(tokens)) throw typeError('tokens', 'expected an array of token ids');
     if (tokens.length !== mask.rows) {
-      throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
     }
     let outside: Set<number> | undefined;
     const { offsets, indices, vocab } = mask;
     for (let i = 0; i < mask.rows; i++) {
       const token = tokens[i];
       if ((token | 0) !== token || token < 0 || token >= vocab) {
-        throw recorderError('range', 'ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${String(token)} is not a token id in [0, ${vocab})`, { row: i, requestId: requestOf(i) });
+        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${String(token)} is not a token id in [0, ${vocab})`, { row: i, requestId: requestOf(i) });
       }
       if (!keeps(indices, offsets[i], offsets[i + 1], token)) {
         if (this.onOutside === 'throw') {
-          throw recorderError('range', 'ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${JSON.stringify(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
+          throw rangeError('ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${JSON.stringify(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
         }
         (outside ??= new Set()).add(i);
       }
@@ -306,7 +296,7 @@ export class MaskRecorder {
   private checkTokenPresence(id: RequestId, withTokens: boolean): void {
     const log = this.logs.get(id);
     if (log !== undefined && (log.tokens !== null) !== withTokens) {
-      throw recorderError('range', 'ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${JSON.stringify(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
+      throw rangeError('ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${JSON.stringify(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
     }
   }
 

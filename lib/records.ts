@@ -22,7 +22,7 @@ import { crc32c, deserialize, serialize } from './codec';
 import type { RecordedRequest, RequestId } from './recorder';
 import { SamplingMask } from './sampling-mask';
 import { isTypedArrayOf } from './tensor';
-import { typeError } from './errors';
+import { rangeError, typeError } from './errors';
 
 export interface MaskRecord extends Partial<Pick<RecordedRequest, 'tokens' | 'outsideSteps'>> {
   id: RequestId;
@@ -67,14 +67,11 @@ export function encodeRecord(record: MaskRecord): Uint8Array {
   }
   const maskBytes = serialize(mask);
   if (tokens !== undefined && tokens.length !== mask.rows) {
-    throw Object.assign(new RangeError(`record.tokens: has ${tokens.length} tokens for ${mask.rows} mask rows`), {
-      code: 'ERR_SM_OUT_OF_RANGE',
-      argument: 'record.tokens',
-    });
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'record.tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
   }
   const bodyLength =
     1 + (idText ? 4 + idText.length : 8) + 4 + maskBytes.length + 1 + (tokens ? 4 * tokens.length : 0) + 4 + 4 * outsideSteps.length;
-  if (bodyLength > 0xffffffff) throw Object.assign(new RangeError('record: body over 4 GiB'), { code: 'ERR_SM_OUT_OF_RANGE', argument: 'record' });
+  if (bodyLength > 0xffffffff) throw rangeError('ERR_SM_OUT_OF_RANGE', 'record', 'body over 4 GiB');
   const out = new Uint8Array(kHeaderBytes + bodyLength + kTrailerBytes);
   const view = new DataView(out.buffer);
   out.set(kMagic, 0);
@@ -304,11 +301,7 @@ class RecordParser {
     const offset = q.consumedTotal;
     if (this.onCorrupt === 'throw') {
       const what = code === 'ERR_SM_TRUNCATED_RECORD' ? 'truncated record' : 'corrupt record';
-      throw Object.assign(new RangeError(`records: ${what} at byte ${offset}: ${reason}`), {
-        code,
-        argument: 'source',
-        offset,
-      });
+      throw rangeError(code, 'source', `${what} at byte ${offset}: ${reason}`, { offset });
     }
     const next = q.findMagic(1);
     // Without a magic in sight, keep the last bytes: they may start one.

@@ -60,3 +60,9 @@ export function asRows(logits: LogitsInput, vocab?: number): Rows {
   if (vocab !== undefined && vocab !== v) throw argumentError(`options.vocab ${vocab} disagrees with shape [${shape}]`);
   return { data: logits.data, dtype: logits.dtype, rows, vocab: v };
 }
+
+/** The logits fields of a native call: host rows as [rows, vocab], with the row length from options.vocab if given. */
+export function nativeLogits(logits: LogitsInput, options: unknown): Rows {
+  const vocab = options !== null && typeof options === 'object' ? (options as { vocab?: number }).vocab : undefined;
+  return asRows(logits, vocab);
+}

@@ -1,13 +1,13 @@
 // The trainer side (README "Trainer side"): log-probs, entropies and
 // gradients over exactly the ids the sampler kept, given the sampling masks
 // recorded at rollout time.
-import { deviceExec, hostExec, type ExecOptions } from './backend';
+import { type ExecOptions } from './backend';
 import { DeviceTensor } from './device';
 import { rangeError, typeError } from './errors';
-import { perRow, type PerRow } from './mask';
-import { addon, type KeptRowsArgs, type LogitsData, type NativeApplied, type NativeExec, type NativeProfile } from './native';
+import { type PerRow } from './mask';
+import { addon, type LogitsData, type NativeApplied, type NativeKeptRows, type NativeProfile } from './native';
 import { SamplingMask } from './sampling-mask';
-import { asRows, isTypedArrayOf, type LogitsInput, type Rows } from './tensor';
+import { isTypedArrayOf, nativeLogits, type LogitsInput } from './tensor';
 
 /**
  * Where a trainer operation runs (backend, device, as for mask()) and
@@ -73,15 +73,15 @@ export interface MaskedLogprobsGradient {
 /** Target ids: an Int32Array of N = B*T ids, or a tensor { data, shape } matching the logits' leading dims. */
 export type Targets = Int32Array | { data: Int32Array; shape: readonly number[] };
 
-function maskArrays(mask: SamplingMask | null, rows: Pick<Rows, 'vocab'>, everyIdAllowed: boolean): [Int32Array | null, Int32Array | null] {
-  if (mask === null && everyIdAllowed) return [null, null];
+function maskArrays(mask: SamplingMask | null, rows: { vocab?: number }, everyIdAllowed: boolean): Pick<NativeKeptRows, 'offsets' | 'indices'> {
+  if (mask === null && everyIdAllowed) return { offsets: null, indices: null };
   if (!(mask instanceof SamplingMask)) {
     throw typeError('mask', everyIdAllowed ? 'expected a SamplingMask or null (every id)' : 'expected a SamplingMask');
   }
   if (mask.vocab !== rows.vocab) {
     throw rangeError('ERR_SM_INVALID_MASK', 'mask', `is over vocab ${mask.vocab}, logits rows have ${rows.vocab}`);
   }
-  return [mask.offsets, mask.indices];
+  return { offsets: mask.offsets, indices: mask.indices };
 }
 
 function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
@@ -97,58 +97,29 @@ function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
   return targets.data;
 }
 
-function temperatureOf(options: TrainerOptions) {
-  return perRow(options.temperature) ?? 1;
-}
-
-/** The arguments every native trainer operation starts with: logits rows and the ids each keeps. */
-function keptRows(logits: TrainerInput, mask: SamplingMask | null, vocab: number | undefined, everyIdAllowed: boolean): KeptRowsArgs {
-  if (logits instanceof DeviceTensor) {
-    const { handle, dtype, rows } = logits;
-    return [handle, dtype, rows, logits.vocab, ...maskArrays(mask, logits, everyIdAllowed)];
-  }
-  const rows = asRows(logits, vocab);
-  return [rows.data, rows.dtype, rows.rows, rows.vocab, ...maskArrays(mask, rows, everyIdAllowed)];
-}
-
 /**
- * Where a trainer operation runs. On host logits 'auto' means the CPU: it
- * reads only the kept entries (or writes the row once), while CUDA would
- * first upload every logit. 'cuda' (per call or set as default) uploads.
+ * The fields every native trainer operation starts with: logits rows and
+ * the ids each keeps. Where it runs is read natively from options: on host
+ * logits 'auto' means the CPU, which reads only the kept entries (or writes
+ * each row once), while CUDA would first upload every logit.
  */
-function execOf(logits: TrainerInput, options: TrainerExecOptions): NativeExec {
-  if (logits instanceof DeviceTensor) return deviceExec(options);
-  const exec = hostExec(options);
-  return exec.backend === 'auto' ? { ...exec, backend: 'cpu' } : exec;
+function keptRows(logits: TrainerInput, mask: SamplingMask | null, options: unknown, everyIdAllowed: boolean): NativeKeptRows {
+  const rows = logits instanceof DeviceTensor ? { ...logits.native(), vocab: logits.vocab } : nativeLogits(logits, options);
+  return { ...rows, ...maskArrays(mask, rows, everyIdAllowed) };
 }
 
-function applyArgs(logits: TrainerInput, mask: SamplingMask, options: ApplyMaskOptions) {
-  return [...keptRows(logits, mask, options.vocab, false), options.inPlace === true, execOf(logits, options)] as const;
+function logprobsCall(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions | undefined) {
+  return { ...keptRows(logits, mask, options, true), targets: targetIds(targets, logits), options };
 }
 
-function logprobsArgs(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions) {
-  const rows = keptRows(logits, mask, options.vocab, true);
-  return [
-    ...rows,
-    targetIds(targets, logits),
-    temperatureOf(options),
-    options.entropy === true,
-    execOf(logits, options),
-  ] as const;
-}
-
-function backwardArgs(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, gradOutput: PerRow, options: BackwardOptions) {
-  const rows = keptRows(logits, mask, options.vocab, true);
-  const upstream = perRow(gradOutput);
-  if (upstream === undefined) throw typeError('gradOutput', 'expected a number or one value per row');
-  return [
-    ...rows,
-    targetIds(targets, logits),
-    upstream,
-    temperatureOf(options),
-    options.dense === true,
-    execOf(logits, options),
-  ] as const;
+function backwardCall(
+  logits: TrainerInput,
+  mask: SamplingMask | null,
+  targets: Targets,
+  gradOutput: PerRow,
+  options: BackwardOptions | undefined,
+) {
+  return { ...logprobsCall(logits, mask, targets, options), gradOutput };
 }
 
 /** The result in the input's own form: a tensor for a tensor, a Float32Array for a Float32Array. */
@@ -157,9 +128,10 @@ function sameForm<L extends LogitsInput>(logits: L, data: LogitsData): L {
   return { ...logits, data } as L;
 }
 
-/** applyMask's result: the input itself in place (and always for a DeviceTensor), else a new one; with its profile when asked for. */
-function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPlace: boolean): Profiled<L> {
-  const out = (inPlace || logits instanceof DeviceTensor ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as L;
+/** applyMask's result: the input itself when masked in place (always for a DeviceTensor), else a new one; with its profile when asked for. */
+function applied<L extends TrainerInput>(logits: L, call: NativeKeptRows, result: NativeApplied): Profiled<L> {
+  const inPlace = result.data === undefined || result.data === call.data;
+  const out = (inPlace ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as L;
   return result.profile ? Object.assign(out, { profile: result.profile }) : out;
 }
 
@@ -170,17 +142,19 @@ function applied<L extends TrainerInput>(logits: L, result: NativeApplied, inPla
  * masked in place on its device (inPlace: true required). With profile: true
  * the result carries the timings as `profile`.
  */
-export function applyMask<L extends TrainerInput>(logits: L, mask: SamplingMask, options: ApplyMaskOptions = {}): Profiled<L> {
-  return applied(logits, addon.applyMask(...applyArgs(logits, mask, options)), options.inPlace === true);
+export function applyMask<L extends TrainerInput>(logits: L, mask: SamplingMask, options?: ApplyMaskOptions): Profiled<L> {
+  const call = keptRows(logits, mask, options, false);
+  return applied(logits, call, addon.applyMask({ ...call, options }));
 }
 
 /** applyMask off the event loop (ordinary ArrayBuffers are copied first; SharedArrayBuffers are used in place). */
 export async function applyMaskAsync<L extends TrainerInput>(
   logits: L,
   mask: SamplingMask,
-  options: ApplyMaskOptions = {},
+  options?: ApplyMaskOptions,
 ): Promise<Profiled<L>> {
-  return applied(logits, await addon.applyMaskAsync(...applyArgs(logits, mask, options)), options.inPlace === true);
+  const call = keptRows(logits, mask, options, false);
+  return applied(logits, call, await addon.applyMaskAsync({ ...call, options }));
 }
 
 /**
@@ -192,18 +166,18 @@ export function maskedLogprobs(
   logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
-  options: LogprobsOptions = {},
+  options?: LogprobsOptions,
 ): MaskedLogprobs {
-  return addon.maskedLogprobs(...logprobsArgs(logits, mask, targets, options));
+  return addon.maskedLogprobs(logprobsCall(logits, mask, targets, options));
 }
 
 export async function maskedLogprobsAsync(
   logits: TrainerInput,
   mask: SamplingMask | null,
   targets: Targets,
-  options: LogprobsOptions = {},
+  options?: LogprobsOptions,
 ): Promise<MaskedLogprobs> {
-  return addon.maskedLogprobsAsync(...logprobsArgs(logits, mask, targets, options));
+  return addon.maskedLogprobsAsync(logprobsCall(logits, mask, targets, options));
 }
 
 /**
@@ -217,9 +191,9 @@ export function maskedLogprobsBackward(
   mask: SamplingMask | null,
   targets: Targets,
   gradOutput: PerRow,
-  options: BackwardOptions = {},
+  options?: BackwardOptions,
 ): MaskedLogprobsGradient {
-  return addon.maskedLogprobsBackward(...backwardArgs(logits, mask, targets, gradOutput, options));
+  return addon.maskedLogprobsBackward(backwardCall(logits, mask, targets, gradOutput, options));
 }
 
 export async function maskedLogprobsBackwardAsync(
@@ -227,7 +201,7 @@ export async function maskedLogprobsBackwardAsync(
   mask: SamplingMask | null,
   targets: Targets,
   gradOutput: PerRow,
-  options: BackwardOptions = {},
+  options?: BackwardOptions,
 ): Promise<MaskedLogprobsGradient> {
-  return addon.maskedLogprobsBackwardAsync(...backwardArgs(logits, mask, targets, gradOutput, options));
+  return addon.maskedLogprobsBackwardAsync(backwardCall(logits, mask, targets, gradOutput, options));
 }

@@ -228,7 +228,7 @@ function deviceTensorChecks() {
   const huge = run(() => sm.toDevice({ data: new Float32Array(16), shape: [1, 16], dtype: 'float32' }, { device: 999 }));
   check('a missing device ordinal is a clear error', huge.error && /device/.test(huge.error.message), huge.error && huge.error.message);
   // Out of memory: the call fails with the CUDA text, the next call works.
-  const tooBig = run(() => addon.cudaCopyBandwidth(2 ** 38, 0));
+  const tooBig = run(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } }));
   check('out of device memory is a JS error', tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY', tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`);
   check('the next call works', cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0);
   return checks;
@@ -332,7 +332,7 @@ async function main() {
     process.exitCode = 2;
     return;
   }
-  if (!dry) report.copyBandwidthGBs = addon.cudaCopyBandwidth(quick ? 64 << 20 : 1 << 30, 0);
+  if (!dry) report.copyBandwidthGBs = addon.cudaCopyBandwidth({ bytes: quick ? 64 << 20 : 1 << 30, options: { device: 0 } });
   save();
 
   for (const c of cases.parityCases(quick ? 'quick' : 'full')) {

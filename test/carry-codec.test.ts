@@ -44,7 +44,7 @@ describe('crc32c', () => {
     const script = `
       const addon = require('node-gyp-build')(${JSON.stringify(path.join(__dirname, '..'))});
       const bytes = Uint8Array.from({ length: 1001 }, (_, i) => (i * 131 + 7) & 255);
-      console.log(JSON.stringify([addon.crc32cImpl(), addon.crc32c(bytes), addon.crc32c(bytes.subarray(3), 12345)]));`;
+      console.log(JSON.stringify([addon.crc32cImpl(), addon.crc32c({ bytes }), addon.crc32c({ bytes: bytes.subarray(3), seed: 12345 })]));`;
     const run = (env: NodeJS.ProcessEnv) =>
       JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env } }).toString());
     const table = run({ SAMPLING_MASK_CRC32C: 'table' });

@@ -83,7 +83,7 @@ onGpu('CUDA errors leave the process and the device usable', () => {
     );
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { addon } = require('../lib/native');
-    expect(() => addon.cudaCopyBandwidth(2 ** 38, 0)).toThrow(
+    expect(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } })).toThrow(
       expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }) as unknown as Error,
     );
     const cpu = mask(cases.copyTensor(logits), { topK: 5, backend: 'cpu' });

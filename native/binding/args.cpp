@@ -4,13 +4,34 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <utility>
 #include <string>
 #include <utility>
 
 #include "errors.h"
 
 namespace sm::binding {
+
+CallArgs::CallArgs(const Napi::CallbackInfo& info) {
+  if (info.Length() != 1 || !info[0].IsObject() || info[0].IsArray())
+    throw_type(info.Env(), "arguments", "the addon takes one object of named arguments (use the package's facade)");
+  call_ = info[0].As<Napi::Object>();
+  const Napi::Value options = call_.Get("options");
+  if (options.IsUndefined()) return;
+  if (!options.IsObject() || options.IsArray() || options.IsTypedArray())
+    throw_type(info.Env(), "options", "expected an object");
+  options_ = options.As<Napi::Object>();
+}
+
+Napi::Value CallArgs::option(const char* name) const {
+  return options_.IsEmpty() ? env().Undefined() : options_.Get(name);
+}
+
+bool read_flag(const CallArgs& call, const char* name) {
+  const Napi::Value value = call.option(name);
+  if (value.IsUndefined()) return false;
+  if (!value.IsBoolean()) throw_type(call.env(), name, "expected a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
 
 TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, const char* expected_name,
                        const char* argument) {
@@ -38,7 +59,7 @@ TypedBytes typed_bytes(const Napi::Value& value, napi_typedarray_type expected, 
   bool detached = false;
   if (is_plain_buffer) NAPI_THROW_IF_FAILED(env, napi_is_detached_arraybuffer(env, buffer, &detached), TypedBytes());
   if (detached)
-    throw_error(env, ErrorKind::kType, "ERR_SM_DETACHED", argument,
+    throw_error(env, ErrorKind::kType, ErrorCode::kDetached, argument,
                 std::string(argument) + ": its buffer has been detached (transferred)");
   return bytes;
 }
@@ -99,18 +120,17 @@ int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, 
   return static_cast<int64_t>(d);
 }
 
-LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument) {
-  const std::string name(argument);
-  const DType dtype = read_dtype(info[first_index + 1], (name + ".dtype").c_str());
-  const int64_t rows = read_count(info[first_index + 2], (name + ".shape[0]").c_str(), 1, INT32_MAX);
-  const int64_t vocab = read_count(info[first_index + 3], (name + ".vocab").c_str(), 1, kMaxVocab);
+LogitsArg read_logits(const CallArgs& call) {
+  const DType dtype = read_dtype(call["dtype"], "logits.dtype");
+  const int64_t rows = read_count(call["rows"], "logits.shape[0]", 1, INT32_MAX);
+  const int64_t vocab = read_count(call["vocab"], "logits.vocab", 1, kMaxVocab);
   const bool is_f32 = dtype == DType::kFloat32;
   LogitsArg arg;
-  arg.bytes = typed_bytes(info[first_index], is_f32 ? napi_float32_array : napi_uint16_array,
+  arg.bytes = typed_bytes(call["data"], is_f32 ? napi_float32_array : napi_uint16_array,
                           is_f32 ? "Float32Array for dtype 'float32'" : "Uint16Array of raw 16-bit floats",
-                          (name + ".data").c_str());
+                          "logits.data");
   if (static_cast<double>(arg.bytes.length) != static_cast<double>(rows) * static_cast<double>(vocab))
-    throw_range(info.Env(), name + ".data",
+    throw_range(call.env(), "logits.data",
                 "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) +
                     " x " + std::to_string(vocab));
   arg.view = LogitsView{arg.bytes.data, dtype, rows, vocab};
@@ -120,12 +140,13 @@ LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const 
 namespace {
 [[noreturn]] void throw_invalid_mask(Napi::Env env, const std::string& argument, const std::string& message,
                                      int64_t row = -1) {
-  throw_error(env, ErrorKind::kRange, "ERR_SM_INVALID_MASK", argument, argument + ": " + message, row);
+  throw_error(env, ErrorKind::kRange, ErrorCode::kInvalidMask, argument, argument + ": " + message, row);
 }
 }  // namespace
 
-KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows, bool async) {
-  Napi::Env env = offsets.Env();
+KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async) {
+  Napi::Env env = call.env();
+  const Napi::Value offsets = call["offsets"], indices = call["indices"];
   KeptIdsArg arg;
   if (offsets.IsNull() && indices.IsNull()) {
     arg.all = true;
@@ -160,8 +181,25 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
     return check(d, row);
   };
   if (value.IsNumber()) return std::vector<T>(1, convert(value.As<Napi::Number>().DoubleValue(), -1));
+  if (value.IsArray()) {
+    // Read once, element by element: each must already be a number (no coercion).
+    Napi::Array array = value.As<Napi::Array>();
+    if (static_cast<int64_t>(array.Length()) != rows)
+      throw_range(env, argument, "has " + std::to_string(array.Length()) + " values for " + std::to_string(rows) + " rows");
+    std::vector<T> out(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      const Napi::Value element = array.Get(static_cast<uint32_t>(r));
+      if (!element.IsNumber())
+        throw_error(env, ErrorKind::kType, ErrorCode::kInvalidArgType, argument,
+                    std::string(argument) + ": expected a number at row " + std::to_string(r), r);
+      out[r] = convert(element.As<Napi::Number>().DoubleValue(), r);
+    }
+    return out;
+  }
   if (!value.IsTypedArray())
-    throw_type(env, argument, "expected a number or a Float64Array, Float32Array or Int32Array with one value per row");
+    throw_type(env, argument,
+               "expected a number, or one value per row (an array of numbers, or a Float64Array, Float32Array or "
+               "Int32Array)");
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   if (static_cast<int64_t>(array.ElementLength()) != rows)
     throw_range(env, argument, "has " + std::to_string(array.ElementLength()) + " values for " + std::to_string(rows) + " rows");
@@ -205,14 +243,12 @@ BatchParams ParamsArg::view() const {
   return params;
 }
 
-ParamsArg read_params(const Napi::Value& value, int64_t rows) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject()) throw_type(env, "options", "expected an object");
-  Napi::Object options = value.As<Napi::Object>();
+ParamsArg read_params(const CallArgs& options, int64_t rows) {
+  Napi::Env env = options.env();
   bool per_row = false;  // some parameter has one value per row: errors then name the row
   auto floats = [&](const char* name, double fallback) {
-    Napi::Value v = options.Get(name);
-    per_row |= v.IsTypedArray();
+    Napi::Value v = options.option(name);
+    per_row |= v.IsTypedArray() || v.IsArray();
     if (v.IsUndefined()) return std::vector<float>(1, static_cast<float>(fallback));
     return read_per_row<float>(v, rows, name, [](double d, int64_t) { return static_cast<float>(d); });
   };
@@ -220,8 +256,8 @@ ParamsArg read_params(const Napi::Value& value, int64_t rows) {
   params.temperature = floats("temperature", 1.0);
   params.min_p = floats("minP", 0.0);
   params.top_p = floats("topP", 1.0);
-  Napi::Value k = options.Get("topK");
-  per_row |= k.IsTypedArray();
+  Napi::Value k = options.option("topK");
+  per_row |= k.IsTypedArray() || k.IsArray();
   params.top_k = k.IsUndefined() ? std::vector<int32_t>(1, -1)
                                  : read_per_row<int32_t>(k, rows, "topK", [&](double d, int64_t row) {
                                      if (d != std::floor(d) || d < -1)

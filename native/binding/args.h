@@ -9,9 +9,31 @@
 
 #include "../core/rule.h"
 #include "../core/types.h"
-#include "../core/host_buffer.h"
+#include "../host/host_buffer.h"
 
 namespace sm::binding {
+
+// The one argument of every addon function that takes several: an object
+// whose fields are read by name. The facade builds it per call from the
+// call's own arguments (data, shape, mask, targets, ...) and passes the
+// caller's options object untouched as its `options` field, so that every
+// option is read and checked here, once.
+class CallArgs {
+ public:
+  explicit CallArgs(const Napi::CallbackInfo& info);
+  Napi::Env env() const { return call_.Env(); }
+  // A field of the call.
+  Napi::Value operator[](const char* name) const { return call_.Get(name); }
+  // A field of the caller's options (undefined when there are none).
+  Napi::Value option(const char* name) const;
+
+ private:
+  Napi::Object call_;
+  Napi::Object options_;  // empty when options is undefined
+};
+
+// An optional boolean option: false when undefined.
+bool read_flag(const CallArgs& call, const char* name);
 
 // A typed array's bytes, zero-copy, with what async work needs to know.
 struct TypedBytes {
@@ -67,7 +89,8 @@ struct LogitsArg {
   LogitsView view;
   TypedBytes bytes;
 };
-LogitsArg read_logits(const Napi::CallbackInfo& info, size_t first_index, const char* argument);
+// Fields data, dtype, rows and vocab (errors name them logits.*).
+LogitsArg read_logits(const CallArgs& call);
 
 // A SamplingMask's CSR arrays, checked against `rows` (the ids themselves are
 // checked by the backend, row by row). Both null: every id is kept.
@@ -79,7 +102,8 @@ struct KeptIdsArg {
   size_t index_count = 0;
   bool all = false;
 };
-KeptIdsArg read_kept_ids(const Napi::Value& offsets, const Napi::Value& indices, int64_t rows, bool async);
+// Fields offsets and indices.
+KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async);
 
 // Per-row sampling parameters, copied (they are small) so async work owns them.
 struct ParamsArg {
@@ -87,9 +111,11 @@ struct ParamsArg {
   std::vector<int32_t> top_k;
   BatchParams view() const;
 };
-ParamsArg read_params(const Napi::Value& value, int64_t rows);
+// Options temperature, minP, topK and topP.
+ParamsArg read_params(const CallArgs& call, int64_t rows);
 
-// Per-row f32 values (a number for all rows, or one per row), e.g. temperature.
+// Per-row f32 values (a number for all rows, or one per row as a typed
+// array or an array of numbers), e.g. temperature.
 std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument);
 
 // A per-row parameter read by read_per_row_*: one value for all rows or one each.

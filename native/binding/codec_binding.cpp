@@ -1,5 +1,5 @@
 // serializeMask(), deserializeMask() and crc32c(): the mask codec
-// (cpu/mask_codec.h) behind argument checks and typed errors.
+// (host/mask_codec.h) behind argument checks and typed errors.
 #include <napi.h>
 
 #include <cstring>
@@ -7,16 +7,17 @@
 #include <vector>
 
 #include "../core/rule.h"
-#include "../cpu/crc32c.h"
-#include "../cpu/mask_codec.h"
+#include "../host/crc32c.h"
+#include "../host/mask_codec.h"
 #include "args.h"
 #include "errors.h"
 #include "exports.h"
+#include "job.h"
 
 namespace sm::binding {
 namespace {
 
-namespace codec = cpu::codec;
+namespace codec = host::codec;
 
 // A typed array's elements as a span the call can rely on: memory over a
 // SharedArrayBuffer may be written by another thread meanwhile, so it is read
@@ -50,11 +51,15 @@ Array new_typed_array(Napi::Env env, size_t length, T** data) {
   return Array::New(env, length, buffer, 0);
 }
 
+// serializeMask({ offsets, indices, vocab })
 Napi::Value serialize_mask(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const StableSpan<int32_t> offsets = stable_span<int32_t>(typed_bytes(info[0], napi_int32_array, "Int32Array", "offsets"));
-  const StableSpan<int32_t> indices = stable_span<int32_t>(typed_bytes(info[1], napi_int32_array, "Int32Array", "indices"));
-  const int64_t vocab = read_count(info[2], "vocab", 1, kMaxVocab);
+  const CallArgs call(info);
+  const StableSpan<int32_t> offsets =
+      stable_span<int32_t>(typed_bytes(call["offsets"], napi_int32_array, "Int32Array", "offsets"));
+  const StableSpan<int32_t> indices =
+      stable_span<int32_t>(typed_bytes(call["indices"], napi_int32_array, "Int32Array", "indices"));
+  const int64_t vocab = read_count(call["vocab"], "vocab", 1, kMaxVocab);
   if (offsets.length < 1) throw_range(env, "offsets", "expected rows + 1 entries, got none");
   if (offsets.length - 1 > UINT32_MAX) throw_range(env, "offsets", "more than 2^32 - 1 rows");
   codec::Csr csr;
@@ -68,12 +73,12 @@ Napi::Value serialize_mask(const Napi::CallbackInfo& info) {
   switch (status.error) {
     case codec::Error::kNone: break;
     case codec::Error::kIds:
-      throw_error(env, ErrorKind::kRange, "ERR_SM_INVALID_MASK", "indices",
+      throw_error(env, ErrorKind::kRange, ErrorCode::kInvalidMask, "indices",
                   "indices: row " + std::to_string(status.row) + " must be strictly ascending ids in [0, " +
                       std::to_string(vocab) + ")",
                   status.row);
     default:
-      throw_error(env, ErrorKind::kRange, "ERR_SM_INVALID_MASK", "offsets",
+      throw_error(env, ErrorKind::kRange, ErrorCode::kInvalidMask, "offsets",
                   "offsets: must start at 0, never decrease and end at indices.length (row " +
                       std::to_string(status.row) + ")",
                   status.row);
@@ -87,34 +92,34 @@ Napi::Value serialize_mask(const Napi::CallbackInfo& info) {
 [[noreturn]] void throw_corrupt(Napi::Env env, const codec::Status& s) {
   const std::string at = s.row >= 0 ? " at row " + std::to_string(s.row) : std::string();
   const std::string expected = std::to_string(s.expected), actual = std::to_string(s.actual);
-  const char* code = "ERR_SM_CORRUPT_MASK";
+  ErrorCode code = ErrorCode::kCorruptMask;
   std::string message;
   switch (s.error) {
     case codec::Error::kTooShort:
-      code = "ERR_SM_TRUNCATED";
+      code = ErrorCode::kTruncated;
       message = "truncated: " + actual + " bytes, a serialized mask has at least " + expected;
       break;
     case codec::Error::kMagic:
-      code = "ERR_SM_BAD_MAGIC";
+      code = ErrorCode::kBadMagic;
       message = "not a serialized sampling mask (no \"SMSK\" magic)";
       break;
     case codec::Error::kVersion:
-      code = "ERR_SM_UNSUPPORTED_VERSION";
+      code = ErrorCode::kUnsupportedVersion;
       message = "format version " + actual + " is not supported (this build reads version " + expected + ")";
       break;
     case codec::Error::kEncoding:
-      code = "ERR_SM_UNSUPPORTED_VERSION";
+      code = ErrorCode::kUnsupportedVersion;
       message = "encoding " + actual + " is not supported (this build reads encoding " + expected + ")";
       break;
     case codec::Error::kTruncated:
-      code = "ERR_SM_TRUNCATED";
+      code = ErrorCode::kTruncated;
       message = "truncated: the header declares " + expected + " bytes, got " + actual;
       break;
     case codec::Error::kTrailingBytes:
       message = "the header declares " + expected + " bytes, got " + actual + " (trailing bytes or a corrupt length)";
       break;
     case codec::Error::kChecksum:
-      code = "ERR_SM_CHECKSUM";
+      code = ErrorCode::kChecksum;
       message = "CRC-32C mismatch: the bytes were altered";
       break;
     case codec::Error::kHeader:
@@ -155,20 +160,24 @@ Napi::Value deserialize_mask(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// crc32c({ bytes, seed })
 Napi::Value crc32c(const Napi::CallbackInfo& info) {
-  const TypedBytes bytes = typed_bytes(info[0], napi_uint8_array, "Uint8Array", "bytes");
-  const uint32_t seed = info[1].IsUndefined() ? 0u : static_cast<uint32_t>(read_count(info[1], "seed", 0, UINT32_MAX));
-  return Napi::Number::New(info.Env(), cpu::crc32c(bytes.data, bytes.byte_length, seed));
+  const CallArgs call(info);
+  const TypedBytes bytes = typed_bytes(call["bytes"], napi_uint8_array, "Uint8Array", "bytes");
+  const Napi::Value seed_value = call["seed"];
+  const uint32_t seed =
+      seed_value.IsUndefined() ? 0u : static_cast<uint32_t>(read_count(seed_value, "seed", 0, UINT32_MAX));
+  return Napi::Number::New(info.Env(), host::crc32c(bytes.data, bytes.byte_length, seed));
 }
 
-Napi::Value crc32c_impl(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), cpu::crc32c_impl()); }
+Napi::Value crc32c_impl(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), host::crc32c_impl()); }
 
 }  // namespace
 
 void register_codec(Napi::Env env, Napi::Object exports) {
-  exports.Set("serializeMask", Napi::Function::New(env, serialize_mask, "serializeMask"));
-  exports.Set("deserializeMask", Napi::Function::New(env, deserialize_mask, "deserializeMask"));
-  exports.Set("crc32c", Napi::Function::New(env, crc32c, "crc32c"));
+  exports.Set("serializeMask", Napi::Function::New(env, guarded<serialize_mask>, "serializeMask"));
+  exports.Set("deserializeMask", Napi::Function::New(env, guarded<deserialize_mask>, "deserializeMask"));
+  exports.Set("crc32c", Napi::Function::New(env, guarded<crc32c>, "crc32c"));
   exports.Set("crc32cImpl", Napi::Function::New(env, crc32c_impl, "crc32cImpl"));
 }
 

@@ -1,15 +1,12 @@
 // Device-resident logits for the DeviceTensor class: toDevice uploads once,
 // operations take the handle instead of host data, download() copies back,
-// and the memory goes with free() or with the handle's garbage collection.
+// and the memory goes with free() or with the handle's garbage collection
+// (without waiting for the device: see ResidentLogits' owners).
 #include "device_binding.h"
 
-#include <cstring>
 #include <memory>
-#include <vector>
 
-#include "args.h"
 #include "errors.h"
-#include "exec.h"
 #include "exports.h"
 #include "job.h"
 
@@ -20,7 +17,7 @@ namespace {
 constexpr napi_type_tag kDeviceTensorTag = {0x9b1c2f7e4d8a4c31ull, 0xa5e0b3d27f6c9e18ull};
 
 struct DeviceTensorHandle {
-  std::shared_ptr<cuda::DeviceLogits> logits;  // null once freed
+  std::shared_ptr<ResidentLogits> logits;  // null once freed
 };
 
 DeviceTensorHandle* unwrap(const Napi::Value& value, const char* argument) {
@@ -28,21 +25,15 @@ DeviceTensorHandle* unwrap(const Napi::Value& value, const char* argument) {
   return value.As<Napi::External<DeviceTensorHandle>>().Data();
 }
 
-// toDevice(data, dtype, rows, vocab, options): uploads host logits.
+// toDevice({ data, dtype, rows, vocab, device }): uploads host logits.
 class UploadJob {
  public:
-  UploadJob(const Napi::CallbackInfo& info, bool async) : logits_(read_logits(info, 0, "logits")) {
-    exec_ = read_exec(info[4]);
-    if (exec_.backend != Backend::kCuda) {
-      // 'auto' that resolved to the CPU: a device tensor needs CUDA all the same.
-      throw_error(info.Env(), ErrorKind::kError, "ERR_SM_CUDA_UNAVAILABLE", "backend",
-                  "toDevice: CUDA cannot run here: " + cuda_unusable_reason(exec_.device));
-    }
-    held_ = HeldBytes(logits_.bytes, async);
+  UploadJob(const CallArgs& call, bool async)
+      : logits_(read_logits(call)), exec_(read_cuda_exec(call, "toDevice")), held_(logits_.bytes, async) {
     logits_.view.data = held_.data();
   }
 
-  void run() { uploaded_ = cuda::DeviceLogits::upload(logits_.view, exec_.device); }
+  void run() { uploaded_ = exec_.backend->upload(logits_.view); }
 
   Napi::Value finish(Napi::Env env, PendingError*) {
     auto handle = Napi::External<DeviceTensorHandle>::New(
@@ -55,50 +46,27 @@ class UploadJob {
   LogitsArg logits_;
   Exec exec_;
   HeldBytes held_;
-  std::shared_ptr<cuda::DeviceLogits> uploaded_;
+  std::shared_ptr<ResidentLogits> uploaded_;
 };
 
-// deviceDownload(handle): the logits as a new Float32Array / Uint16Array.
+// deviceDownload({ tensor }): the logits as a new Float32Array / Uint16Array.
 class DownloadJob {
  public:
-  DownloadJob(const Napi::CallbackInfo& info, bool) : logits_(read_device_tensor(info[0], "tensor")) {}
+  DownloadJob(const CallArgs& call, bool) : logits_(read_device_tensor(call["tensor"], "tensor")) {}
 
   void run() {
-    bytes_.resize(logits_->bytes());
+    bytes_ = HostBuffer(logits_->bytes());
     logits_->download(bytes_.data());
   }
 
   Napi::Value finish(Napi::Env env, PendingError*) {
-    const size_t length = bytes_.size();
-    auto* owned = new std::vector<uint8_t>(std::move(bytes_));
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-        env, owned->data(), length, [](Napi::Env, void*, std::vector<uint8_t>* v) { delete v; }, owned);
-    if (logits_->view().dtype == DType::kFloat32) return Napi::Float32Array::New(env, length / 4, buffer, 0);
-    return Napi::Uint16Array::New(env, length / 2, buffer, 0);
+    const bool is_f32 = logits_->view().dtype == DType::kFloat32;
+    return to_typed_array(env, std::move(bytes_), is_f32 ? napi_float32_array : napi_uint16_array);
   }
 
  private:
-  std::shared_ptr<cuda::DeviceLogits> logits_;
-  std::vector<uint8_t> bytes_;
-};
-
-// cudaCopyBandwidth(bytes, device): GB/s of a device-to-device copy (read + write).
-class BandwidthJob {
- public:
-  BandwidthJob(const Napi::CallbackInfo& info, bool)
-      : bytes_(static_cast<size_t>(read_count(info[0], "bytes", 1 << 20, int64_t{1} << 40))) {
-    Napi::Object options = Napi::Object::New(info.Env());
-    options.Set("backend", "cuda");
-    options.Set("device", info[1]);
-    device_ = read_exec(options).device;
-  }
-  void run() { gb_per_s_ = cuda::copy_bandwidth(device_, bytes_); }
-  Napi::Value finish(Napi::Env env, PendingError*) { return Napi::Number::New(env, gb_per_s_); }
-
- private:
-  size_t bytes_;
-  int device_ = 0;
-  double gb_per_s_ = 0;
+  std::shared_ptr<ResidentLogits> logits_;
+  HostBuffer bytes_;
 };
 
 Napi::Value device_free(const Napi::CallbackInfo& info) {
@@ -113,18 +81,31 @@ bool is_device_tensor(const Napi::Value& value) {
   return value.As<Napi::External<DeviceTensorHandle>>().CheckTypeTag(&kDeviceTensorTag);
 }
 
-std::shared_ptr<cuda::DeviceLogits> read_device_tensor(const Napi::Value& value, const char* argument) {
-  std::shared_ptr<cuda::DeviceLogits> logits = unwrap(value, argument)->logits;
+std::shared_ptr<ResidentLogits> read_device_tensor(const Napi::Value& value, const char* argument) {
+  std::shared_ptr<ResidentLogits> logits = unwrap(value, argument)->logits;
   if (!logits) throw_type(value.Env(), argument, "the DeviceTensor was freed");
   return logits;
 }
 
+LogitsInput::LogitsInput(const CallArgs& call, bool async, AutoPicks auto_picks) {
+  if (is_device_tensor(call["data"])) {
+    resident_ = read_device_tensor(call["data"], "logits");
+    exec_ = read_resident_exec(call, *resident_);
+    logits_ = Logits{resident_->view(), resident_.get()};
+    return;
+  }
+  LogitsArg host = read_logits(call);
+  exec_ = read_exec(call, auto_picks);
+  host_bytes_ = host.bytes;
+  held_ = HeldBytes(host.bytes, async);
+  host.view.data = held_.data();
+  logits_ = Logits{host.view, nullptr};
+}
+
 void register_device(Napi::Env env, Napi::Object exports) {
-  exports.Set("toDevice", Napi::Function::New(env, run_sync<UploadJob>, "toDevice"));
-  exports.Set("toDeviceAsync", Napi::Function::New(env, run_async<UploadJob>, "toDeviceAsync"));
+  export_job<UploadJob>(env, exports, "toDevice");
   exports.Set("deviceDownload", Napi::Function::New(env, run_sync<DownloadJob>, "deviceDownload"));
-  exports.Set("deviceFree", Napi::Function::New(env, device_free, "deviceFree"));
-  exports.Set("cudaCopyBandwidth", Napi::Function::New(env, run_sync<BandwidthJob>, "cudaCopyBandwidth"));
+  exports.Set("deviceFree", Napi::Function::New(env, guarded<device_free>, "deviceFree"));
 }
 
 }  // namespace sm::binding

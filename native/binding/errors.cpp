@@ -3,43 +3,61 @@
 namespace sm::binding {
 
 Napi::Error PendingError::to_js(Napi::Env env) const {
-  Napi::Error error = kind == ErrorKind::kType    ? Napi::Error(Napi::TypeError::New(env, message))
-                     : kind == ErrorKind::kRange ? Napi::Error(Napi::RangeError::New(env, message))
-                                                 : Napi::Error::New(env, message);
-  error.Set("code", Napi::String::New(env, code));
+  Napi::Error error = kind == ErrorKind::kType ? Napi::Error(Napi::TypeError::New(env, message))
+                                               : Napi::Error(Napi::RangeError::New(env, message));
+  error.Set("code", Napi::String::New(env, error_code_text(code)));
   error.Set("argument", Napi::String::New(env, argument));
   if (row >= 0) error.Set("row", Napi::Number::New(env, static_cast<double>(row)));
   if (column >= 0) error.Set("column", Napi::Number::New(env, static_cast<double>(column)));
   return error;
 }
 
-void throw_error(Napi::Env env, ErrorKind kind, const char* code, const std::string& argument,
+void throw_error(Napi::Env env, ErrorKind kind, ErrorCode code, const std::string& argument,
                  const std::string& message, int64_t row, int64_t column) {
-  throw PendingError{kind, code, argument, message, row, column}.to_js(env);
+  throw PendingError::make(kind, code, argument, message, row, column).to_js(env);
 }
 
 PendingError row_error(int64_t row, const RowStatus& status) {
   const std::string at = "row " + std::to_string(row);
   switch (status.error) {
     case RowError::kInvalidLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits",
-              "logits: NaN or +inf at " + at + ", column " + std::to_string(status.column), row, status.column};
+      return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidLogits, "logits",
+                                "logits: NaN or +inf at " + at + ", column " + std::to_string(status.column), row,
+                                status.column);
     case RowError::kNoFiniteLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits", "logits: " + at + " has no finite value", row};
+      return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidLogits, "logits",
+                                "logits: " + at + " has no finite value", row);
     case RowError::kScaledOverflow:
-      return {ErrorKind::kRange, "ERR_SM_OUT_OF_RANGE", "temperature",
-              "temperature: the row maximum / temperature is not a finite f32 at " + at, row};
+      return PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, "temperature",
+                                "temperature: the row maximum / temperature is not a finite f32 at " + at, row);
     case RowError::kInvalidMask:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_MASK", "mask",
-              "mask: " + at + " must keep strictly ascending ids below the vocabulary size, found id " +
-                  std::to_string(status.column),
-              row, status.column};
+      return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidMask, "mask",
+                                "mask: " + at +
+                                    " must keep strictly ascending ids below the vocabulary size, found id " +
+                                    std::to_string(status.column),
+                                row, status.column);
     case RowError::kNoFiniteKeptLogit:
-      return {ErrorKind::kRange, "ERR_SM_INVALID_LOGITS", "logits",
-              "logits: " + at + " has no finite value at the ids its mask keeps", row};
+      return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidLogits, "logits",
+                                "logits: " + at + " has no finite value at the ids its mask keeps", row);
     case RowError::kNone: break;
   }
   return {};
+}
+
+PendingError detached_error(const std::string& argument, const std::string& what) {
+  return PendingError::make(ErrorKind::kType, ErrorCode::kDetached, argument,
+                            argument + ": the buffer was detached or resized while the call ran, so " + what);
+}
+
+void register_error_codes(Napi::Env env, Napi::Object exports) {
+  const char* codes[] = {
+#define SM_ERROR_CODE_TEXT(name, text) text,
+      SM_ERROR_CODES(SM_ERROR_CODE_TEXT)
+#undef SM_ERROR_CODE_TEXT
+  };
+  Napi::Array list = Napi::Array::New(env);
+  for (uint32_t i = 0; i < sizeof(codes) / sizeof(codes[0]); ++i) list[i] = Napi::String::New(env, codes[i]);
+  exports.Set("errorCodes", list);
 }
 
 }  // namespace sm::binding

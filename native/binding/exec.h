@@ -1,51 +1,45 @@
-// Where an operation runs: the `backend`, `device` and `profile` options,
-// resolved against what this build and this machine can do. Every operation
-// reads them the same way, so a new operation gets CUDA dispatch by reading
-// an Exec and branching on exec.backend in its Job's run().
+// Where a call runs: the `backend`, `device` and `profile` fields of its
+// arguments, resolved once per call to one Backend (backends.cpp, the only
+// file that names the concrete backends). A job then calls that Backend and
+// nothing else.
 #pragma once
 
 #include <napi.h>
 
-#include <chrono>
-#include <string>
+#include <memory>
 
-#include "../cuda/cuda_backend.h"
+#include "../host/backend.h"
+#include "args.h"
 
 namespace sm::binding {
 
-enum class Backend { kCpu, kCuda };
-
 struct Exec {
-  Backend backend = Backend::kCpu;
+  Backend* backend = nullptr;
+  const char* name = "cpu";  // "cpu" or "cuda", as profiles report it
   int device = 0;
   bool profile = false;
 };
 
-const char* backend_name(Backend backend);
+// What backend 'auto' picks on host data.
+enum class AutoPicks {
+  kCudaWhenUsable,  // CUDA when it runs on the device, else the CPU
+  kCpu,             // the CPU (trainer ops: they read only the kept entries, CUDA would upload every logit)
+};
 
-// options: { backend?: 'auto' | 'cpu' | 'cuda', device?: integer >= 0,
-// profile?: boolean } (undefined: all defaults). 'auto' (the default) runs
-// on CUDA when it can run on the device, else on the CPU; 'cuda' where it
-// cannot is an error that says why, never a silent CPU run.
-Exec read_exec(const Napi::Value& options);
+// Fields backend ('auto' | 'cpu' | 'cuda'), device (integer >= 0) and
+// profile (boolean), each optional. 'cuda' where CUDA cannot run is an error
+// that says why, never a silent CPU run.
+Exec read_exec(const CallArgs& call, AutoPicks auto_picks);
 
-// For an operation on device-resident data of `device`: always CUDA there;
-// backend 'cpu' or another device is an error.
-Exec read_device_exec(const Napi::Value& options, int device);
+// For device-resident logits: always the backend of their device; backend
+// 'cpu' or another device is an error.
+Exec read_resident_exec(const CallArgs& call, const ResidentLogits& logits);
 
-// "" when CUDA runs on the device, else why not.
-std::string cuda_unusable_reason(int device);
-
-// Runs a CPU computation, recording its wall time as the profile's kernel time.
-template <class Run>
-auto timed(cuda::MaskProfile* profile, const Run& run) {
-  const auto start = std::chrono::steady_clock::now();
-  auto result = run();
-  profile->kernel_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  return result;
-}
+// The Exec for the `device` field when only CUDA will do (uploads, device
+// benchmarks): ERR_SM_CUDA_UNAVAILABLE, saying why, where CUDA cannot run.
+Exec read_cuda_exec(const CallArgs& call, const char* operation);
 
 // Attaches { backend, kernelMs, uploadMs, downloadMs } to out when asked for.
-void set_profile(Napi::Env env, Napi::Object out, const Exec& exec, const cuda::MaskProfile& profile);
+void set_profile(Napi::Env env, Napi::Object out, const Exec& exec, const Profile& profile);
 
 }  // namespace sm::binding

@@ -5,9 +5,8 @@
 
 namespace sm::binding {
 
+void register_backends(Napi::Env env, Napi::Object exports);
 void register_mask(Napi::Env env, Napi::Object exports);
-void register_backend(Napi::Env env, Napi::Object exports);
-void register_baselines(Napi::Env env, Napi::Object exports);
 void register_device(Napi::Env env, Napi::Object exports);
 void register_codec(Napi::Env env, Napi::Object exports);
 void register_trainer(Napi::Env env, Napi::Object exports);

@@ -1,6 +1,7 @@
-// The one way every operation runs: a Job reads and checks its arguments on
-// the JS thread (constructor), computes (run, the only part allowed off the JS
-// thread), and turns its result into JS values or an error (finish).
+// The one way every operation runs: a Job reads and checks its named
+// arguments on the JS thread (constructor), computes (run, the only part
+// allowed off the JS thread), and turns its result into JS values or an
+// error (finish).
 #pragma once
 
 #include <napi.h>
@@ -10,37 +11,59 @@
 #include <new>
 #include <string>
 
-#include "../cuda/cuda_backend.h"
+#include "../host/backend.h"
+#include "args.h"
 #include "errors.h"
 
 namespace sm::binding {
 
-inline PendingError internal_error(const char* what) {
-  return {ErrorKind::kRange, "ERR_SM_INTERNAL", "", std::string("sampling-mask: ") + what, -1, -1};
+// The error of a failure inside run() or finish().
+inline PendingError failure_error(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const PendingError& error) {
+    return error;
+  } catch (const DeviceError& e) {
+    return PendingError::make(ErrorKind::kRange, e.out_of_memory() ? ErrorCode::kCudaOutOfMemory : ErrorCode::kCuda,
+                              "", e.what());
+  } catch (const std::bad_alloc&) {
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfMemory, "", "sampling-mask: out of memory");
+  } catch (const std::exception& e) {
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kInternal, "", std::string("sampling-mask: ") + e.what());
+  } catch (...) {
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kInternal, "", "sampling-mask: unknown failure");
+  }
 }
 
 template <class Job>
 PendingError run_guarded(Job& job) {
   try {
     job.run();
-  } catch (const PendingError& error) {
-    return error;
-  } catch (const cuda::Error& e) {
-    return {ErrorKind::kError, e.out_of_memory() ? "ERR_SM_CUDA_OUT_OF_MEMORY" : "ERR_SM_CUDA", "", e.what(), -1, -1};
-  } catch (const std::bad_alloc&) {
-    return {ErrorKind::kRange, "ERR_SM_OUT_OF_MEMORY", "", "sampling-mask: out of memory", -1, -1};
-  } catch (const std::exception& e) {
-    return internal_error(e.what());
+  } catch (...) {
+    return failure_error(std::current_exception());
   }
   return {};
 }
 
+// A plain callback (no Job) with the same error mapping: a C++ exception
+// never escapes to node-addon-api, which would end the process.
+template <Napi::Value (*Callback)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return Callback(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw failure_error(std::current_exception()).to_js(info.Env());
+  }
+}
+
 template <class Job>
 Napi::Value run_sync(const Napi::CallbackInfo& info) {
-  Job job(info, false);
+  Job job(CallArgs(info), false);
   PendingError error = run_guarded(job);
-  Napi::Value value = error.set() ? info.Env().Undefined() : job.finish(info.Env(), &error);
-  if (error.set()) throw error.to_js(info.Env());
+  Napi::Value value = error.set ? info.Env().Undefined() : job.finish(info.Env(), &error);
+  if (error.set) throw error.to_js(info.Env());
   return value;
 }
 
@@ -59,19 +82,17 @@ class JobWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     Napi::Value value = env.Undefined();
-    if (!error_.set()) {
+    if (!error_.set) {
       try {
         value = job_->finish(env, &error_);
       } catch (const Napi::Error& e) {
         deferred_.Reject(e.Value());
         return;
-      } catch (const std::bad_alloc&) {
-        error_ = {ErrorKind::kRange, "ERR_SM_OUT_OF_MEMORY", "", "sampling-mask: out of memory", -1, -1};
-      } catch (const std::exception& e) {
-        error_ = internal_error(e.what());
+      } catch (...) {
+        error_ = failure_error(std::current_exception());
       }
     }
-    if (error_.set()) {
+    if (error_.set) {
       deferred_.Reject(error_.to_js(env).Value());
     } else {
       deferred_.Resolve(value);
@@ -86,9 +107,16 @@ class JobWorker : public Napi::AsyncWorker {
 
 template <class Job>
 Napi::Value run_async(const Napi::CallbackInfo& info) {
-  auto* worker = new JobWorker<Job>(info.Env(), std::make_unique<Job>(info, true));
+  auto* worker = new JobWorker<Job>(info.Env(), std::make_unique<Job>(CallArgs(info), true));
   worker->Queue();
   return worker->promise();
+}
+
+// Exports a Job as `name` (sync) and `nameAsync` (a promise).
+template <class Job>
+void export_job(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, run_sync<Job>, name));
+  exports.Set(name + "Async", Napi::Function::New(env, run_async<Job>, name + "Async"));
 }
 
 }  // namespace sm::binding

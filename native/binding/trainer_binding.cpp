@@ -1,14 +1,12 @@
 // applyMask, maskedLogprobs and maskedLogprobsBackward (sync and async):
-// argument checks, then one backend call each.
+// named arguments in, one backend call each.
 #include <napi.h>
 
 #include <cmath>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "../cpu/trainer_cpu.h"
-#include "../cuda/cuda_backend.h"
+#include "../host/kept_ids.h"
 #include "args.h"
 #include "device_binding.h"
 #include "errors.h"
@@ -21,65 +19,33 @@ namespace {
 
 std::string at_row(int64_t row) { return row >= 0 ? " at row " + std::to_string(row) : std::string(); }
 
-// Logits rows and the ids each keeps: the first six arguments of every
-// trainer operation (data, dtype, rows, vocab, mask.offsets, mask.indices),
-// data being host memory or a DeviceTensor handle; and where it runs (the
-// options argument at `options`).
-class KeptRows {
+// Logits rows (host or a DeviceTensor) and the ids each keeps (fields
+// offsets and indices; both null: every id): what every trainer operation
+// starts from. On host logits 'auto' runs on the CPU, which reads only the
+// kept entries, where CUDA would first upload every logit.
+class KeptRowsInput {
  public:
-  KeptRows(const Napi::CallbackInfo& info, bool async, size_t options) {
-    if (is_device_tensor(info[0])) {
-      device_logits_ = read_device_tensor(info[0], "logits");
-      logits_.view = device_logits_->view();
-      exec_ = read_device_exec(info[options], device_logits_->device());
-    } else {
-      logits_ = read_logits(info, 0, "logits");
-      exec_ = read_exec(info[options]);
-      held_logits_ = HeldBytes(logits_.bytes, async);
-      logits_.view.data = held_logits_.data();
-    }
-    kept_ = read_kept_ids(info[4], info[5], logits_.view.rows, async);
-  }
+  KeptRowsInput(const CallArgs& call, bool async)
+      : input_(call, async, AutoPicks::kCpu), kept_(read_kept_ids(call, input_.view().rows, async)) {}
 
-  const LogitsView& logits() const { return logits_.view; }
-  const TypedBytes& logits_bytes() const { return logits_.bytes; }
-  const HeldBytes& held_logits() const { return held_logits_; }
-  bool on_device() const { return device_logits_ != nullptr; }
-  const Exec& exec() const { return exec_; }
+  const LogitsInput& input() const { return input_; }
+  const LogitsView& view() const { return input_.view(); }
   bool every_id() const { return kept_.all; }
-  size_t kept_count() const { return kept_.index_count; }
-  KeptIds view() const {
-    if (kept_.all) return {};
-    return KeptIds{static_cast<const int32_t*>(kept_.offsets.data()), static_cast<const int32_t*>(kept_.indices.data())};
+  KeptRows rows() const {
+    KeptRows rows;
+    rows.logits = input_.logits();
+    if (kept_.all) return rows;
+    rows.kept = KeptIds{static_cast<const int32_t*>(kept_.offsets.data()),
+                        static_cast<const int32_t*>(kept_.indices.data())};
+    rows.kept_count = static_cast<int64_t>(kept_.index_count);
+    return rows;
   }
-
-  // The CUDA backend's view of rows [0, rows), their kept ids checked.
-  cuda::TrainerInput cuda_input(int64_t rows) const {
-    cuda::TrainerInput input;
-    input.shape = logits();
-    input.shape.rows = rows;
-    input.resident = device_logits_.get();
-    input.device = exec_.device;
-    input.kept = view();
-    input.kept_count = every_id() ? 0 : view().offsets[rows];
-    return input;
-  }
-
-  // Runs compute(input) on CUDA over the rows before the first one whose
-  // kept ids are invalid; the lowest failing row wins, as on the CPU.
-  template <class Compute>
-  RowFailure on_cuda(const Compute& compute) const {
-    const RowFailure bad_ids = every_id() ? RowFailure{} : cpu::check_kept_ids(view(), logits().rows, logits().vocab);
-    const RowFailure failure = compute(cuda_input(bad_ids.row >= 0 ? bad_ids.row : logits().rows));
-    return failure.row >= 0 ? failure : bad_ids;
-  }
+  Backend& backend() const { return input_.backend(); }
+  const Exec& exec() const { return input_.exec(); }
 
  private:
-  LogitsArg logits_;  // for a DeviceTensor: its shape, data on the device
-  std::shared_ptr<cuda::DeviceLogits> device_logits_;
-  Exec exec_;
+  LogitsInput input_;
   KeptIdsArg kept_;
-  HeldBytes held_logits_;
 };
 
 // Target ids, one per row, each in [0, vocab).
@@ -122,101 +88,81 @@ std::vector<float> read_checked_floats(const Napi::Value& value, int64_t rows, c
   return values;
 }
 
-std::vector<float> read_temperature(const Napi::Value& value, int64_t rows) {
+// The sampler's temperature (option temperature; default 1).
+std::vector<float> read_temperature(const CallArgs& call, int64_t rows) {
+  const Napi::Value value = call.option("temperature");
+  if (value.IsUndefined()) return {1.0f};
   return read_checked_floats(value, rows, "temperature", "a finite number > 0 (the sampler's temperature)",
                              trainer_temperature_valid);
 }
 
+Profile* profile_of(const KeptRowsInput& rows, Profile* profile) { return rows.exec().profile ? profile : nullptr; }
+
+// { ...logits, offsets, indices, options: { inPlace, backend, device, profile } }
 class ApplyMaskJob {
  public:
-  ApplyMaskJob(const Napi::CallbackInfo& info, bool async) : rows_(info, async, 7), in_place_(info[6].ToBoolean()) {
-    if (rows_.every_id()) throw_type(info.Env(), "mask", "expected a SamplingMask");
-    if (rows_.on_device() && !in_place_)
-      throw_type(info.Env(), "inPlace",
+  ApplyMaskJob(const CallArgs& call, bool async) : rows_(call, async), in_place_(read_flag(call, "inPlace")) {
+    if (rows_.every_id()) throw_type(call.env(), "mask", "expected a SamplingMask");
+    if (rows_.input().resident() && !in_place_)
+      throw_type(call.env(), "inPlace",
                  "applyMask on a DeviceTensor masks it in place: pass inPlace: true (download() it for a copy)");
   }
 
   void run() {
-    failure_ = cpu::check_kept_ids(rows_.view(), rows_.logits().rows, rows_.logits().vocab);
-    if (failure_.row >= 0) return;
-    void* out = rows_.on_device() ? nullptr : rows_.held_logits().data();
+    void* out = rows_.input().resident() ? nullptr : rows_.input().held().data();
     if (!in_place_) {
-      result_ = HostBuffer(rows_.logits_bytes().byte_length);
+      result_ = HostBuffer(rows_.input().host_bytes().byte_length);
       out = result_.data();
     }
-    if (rows_.exec().backend == Backend::kCuda) {
-      cuda::apply_mask(rows_.cuda_input(rows_.logits().rows), out, &profile_);
-    } else {
-      timed(&profile_, [&] {
-        cpu::apply_mask(rows_.logits(), rows_.view(), out);
-        return RowFailure{};
-      });
-    }
+    failure_ = rows_.backend().apply_mask(rows_.rows(), out, profile_of(rows_, &profile_));
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (failure_.row >= 0) {
-      *error = row_error(failure_.row, failure_.status);
-      return env.Undefined();
-    }
+    if (row_failed(failure_, error)) return env.Undefined();
     Napi::Object out = Napi::Object::New(env);
     set_profile(env, out, rows_.exec(), profile_);
-    if (rows_.on_device()) return out;
+    if (rows_.input().resident()) return out;
     if (!in_place_) {
-      const bool is_f32 = rows_.logits().dtype == DType::kFloat32;
+      const bool is_f32 = rows_.view().dtype == DType::kFloat32;
       out.Set("data", to_typed_array(env, std::move(result_), is_f32 ? napi_float32_array : napi_uint16_array));
       return out;
     }
-    if (!rows_.held_logits().write_back()) {
-      *error = {ErrorKind::kType, "ERR_SM_DETACHED", "logits",
-                "logits: the buffer was detached or resized while applyMaskAsync ran, so the masked logits could not be written "
-                "back",
-                -1};
+    if (!rows_.input().held().write_back()) {
+      *error = detached_error("logits", "the masked logits could not be written back");
       return env.Undefined();
     }
-    out.Set("data", rows_.held_logits().array());
+    out.Set("data", rows_.input().held().array());
     return out;
   }
 
  private:
-  KeptRows rows_;
+  KeptRowsInput rows_;
   bool in_place_;
   RowFailure failure_;
   HostBuffer result_;
-  cuda::MaskProfile profile_;
+  Profile profile_;
 };
 
+// { ...logits, offsets, indices, targets, options: { temperature, entropy, backend, device, profile } }
 class LogprobsJob {
  public:
-  LogprobsJob(const Napi::CallbackInfo& info, bool async)
-      : rows_(info, async, 9),
-        targets_(info[6], rows_.logits(), async),
-        temperature_(read_temperature(info[7], rows_.logits().rows)),
-        with_entropy_(info[8].ToBoolean()) {}
+  LogprobsJob(const CallArgs& call, bool async)
+      : rows_(call, async),
+        targets_(call["targets"], rows_.view(), async),
+        temperature_(read_temperature(call, rows_.view().rows)),
+        with_entropy_(read_flag(call, "entropy")) {}
 
   void run() {
-    const int64_t rows = rows_.logits().rows;
+    const int64_t rows = rows_.view().rows;
     logprobs_.resize(rows);
     if (with_entropy_) entropy_.resize(rows);
-    float* entropy = with_entropy_ ? entropy_.data() : nullptr;
-    if (rows_.exec().backend == Backend::kCuda) {
-      failure_ = rows_.on_cuda([&](const cuda::TrainerInput& in) {
-        return cuda::masked_logprobs(in, targets_.data(), per_row_view(temperature_), logprobs_.data(), entropy,
-                                     &outside_, &profile_);
-      });
-    } else {
-      failure_ = timed(&profile_, [&] {
-        return cpu::masked_logprobs(rows_.logits(), rows_.view(), targets_.data(), per_row_view(temperature_),
-                                    logprobs_.data(), entropy, &outside_);
-      });
-    }
+    failure_ = rows_.backend().masked_logprobs(rows_.rows(), targets_.data(), per_row_view(temperature_),
+                                               logprobs_.data(), with_entropy_ ? entropy_.data() : nullptr,
+                                               &outside_, profile_of(rows_, &profile_));
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (failure_.row >= 0) {
-      *error = row_error(failure_.row, failure_.status);
-      return env.Undefined();
-    }
+    if (row_failed(failure_, error)) return env.Undefined();
     Napi::Object out = Napi::Object::New(env);
     out.Set("logprobs", to_float32_array(env, std::move(logprobs_)));
     if (with_entropy_) out.Set("entropy", to_float32_array(env, std::move(entropy_)));
@@ -226,83 +172,71 @@ class LogprobsJob {
   }
 
  private:
-  KeptRows rows_;
+  KeptRowsInput rows_;
   Targets targets_;
   std::vector<float> temperature_;
   bool with_entropy_;
   std::vector<float> logprobs_, entropy_;
   int64_t outside_ = 0;
   RowFailure failure_;
-  cuda::MaskProfile profile_;
+  Profile profile_;
 };
 
+// { ...logits, offsets, indices, targets, gradOutput, options: { temperature, dense, backend, device, profile } }
 class BackwardJob {
  public:
-  BackwardJob(const Napi::CallbackInfo& info, bool async)
-      : rows_(info, async, 10),
-        targets_(info[6], rows_.logits(), async),
-        upstream_(read_checked_floats(info[7], rows_.logits().rows, "gradOutput", "finite",
+  BackwardJob(const CallArgs& call, bool async)
+      : rows_(call, async),
+        targets_(call["targets"], rows_.view(), async),
+        upstream_(read_checked_floats(call["gradOutput"], rows_.view().rows, "gradOutput", "finite",
                                       [](float g) { return std::isfinite(g); })),
-        temperature_(read_temperature(info[8], rows_.logits().rows)),
-        dense_(info[9].ToBoolean()) {}
+        temperature_(read_temperature(call, rows_.view().rows)),
+        dense_(read_flag(call, "dense")) {}
 
   void run() {
-    const LogitsView& logits = rows_.logits();
+    const LogitsView& logits = rows_.view();
+    const KeptRows rows = rows_.rows();
     const size_t dense_count = static_cast<size_t>(logits.rows) * static_cast<size_t>(logits.vocab);
-    values_ = HostBuffer(sizeof(float) * (rows_.every_id() ? dense_count : rows_.kept_count()));
-    auto* values = static_cast<float*>(values_.data());
-    if (rows_.exec().backend == Backend::kCuda) {
-      failure_ = rows_.on_cuda([&](const cuda::TrainerInput& in) {
-        return cuda::masked_logprobs_backward(in, targets_.data(), per_row_view(upstream_),
-                                              per_row_view(temperature_), values, &outside_, &profile_);
-      });
-    } else {
-      failure_ = timed(&profile_, [&] {
-        return cpu::masked_logprobs_backward(logits, rows_.view(), targets_.data(), per_row_view(upstream_),
-                                             per_row_view(temperature_), values, &outside_);
-      });
-    }
+    values_ = HostBuffer(sizeof(float) * (rows_.every_id() ? dense_count : static_cast<size_t>(rows.kept_count)));
+    auto* values = values_.as<float>();
+    failure_ = rows_.backend().masked_logprobs_backward(rows, targets_.data(), per_row_view(upstream_),
+                                                        per_row_view(temperature_), values, &outside_,
+                                                        profile_of(rows_, &profile_));
     if (failure_.row >= 0 || !dense_ || rows_.every_id()) return;
     dense_values_ = HostBuffer::zeroed(sizeof(float) * dense_count);
-    cpu::scatter_kept(rows_.view(), logits.rows, logits.vocab, values, static_cast<float*>(dense_values_.data()));
+    host::scatter_kept(*rows_.backend().host_pool(), rows.kept, logits.rows, logits.vocab, values, dense_values_.as<float>());
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (failure_.row >= 0) {
-      *error = row_error(failure_.row, failure_.status);
-      return env.Undefined();
-    }
+    if (row_failed(failure_, error)) return env.Undefined();
     Napi::Object out = Napi::Object::New(env);
     Napi::TypedArray values = to_typed_array(env, std::move(values_), napi_float32_array);
     out.Set("values", values);
     // Every id kept: the values already are the dense [rows, vocab] gradient.
-    if (dense_) out.Set("dense", rows_.every_id() ? values : to_typed_array(env, std::move(dense_values_), napi_float32_array));
+    if (dense_)
+      out.Set("dense", rows_.every_id() ? values : to_typed_array(env, std::move(dense_values_), napi_float32_array));
     out.Set("targetsOutsideMask", Napi::Number::New(env, static_cast<double>(outside_)));
     set_profile(env, out, rows_.exec(), profile_);
     return out;
   }
 
  private:
-  KeptRows rows_;
+  KeptRowsInput rows_;
   Targets targets_;
   std::vector<float> upstream_, temperature_;
   bool dense_;
   HostBuffer values_, dense_values_;
   int64_t outside_ = 0;
   RowFailure failure_;
-  cuda::MaskProfile profile_;
+  Profile profile_;
 };
 
 }  // namespace
 
 void register_trainer(Napi::Env env, Napi::Object exports) {
-  exports.Set("applyMask", Napi::Function::New(env, run_sync<ApplyMaskJob>, "applyMask"));
-  exports.Set("applyMaskAsync", Napi::Function::New(env, run_async<ApplyMaskJob>, "applyMaskAsync"));
-  exports.Set("maskedLogprobs", Napi::Function::New(env, run_sync<LogprobsJob>, "maskedLogprobs"));
-  exports.Set("maskedLogprobsAsync", Napi::Function::New(env, run_async<LogprobsJob>, "maskedLogprobsAsync"));
-  exports.Set("maskedLogprobsBackward", Napi::Function::New(env, run_sync<BackwardJob>, "maskedLogprobsBackward"));
-  exports.Set("maskedLogprobsBackwardAsync",
-              Napi::Function::New(env, run_async<BackwardJob>, "maskedLogprobsBackwardAsync"));
+  export_job<ApplyMaskJob>(env, exports, "applyMask");
+  export_job<LogprobsJob>(env, exports, "maskedLogprobs");
+  export_job<BackwardJob>(env, exports, "maskedLogprobsBackward");
 }
 
 }  // namespace sm::binding

@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "thread_pool.h"
+#include "cpu_backend.h"
 
 namespace sm::cpu {
 namespace {
@@ -57,7 +57,7 @@ double read_once(const LogitsView& logits) {
   std::vector<double> sums(logits.rows, 0.0);
   with_storage(logits.dtype, [&](auto storage) {
     using S = decltype(storage);
-    shared_pool()->parallel_for(logits.rows, [&](int64_t r) {
+    pool()->parallel_for(logits.rows, [&](int64_t r) {
       const auto* row = static_cast<const typename S::Stored*>(logits.data) + r * logits.vocab;
       // Independent partial sums so the loop vectorizes: a fair, fast read.
       constexpr int kLanes = 16;
@@ -79,7 +79,7 @@ int64_t sort_based_mask(const LogitsView& logits, const BatchParams& params) {
   std::atomic<int64_t> total{0};
   with_storage(logits.dtype, [&](auto storage) {
     using S = decltype(storage);
-    shared_pool()->parallel_for(logits.rows, [&](int64_t r) {
+    pool()->parallel_for(logits.rows, [&](int64_t r) {
       total += sorted_row_count(widen<S>(logits, r), params.row(r));
     });
     return 0;

@@ -7,7 +7,8 @@
 #include <memory>
 
 #include "row_kernels.h"
-#include "thread_pool.h"
+#include "../host/thread_pool.h"
+#include "cpu_backend.h"
 
 namespace sm::cpu {
 namespace {
@@ -398,7 +399,7 @@ class RowMasker {
 template <class S>
 MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill) {
   using Stored = typename S::Stored;
-  const std::shared_ptr<ThreadPool> pool_owner = shared_pool();
+  const std::shared_ptr<ThreadPool> pool_owner = pool();
   ThreadPool& pool = *pool_owner;
   const ThreadPool::Exclusive exclusive(pool);  // the id arenas stay ours until the copy below
   static std::atomic<uint64_t> calls{0};

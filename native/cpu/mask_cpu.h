@@ -3,8 +3,8 @@
 // smaller than the thread count.
 #pragma once
 
-#include "../core/mask_result.h"
 #include "../core/rule.h"
+#include "../host/mask_result.h"
 
 namespace sm::cpu {
 

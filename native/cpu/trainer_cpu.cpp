@@ -5,8 +5,9 @@
 #include <memory>
 #include <vector>
 
+#include "../host/kept_ids.h"
+#include "cpu_backend.h"
 #include "row_kernels.h"
-#include "thread_pool.h"
 #include "trainer_kernels.h"
 
 namespace sm::cpu {
@@ -14,20 +15,10 @@ namespace {
 
 RowFailure fail(int64_t row, RowError error, int64_t column = -1) { return RowFailure{row, RowStatus{error, column}}; }
 
-// Runs chunk(begin, end) over chunks of rows on the shared pool. Each chunk
-// returns its first failure; the lowest failing row wins, as if rows ran in
-// order.
+// Runs chunk(begin, end) over chunks of rows on the CPU backend's pool.
 template <class Chunk>
 RowFailure for_row_chunks(int64_t rows, const Chunk& chunk) {
-  const std::shared_ptr<ThreadPool> pool = shared_pool();
-  const int64_t size = std::clamp<int64_t>(rows / (8 * pool->threads()), 1, 64);
-  const int64_t count = (rows + size - 1) / size;
-  std::vector<RowFailure> failures(count);
-  pool->parallel_for(count, [&](int64_t c) { failures[c] = chunk(c * size, std::min(rows, (c + 1) * size)); });
-  for (const RowFailure& failure : failures) {
-    if (failure.row >= 0) return failure;
-  }
-  return {};
+  return host::for_row_chunks(*pool(), rows, chunk);
 }
 
 // One row's kept distribution, computed in the passes core/trainer.h defines
@@ -190,31 +181,11 @@ void apply_mask_typed(const LogitsView& logits, const KeptIds& kept, void* out) 
 
 }  // namespace
 
-RowFailure check_kept_ids(const KeptIds& kept, int64_t rows, int64_t vocab) {
-  return for_row_chunks(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t previous = -1;
-      for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j) {
-        if (!kept_id_follows(kept.indices[j], previous, vocab))
-          return fail(r, RowError::kInvalidMask, kept.indices[j]);
-        previous = kept.indices[j];
-      }
-    }
-    return RowFailure{};
-  });
-}
-
-void apply_mask(const LogitsView& logits, const KeptIds& kept, void* out) {
+RowFailure apply_mask(const LogitsView& logits, const KeptIds& kept, void* out) {
+  const RowFailure bad_ids = host::check_kept_ids(*pool(), kept, logits.rows, logits.vocab);
+  if (bad_ids.row >= 0) return bad_ids;
   with_storage(logits.dtype, [&](auto storage) { apply_mask_typed<decltype(storage)>(logits, kept, out); });
-}
-
-void scatter_kept(const KeptIds& kept, int64_t rows, int64_t vocab, const float* values, float* dense) {
-  for_row_chunks(rows, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      for (int32_t j = kept.offsets[r]; j < kept.offsets[r + 1]; ++j) dense[r * vocab + kept.indices[j]] = values[j];
-    }
-    return RowFailure{};
-  });
+  return {};
 }
 
 RowFailure masked_logprobs(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,

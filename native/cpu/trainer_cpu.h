@@ -10,13 +10,10 @@
 
 namespace sm::cpu {
 
-// Every row's kept ids strictly ascending within [0, vocab)?
-RowFailure check_kept_ids(const KeptIds& kept, int64_t rows, int64_t vocab);
-
 // Writes logits with -inf at every id a row does not keep, in the logits' own
 // format, to out ([rows, vocab] of the same format). out may be logits.data:
-// then only the entries not kept are written. Kept ids must be checked first.
-void apply_mask(const LogitsView& logits, const KeptIds& kept, void* out);
+// then only the entries not kept are written. Checks the kept ids first.
+RowFailure apply_mask(const LogitsView& logits, const KeptIds& kept, void* out);
 
 // Per row: the log-prob of the target under the kept distribution (-inf when
 // the target is not kept; counted in *targets_outside) and, if entropy is not
@@ -31,9 +28,5 @@ RowFailure masked_logprobs(const LogitsView& logits, const KeptIds& kept, const 
 RowFailure masked_logprobs_backward(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
                                     const PerRow<float>& upstream, const PerRow<float>& temperature,
                                     float* gradient, int64_t* targets_outside);
-
-// dense[r, id] = values[j] for every kept id (values aligned with
-// kept.indices); other entries of dense are left as they are.
-void scatter_kept(const KeptIds& kept, int64_t rows, int64_t vocab, const float* values, float* dense);
 
 }  // namespace sm::cpu

@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 
-#include "../cpu/thread_pool.h"
 #include "mask_kernels.h"
 
 namespace sm::cuda {
@@ -26,9 +25,9 @@ void copy_host(void* dst, const void* src, size_t bytes) {
     std::memcpy(dst, src, bytes);
     return;
   }
-  const std::shared_ptr<cpu::ThreadPool> pool = cpu::shared_pool();
-  const int64_t pieces = std::min<int64_t>(pool->threads(), static_cast<int64_t>(bytes / (kParallelCopyBytes / 4)));
-  pool->parallel_for(pieces, [&](int64_t i) {
+  host::ThreadPool& pool = host_pool();
+  const int64_t pieces = std::min<int64_t>(pool.threads(), static_cast<int64_t>(bytes / (kParallelCopyBytes / 4)));
+  pool.parallel_for(pieces, [&](int64_t i) {
     const size_t begin = bytes * i / pieces, end = bytes * (i + 1) / pieces;
     std::memcpy(static_cast<uint8_t*>(dst) + begin, static_cast<const uint8_t*>(src) + begin, end - begin);
   });
@@ -72,6 +71,12 @@ Availability probe() {
 }
 
 }  // namespace
+
+host::ThreadPool& host_pool() {
+  // Never destroyed: contexts outlive static destruction too.
+  static auto* pool = new host::ThreadPool(std::min(host::hardware_threads(), 8));
+  return *pool;
+}
 
 void check(cudaError_t status, const char* what) {
   if (status == cudaSuccess) return;
@@ -147,6 +152,29 @@ void Context::recover() {
       // the next call reports it
     }
   }
+}
+
+void Context::release(void* device_memory, uint64_t generation) {
+  {
+    std::lock_guard<std::mutex> hold(released_mutex_);
+    released_.emplace_back(device_memory, generation);
+  }
+  std::unique_lock<std::mutex> hold(mutex_, std::try_to_lock);
+  if (!hold.owns_lock()) return;  // the operation running now frees it when the next one starts
+  if (cudaSetDevice(device_) == cudaSuccess) free_released();
+}
+
+void Context::free_released() {
+  std::vector<std::pair<void*, uint64_t>> released;
+  {
+    std::lock_guard<std::mutex> hold(released_mutex_);
+    released.swap(released_);
+  }
+  for (const auto& [memory, generation] : released) {
+    // Memory of an older generation went with the device reset.
+    if (generation == generation_) cudaFree(memory);
+  }
+  cudaGetLastError();
 }
 
 void Context::upload(void* device_dst, const void* host_src, size_t bytes) {

@@ -8,10 +8,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <vector>
 
+#include "../host/thread_pool.h"
 #include "cuda_backend.h"
+#include "operations.h"
 
 namespace sm::cuda {
+
+using Error = DeviceError;
+
+// The CUDA backend's own host threads: staging copies and kept-id checks
+// never wait behind a CPU backend job.
+host::ThreadPool& host_pool();
 
 // Throws Error with the runtime's text for a failed call.
 void check(cudaError_t status, const char* what);
@@ -77,6 +86,8 @@ class Context {
   decltype(auto) run(Fn&& fn) {
     std::lock_guard<std::mutex> hold(mutex_);
     check(cudaSetDevice(device_), "cudaSetDevice");
+    free_released();
+    const FreeReleasedOnExit free_on_exit{this};
     try {
       return fn(*this);
     } catch (const Error&) {
@@ -84,6 +95,11 @@ class Context {
       throw;
     }
   }
+
+  // Frees device memory of `generation` without waiting: now if no
+  // operation holds the context, else when the next one starts. Safe from
+  // any thread, including a finalizer on the JS thread.
+  void release(void* device_memory, uint64_t generation);
 
   int device() const { return device_; }
   int multiprocessors() const { return multiprocessors_; }
@@ -106,6 +122,12 @@ class Context {
   explicit Context(int device);
   void create_stream_and_events();
   void recover();
+  // Frees what release() queued; the context is held.
+  void free_released();
+  struct FreeReleasedOnExit {
+    Context* context;
+    ~FreeReleasedOnExit() { context->free_released(); }
+  };
 
   std::mutex mutex_;
   int device_;
@@ -114,6 +136,8 @@ class Context {
   cudaStream_t stream_ = nullptr;
   PinnedBuffer staging_[2];
   cudaEvent_t staged_[2] = {nullptr, nullptr};
+  std::mutex released_mutex_;
+  std::vector<std::pair<void*, uint64_t>> released_;  // device memory and its generation
 };
 
 // Throws unless the memory of logits survived every reset of its device.

@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "context.h"
-#include "cuda_backend.h"
 #include "mask_kernels.h"
 
 namespace sm::cuda {
@@ -81,7 +80,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 class Pipeline {
  public:
-  Pipeline(Context& context, MaskProfile* profile)
+  Pipeline(Context& context, Profile* profile)
       : ctx_(context), profile_(profile), timer_(context.stream(), profile != nullptr) {}
 
   // Masks device logits. Returns with the fill done when asked and no row failed.
@@ -242,7 +241,7 @@ class Pipeline {
   }
 
   Context& ctx_;
-  MaskProfile* profile_;
+  Profile* profile_;
   KernelTimer timer_;
   int64_t resident_blocks_ = 1;  // scan blocks the whole GPU holds at once
 };
@@ -250,7 +249,7 @@ class Pipeline {
 }  // namespace
 
 MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool fill, int device,
-                         MaskProfile* profile) {
+                         Profile* profile) {
   return Context::get(device).run([&](Context& ctx) {
     const size_t bytes = static_cast<size_t>(host.rows * host.vocab) * dtype_bytes(host.dtype);
     ctx.logits.reserve(bytes);
@@ -269,7 +268,7 @@ MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool
   });
 }
 
-MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool fill, MaskProfile* profile) {
+MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool fill, Profile* profile) {
   return Context::get(logits.device()).run([&](Context& ctx) {
     require_current(logits, ctx);
     return Pipeline(ctx, profile).run(logits.view(), params, fill);
@@ -300,15 +299,7 @@ std::shared_ptr<DeviceLogits> DeviceLogits::upload(const LogitsView& host, int d
   });
 }
 
-DeviceLogits::~DeviceLogits() {
-  try {
-    Context::get(device_).run([&](Context& ctx) {
-      if (ctx.generation() == generation_) check(cudaFree(view_.data), "cudaFree (device tensor)");
-    });
-  } catch (const Error&) {
-    // nothing left to free, or the device is gone: the memory is too
-  }
-}
+DeviceLogits::~DeviceLogits() { Context::get(device_).release(view_.data, generation_); }
 
 void DeviceLogits::download(void* host) const {
   Context::get(device_).run([&](Context& ctx) {

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "context.h"
-#include "cuda_backend.h"
 #include "trainer_kernels.h"
 
 namespace sm::cuda {
@@ -21,7 +20,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 // out as they are taken, and the time each step took.
 class Call {
  public:
-  Call(Context& context, const TrainerInput& in, MaskProfile* profile)
+  Call(Context& context, const TrainerInput& in, Profile* profile)
       : ctx_(context), in_(in), profile_(profile), timer_(context.stream(), profile != nullptr) {
     if (in.resident) require_current(*in.resident, context);
   }
@@ -44,12 +43,12 @@ class Call {
   template <class T>
   const T* upload(const T* host, size_t count) {
     T* device = take<T>(count);
-    timed_copy([&] { ctx_.upload(device, host, sizeof(T) * count); }, &MaskProfile::upload_ms);
+    timed_copy([&] { ctx_.upload(device, host, sizeof(T) * count); }, &Profile::upload_ms);
     return device;
   }
 
   void download(void* host, const void* device, size_t bytes) {
-    timed_copy([&] { ctx_.download(host, device, bytes); }, &MaskProfile::download_ms);
+    timed_copy([&] { ctx_.download(host, device, bytes); }, &Profile::download_ms);
   }
 
   // The logits on the device: resident, or uploaded into the context's buffer.
@@ -57,7 +56,7 @@ class Call {
     if (in_.resident) return in_.resident->view().data;
     const size_t bytes = logits_bytes();
     ctx_.logits.reserve(bytes);
-    timed_copy([&] { ctx_.upload(ctx_.logits.data(), in_.shape.data, bytes); }, &MaskProfile::upload_ms);
+    timed_copy([&] { ctx_.upload(ctx_.logits.data(), in_.shape.data, bytes); }, &Profile::upload_ms);
     return ctx_.logits.data();
   }
   size_t logits_bytes() const {
@@ -79,7 +78,7 @@ class Call {
 
  private:
   template <class Copy>
-  void timed_copy(const Copy& copy, double MaskProfile::*field) {
+  void timed_copy(const Copy& copy, double Profile::*field) {
     const auto start = std::chrono::steady_clock::now();
     copy();
     if (profile_) profile_->*field += ms_since(start);
@@ -87,7 +86,7 @@ class Call {
 
   Context& ctx_;
   const TrainerInput& in_;
-  MaskProfile* profile_;
+  Profile* profile_;
   KernelTimer timer_;
   size_t used_ = 0;
 };
@@ -106,7 +105,7 @@ size_t kept_rows_bytes(const TrainerInput& in, size_t output_floats) {
 // outside and the outputs (finish(batch, call)).
 template <class Setup, class Launch, class Finish>
 RowFailure run_kept_rows(const TrainerInput& in, size_t output_floats, const int32_t* targets,
-                         const PerRow<float>& temperature, int64_t* targets_outside, MaskProfile* profile,
+                         const PerRow<float>& temperature, int64_t* targets_outside, Profile* profile,
                          const Setup& setup, const Launch& launch, const Finish& finish) {
   return Context::get(device_of(in)).run([&](Context& ctx) {
     Call call(ctx, in, profile);
@@ -148,7 +147,7 @@ RowFailure run_kept_rows(const TrainerInput& in, size_t output_floats, const int
 }  // namespace
 
 RowFailure masked_logprobs(const TrainerInput& in, const int32_t* targets, const PerRow<float>& temperature,
-                           float* logprobs, float* entropy, int64_t* targets_outside, MaskProfile* profile) {
+                           float* logprobs, float* entropy, int64_t* targets_outside, Profile* profile) {
   const size_t rows = static_cast<size_t>(in.shape.rows);
   return run_kept_rows(
       in, 2 * rows, targets, temperature, targets_outside, profile,
@@ -165,7 +164,7 @@ RowFailure masked_logprobs(const TrainerInput& in, const int32_t* targets, const
 
 RowFailure masked_logprobs_backward(const TrainerInput& in, const int32_t* targets, const PerRow<float>& upstream,
                                     const PerRow<float>& temperature, float* gradient, int64_t* targets_outside,
-                                    MaskProfile* profile) {
+                                    Profile* profile) {
   const size_t values = in.kept.all() ? static_cast<size_t>(in.shape.rows * in.shape.vocab)
                                       : static_cast<size_t>(in.kept_count);
   return run_kept_rows(
@@ -178,7 +177,7 @@ RowFailure masked_logprobs_backward(const TrainerInput& in, const int32_t* targe
       [&](const KeptBatch& b, Call& call) { call.download(gradient, b.gradient, sizeof(float) * values); });
 }
 
-void apply_mask(const TrainerInput& in, void* out, MaskProfile* profile) {
+void apply_mask(const TrainerInput& in, void* out, Profile* profile) {
   Context::get(device_of(in)).run([&](Context& ctx) {
     Call call(ctx, in, profile);
     const size_t kept_count = static_cast<size_t>(in.kept_count);

@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace sm::cpu::codec {
+namespace sm::host::codec {
 
 constexpr uint8_t kMagic[4] = {'S', 'M', 'S', 'K'};
 constexpr uint16_t kVersion = 1;
@@ -97,4 +97,4 @@ Status read_header(const uint8_t* bytes, size_t length, Header* header);
 // (rows + 1) and indices (index_count). Every read is bounds-checked.
 Status decode(const uint8_t* bytes, size_t length, const Header& header, int32_t* offsets, int32_t* indices);
 
-}  // namespace sm::cpu::codec
+}  // namespace sm::host::codec

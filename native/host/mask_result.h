@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "host_buffer.h"
-#include "types.h"
+#include "../core/types.h"
 
 namespace sm {
 

@@ -3,6 +3,7 @@
 // which thread ran which task; callers merge per-task results in task order.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <exception>
@@ -13,7 +14,9 @@
 #include <thread>
 #include <vector>
 
-namespace sm::cpu {
+#include "../core/trainer.h"
+
+namespace sm::host {
 
 class ThreadPool {
  public:
@@ -60,10 +63,20 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
-// The process-wide pool used by the CPU backend. set_threads replaces it;
-// work in flight keeps the pool it started with alive through the shared_ptr.
-std::shared_ptr<ThreadPool> shared_pool();
-void set_threads(int threads);  // 0 = all hardware threads
-int default_threads();
+int hardware_threads();
 
-}  // namespace sm::cpu
+// Runs chunk(begin, end) over chunks of rows on the pool. Each chunk returns
+// its first failure; the lowest failing row wins, as if rows ran in order.
+template <class Chunk>
+RowFailure for_row_chunks(ThreadPool& pool, int64_t rows, const Chunk& chunk) {
+  const int64_t size = std::clamp<int64_t>(rows / (8 * pool.threads()), 1, 64);
+  const int64_t count = (rows + size - 1) / size;
+  std::vector<RowFailure> failures(count);
+  pool.parallel_for(count, [&](int64_t c) { failures[c] = chunk(c * size, std::min(rows, (c + 1) * size)); });
+  for (const RowFailure& failure : failures) {
+    if (failure.row >= 0) return failure;
+  }
+  return {};
+}
+
+}  // namespace sm::host

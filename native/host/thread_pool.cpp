@@ -3,7 +3,7 @@
 #include <memory>
 #include <utility>
 
-namespace sm::cpu {
+namespace sm::host {
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
@@ -77,25 +77,9 @@ void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>&
   if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
 }
 
-int default_threads() {
+int hardware_threads() {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
-namespace {
-std::mutex pool_mutex;
-std::shared_ptr<ThreadPool> pool;
-}  // namespace
-
-std::shared_ptr<ThreadPool> shared_pool() {
-  std::lock_guard<std::mutex> lock(pool_mutex);
-  if (!pool) pool = std::make_shared<ThreadPool>(default_threads());
-  return pool;
-}
-
-void set_threads(int threads) {
-  std::lock_guard<std::mutex> lock(pool_mutex);
-  pool = std::make_shared<ThreadPool>(threads > 0 ? threads : default_threads());
-}
-
-}  // namespace sm::cpu
+}  // namespace sm::host

@@ -5,7 +5,7 @@
 #include "../core/rule.h"
 #include "crc32c.h"
 
-namespace sm::cpu::codec {
+namespace sm::host::codec {
 namespace {
 
 // Explicit byte order, so the format is the same on every host.
@@ -273,4 +273,4 @@ Status decode(const uint8_t* bytes, size_t length, const Header& header, int32_t
   return {};
 }
 
-}  // namespace sm::cpu::codec
+}  // namespace sm::host::codec

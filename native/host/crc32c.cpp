@@ -12,7 +12,7 @@
 #define SM_CRC32C_ARM 1
 #endif
 
-namespace sm::cpu {
+namespace sm::host {
 namespace {
 
 constexpr uint32_t kPolynomial = 0x82F63B78u;  // reflected Castagnoli
@@ -113,4 +113,4 @@ uint32_t crc32c(const void* data, size_t length, uint32_t crc) {
 
 const char* crc32c_impl() { return chosen().name; }
 
-}  // namespace sm::cpu
+}  // namespace sm::host

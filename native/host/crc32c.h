@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace sm::cpu {
+namespace sm::host {
 
 // Continues a CRC: crc32c(b, crc32c(a)) == crc32c(a followed by b). Start at 0.
 uint32_t crc32c(const void* data, size_t length, uint32_t crc = 0);
@@ -15,4 +15,4 @@ uint32_t crc32c(const void* data, size_t length, uint32_t crc = 0);
 // (SAMPLING_MASK_CRC32C=table in the environment forces the table).
 const char* crc32c_impl();
 
-}  // namespace sm::cpu
+}  // namespace sm::host
