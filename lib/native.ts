@@ -1,6 +1,7 @@
 // Loads the compiled addon: a prebuild for this platform when one ships,
 // else what `npm install` built (node-gyp-build looks in both).
 import * as path from 'path';
+import type { SamplingMaskError } from './errors';
 
 /** Raw 16-bit floats (bf16/f16) travel as Uint16Array, f32 as Float32Array. */
 export type LogitsData = Float32Array | Uint16Array;
@@ -22,6 +23,10 @@ export interface NativeCsr {
   offsets: Int32Array;
   indices: Int32Array;
   profile?: NativeProfile;
+  /** With onInvalidRow: 'skip': 1 for each row masked, 0 for each row skipped. */
+  valid?: Uint8Array;
+  /** With onInvalidRow: 'skip': each skipped row's error (with its `row`), ascending. */
+  errors?: SamplingMaskError[];
 }
 
 /** Opaque handle of device-resident logits. */

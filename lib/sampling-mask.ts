@@ -4,7 +4,7 @@ import { isTypedArrayOf } from './tensor';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
-import { rangeError } from './errors';
+import { rangeError, type SamplingMaskError } from './errors';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return rangeError('ERR_SM_INVALID_MASK', argument, message, row);
@@ -52,6 +52,10 @@ export class SamplingMask {
   readonly vocab: number;
   /** Timings of the call that computed this mask, when it was asked for (`profile: true`). */
   profile?: MaskProfile;
+  /** With mask()'s onInvalidRow: 'skip': 1 for each row masked, 0 for each row skipped (it keeps no ids). */
+  valid?: Uint8Array;
+  /** With mask()'s onInvalidRow: 'skip': the error of each skipped row (its `row` says which), ascending. */
+  errors?: SamplingMaskError[];
 
   /**
    * Wraps CSR arrays without copying. Checks the structure: offsets start at

@@ -231,6 +231,17 @@ function deviceTensorChecks() {
   const tooBig = run(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } }));
   check('out of device memory is a JS error', tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY', tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`);
   check('the next call works', cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0);
+  // onInvalidRow: 'skip' (CUDA runs sub-batches around each bad row) = the CPU's native skip.
+  const poisoned = cases.copyTensor(logits);
+  poisoned.data[c.V + 3] = 0x7fc0; // row 1: a bf16 NaN
+  poisoned.data.fill(0xff80, 2 * c.V, 3 * c.V); // row 2: all bf16 -inf
+  const skipping = { ...params, onInvalidRow: 'skip' };
+  const cpuSkip = sm.mask(cases.copyTensor(poisoned), { ...skipping, backend: 'cpu' });
+  const sameSkip = (m) => cases.compareMasks(cpuSkip, m).mismatched === 0 && String(m.valid) === String(cpuSkip.valid);
+  check("onInvalidRow 'skip' on host logits = CPU", sameSkip(sm.mask(cases.copyTensor(poisoned), { ...skipping, backend: 'cuda' })));
+  const poisonedOnDevice = sm.toDevice(poisoned);
+  check("onInvalidRow 'skip' on a DeviceTensor = CPU", sameSkip(sm.mask(poisonedOnDevice, skipping)));
+  poisonedOnDevice.free();
   return checks;
 }
 
