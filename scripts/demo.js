@@ -14,7 +14,8 @@
 //                        [--topP 0.9] [--topK 50] [--seed 1]
 'use strict';
 const sm = require('..');
-const { rng, table } = require('./bench/util');
+const { table } = require('./bench/util');
+const { rng } = require('./shared');
 
 function parseOptions(argv) {
   const options = { batch: 4, steps: 256, vocab: 32000, topP: 0.9, topK: 50, seed: 1 };

@@ -7,7 +7,8 @@ const path = require('path');
 
 const sm = require(path.join(__dirname, '..', 'dist'));
 const cases = require('./parity-cases');
-const { rng } = require('./bench/util');
+const { median } = require('./bench/util');
+const { errorFields, rng } = require('./shared');
 
 /** [N, V] logits: 64 generated rows repeated (the ops read only kept ids; masks differ per row). */
 function tiledLogits(gen, N, V, dtype, seed) {
@@ -172,7 +173,7 @@ function errorParity({ gpu, problem }) {
       sm.maskedLogprobs(logits, mask, targets, { backend });
       return null;
     } catch (e) {
-      return cases.errorShape(e);
+      return errorFields(e);
     }
   };
   const cpu = shape('cpu');
@@ -180,11 +181,6 @@ function errorParity({ gpu, problem }) {
   const same = JSON.stringify(cpu) === JSON.stringify(cuda) && cpu !== null;
   if (!same) problem(`trainer errors differ: cpu ${JSON.stringify(cpu)} cuda ${JSON.stringify(cuda)}`);
   return { case: 'error: NaN at a kept id', N: 8, V: 4099, dtype: 'float32', logprobs: same ? `same (${cpu.code} row ${cpu.row} col ${cpu.column})` : 'DIFFER' };
-}
-
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Kernel time (CUDA events, median) and wall time of a call on a DeviceTensor. */

@@ -29,7 +29,8 @@ const sm = require(path.join(__dirname, '..', 'dist'));
 const { addon } = require(path.join(__dirname, '..', 'dist', 'native'));
 const cases = require('./parity-cases');
 const trainer = require('./gpu-check-trainer');
-const { table } = require('./bench/util');
+const { median, table } = require('./bench/util');
+const { errorFields } = require('./shared');
 
 const started = Date.now();
 const elapsedS = () => (Date.now() - started) / 1000;
@@ -129,11 +130,6 @@ function problem(text) {
   console.log(`PROBLEM: ${text}`);
 }
 
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 function run(fn) {
   try {
     return { value: fn(), error: null };
@@ -153,8 +149,8 @@ function parityCase(c, seed) {
   const cpu = run(() => sm.mask(cpuLogits, { ...options, backend: 'cpu' }));
   const gpu = run(() => sm.mask(gpuLogits, { ...options, backend: GPU }));
   const entry = { name: c.name, rows: c.B, V: c.V, dtype: c.dtype, mismatched: 0, fill: '', errors: '', ms: 0 };
-  const cpuError = cases.errorShape(cpu.error);
-  const gpuError = cases.errorShape(gpu.error);
+  const cpuError = errorFields(cpu.error);
+  const gpuError = errorFields(gpu.error);
   if (cpu.error || gpu.error) {
     const same = JSON.stringify(cpuError) === JSON.stringify(gpuError);
     entry.errors = same ? `same (${cpuError.code} row ${cpuError.row} col ${cpuError.column ?? '-'})` : 'DIFFER';

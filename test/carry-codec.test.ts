@@ -1,20 +1,14 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { SamplingMask, crc32c, deserialize, serialize } from '../lib';
-import { randomRow, referenceBytes, referenceCrc32c, referenceRow, referenceSerialize, rng, varint } from './carry-reference';
+import { referenceBytes, referenceCrc32c, referenceRow, referenceSerialize, varint } from './carry-reference';
+import { expectError, randomIds, rng } from './helpers';
 
 const V = 151936;
 
+/** Expects a TypeError or RangeError carrying this code. */
 function expectCode(fn: () => unknown, code: string): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  // by name, not instanceof: errors from the addon belong to Node's main realm, not jest's
-  expect((error as Error | undefined)?.name).toMatch(/^(TypeError|RangeError)$/);
-  expect((error as { code?: string }).code).toBe(code);
+  expectError(fn, { name: expect.stringMatching(/^(TypeError|RangeError)$/), code });
 }
 
 function randomLists(seed: number, rows: number, vocab: number): number[][] {
@@ -24,7 +18,7 @@ function randomLists(seed: number, rows: number, vocab: number): number[][] {
     // empty, a few ids, around the varint/bitmap crossover, dense, all
     const count =
       kind < 0.1 ? 0 : kind < 0.5 ? 1 + Math.floor(random() * 60) : kind < 0.7 ? Math.floor(vocab / 8 / 2 + random() * vocab / 8) : kind < 0.9 ? Math.floor(random() * vocab) : vocab;
-    return randomRow(random, vocab, count);
+    return randomIds(random, vocab, count);
   });
 }
 
@@ -89,9 +83,9 @@ describe('serialize / deserialize', () => {
 
   test('picks the smaller form per row: sparse rows ~2 bytes per id, dense rows V/8 bytes', () => {
     const random = rng(9);
-    const sparse = SamplingMask.fromLists(Array.from({ length: 64 }, () => randomRow(random, V, 50)), V);
+    const sparse = SamplingMask.fromLists(Array.from({ length: 64 }, () => randomIds(random, V, 50)), V);
     expect(serialize(sparse).length / sparse.indices.length).toBeLessThanOrEqual(2.2);
-    const dense = SamplingMask.fromLists([randomRow(random, V, Math.floor(0.6 * V))], V);
+    const dense = SamplingMask.fromLists([randomIds(random, V, Math.floor(0.6 * V))], V);
     // one row: the bitmap, a 3-byte row header, the 32-byte header and the checksum
     expect(serialize(dense).length).toBe(Math.ceil(V / 8) + 3 + 32 + 4);
   });

@@ -10,12 +10,12 @@ import {
   encodeRecord,
   type MaskRecord,
 } from '../lib';
-import { randomRow, rng } from './carry-reference';
+import { randomIds, rng } from './helpers';
 
 function makeRecords(seed: number, count: number, vocab = 1000): MaskRecord[] {
   const random = rng(seed);
   return Array.from({ length: count }, (_, i) => {
-    const lists = Array.from({ length: Math.floor(random() * 6) }, () => randomRow(random, vocab, 1 + Math.floor(random() * 30)));
+    const lists = Array.from({ length: Math.floor(random() * 6) }, () => randomIds(random, vocab, 1 + Math.floor(random() * 30)));
     const record: MaskRecord = { id: i % 2 === 0 ? i * 1e9 + 1 : `request-${i}-é`, mask: SamplingMask.fromLists(lists, vocab) };
     if (i % 3 !== 2) record.tokens = Int32Array.from(lists, (row) => row[0]);
     if (i % 4 === 1) record.outsideSteps = lists.length > 0 ? [0] : [];

@@ -6,13 +6,12 @@ import { setFlagsFromString } from 'v8';
 import { runInNewContext } from 'vm';
 import { Worker } from 'worker_threads';
 import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
-import { encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
+import { dtypes, encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
 
 test('concurrent calls from the event loop agree with mask() and the reference', async () => {
   const rng = new Rng(12);

@@ -2,7 +2,7 @@
 // stable `code`, the `argument` at fault and, where it applies, the `row` and
 // `column`: never a crash, never a silent result.
 import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
-import { encode, logitsBatch, rejected, Rng, tensor, thrown, type ErrorFields } from './helpers';
+import { encode, logitsBatch, rejected, Rng, tensor, thrown, type CaughtError } from './helpers';
 import { referenceMask } from './reference';
 
 const TYPE = { name: 'TypeError', code: 'ERR_SM_INVALID_ARG_TYPE' };
@@ -12,7 +12,7 @@ const LOGITS = { name: 'RangeError', code: 'ERR_SM_INVALID_LOGITS', argument: 'l
 const good = (): Tensor => tensor(new Float32Array([1, 2, 3, 4, 5, 6]), 2, 3, 'float32');
 
 /** mask() and maskAsync() must both fail the same way. */
-async function expectBoth(logits: unknown, options: unknown, fields: ErrorFields): Promise<void> {
+async function expectBoth(logits: unknown, options: unknown, fields: Partial<CaughtError>): Promise<void> {
   expect(thrown(() => mask(logits as Tensor, options as MaskOptions))).toMatchObject(fields);
   expect(await rejected(maskAsync(logits as Tensor, options as MaskOptions))).toMatchObject(fields);
 }
@@ -148,7 +148,7 @@ describe('parameters', () => {
       }
       const viaReference = () => referenceMask(values, 'float32', 4, 50, options);
       const native = () => mask(tensor(values, 4, 50, 'float32'), options);
-      let expected: ErrorFields | null = null;
+      let expected: CaughtError | null = null;
       try {
         viaReference();
       } catch {

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { DType, MaskOptions } from '../lib';
-import { encode, logitsBatch, Rng, thrown } from './helpers';
+import { bitsOf, dtypes, encode, errorFields, logitsBatch, maskedBits, Rng } from './helpers';
 import { referenceMask } from './reference';
 
 interface Case {
@@ -25,8 +25,6 @@ interface ChildResult {
   error?: Record<string, unknown>;
 }
 
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
-const maskedBits: Record<DType, number> = { float32: 0xff800000, bfloat16: 0xff80, float16: 0xfc00 };
 
 function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint16Array)[] } {
   const rng = new Rng(0x15a);
@@ -63,10 +61,6 @@ function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint1
   return { cases, inputs };
 }
 
-function bitsOf(data: Float32Array | Uint16Array): number[] {
-  return data.BYTES_PER_ELEMENT === 2 ? Array.from(data) : Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length));
-}
-
 function filledBits(base64: string, dtype: DType): number[] {
   const bytes = Buffer.from(base64, 'base64');
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
@@ -82,9 +76,8 @@ test('baseline, AVX2 and AVX-512 kernels all keep what the reference keeps', () 
     const expected = cases.map((c, i) => {
       try {
         return { lists: referenceMask(inputs[i], c.dtype, c.rows, c.vocab, c.options) };
-      } catch {
-        const { name, code, argument, row, column } = thrown(() => referenceMask(inputs[i], c.dtype, c.rows, c.vocab, c.options));
-        return { error: { name, code, argument, row, column } };
+      } catch (error) {
+        return { error: errorFields(error) };
       }
     });
     const script = path.join(__dirname, 'fixtures', 'isa-masks.js');

@@ -3,10 +3,9 @@
 // block checks the reference's own building blocks against first principles,
 // so that agreement means something.
 import { mask, setThreads, type DType, type MaskOptions, type PerRow } from '../lib';
-import { encode, f32ToBf16, f32ToF16, firstDifference, logitsBatch, logitsKinds, Rng, tensor } from './helpers';
+import { dtypes, encode, f32ToBf16, f32ToF16, firstDifference, logitsBatch, logitsKinds, Rng, tensor } from './helpers';
 import { decodeBf16, decodeF16, fixedWeight, keptIds, referenceMask, topPBudget } from './reference';
 
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
 
 describe('the reference itself', () => {
   test('decodes every half and bf16 bit pattern to the value the encoders map back to it', () => {

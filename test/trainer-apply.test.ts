@@ -1,18 +1,9 @@
 import { applyMask, applyMaskAsync, mask as computeMask, maskAsync, type Tensor } from '../lib';
-import { maskOf, randomIds, randomLogits, rng } from './trainer-fixtures';
-import { referenceApplyMask, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
-
-/** The stored bits, so that -0, NaN payloads and -inf compare exactly. */
-function bitsOf(data: Float32Array | Uint16Array): Uint32Array | Uint16Array {
-  return data instanceof Uint16Array || Object.prototype.toString.call(data) === '[object Uint16Array]'
-    ? (data as Uint16Array)
-    : new Uint32Array(data.buffer, data.byteOffset, data.length);
-}
+import { bitsOf, dtypes, maskOf, randomIds, randomLogits, rng } from './helpers';
+import { referenceApplyMask } from './trainer-reference';
 
 describe('applyMask', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: -inf in its own format off the mask, kept entries untouched bit for bit`, () => {
       const next = rng(dtype.length * 31);
       for (const [rows, vocab] of [
@@ -53,7 +44,7 @@ describe('applyMask', () => {
 
   test('agrees with mask({ fillLogits: true }) on the same rows', () => {
     const next = rng(8);
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       const logits = randomLogits(next, 12, 2000, dtype);
       const tensor: Tensor = { data: logits.data, shape: [12, 2000], dtype };
       const options = { topK: 30, topP: 0.8 };

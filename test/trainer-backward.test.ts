@@ -1,11 +1,9 @@
 import { maskedLogprobs, maskedLogprobsBackward, maskedLogprobsBackwardAsync, type Tensor } from '../lib';
-import { gradientBound, maskOf, randomIds, randomLogits, rng } from './trainer-fixtures';
-import { everyId, referenceRow, rowValues, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
+import { dtypes, gradientBound, maskOf, randomIds, randomLogits, rng } from './helpers';
+import { everyId, referenceRow, rowValues } from './trainer-reference';
 
 describe('maskedLogprobsBackward', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: (onehot - q) / T * gradOutput on kept ids, within the stated bound`, () => {
       const next = rng(dtype.length * 104729);
       for (const [rows, vocab] of [

@@ -7,7 +7,7 @@ import {
   SamplingMask,
   type Tensor,
 } from '../lib';
-import { expectError, maskOf } from './trainer-fixtures';
+import { expectError, maskOf } from './helpers';
 
 const V = 4;
 const logits = () => new Float32Array([0, 1, 2, 3, 3, 2, 1, 0]);

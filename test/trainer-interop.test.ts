@@ -1,5 +1,5 @@
 import { mask as computeMask, SamplingMask } from '../lib';
-import { expectError, maskOf, randomIds, randomLogits, rng, sameBytes } from './trainer-fixtures';
+import { expectError, maskOf, randomIds, randomLogits, rng, sameBytes } from './helpers';
 
 /** Random masks with empty rows, single ids, dense rows and the last id. */
 function randomMask(next: () => number, rows: number, vocab: number): SamplingMask {
@@ -13,7 +13,7 @@ function randomMask(next: () => number, rows: number, vocab: number): SamplingMa
 }
 
 /** The bitmask written out bit by bit, independently of toBitmask. */
-function bitsOf(lists: number[][], vocab: number): Uint8Array {
+function referenceBitmask(lists: number[][], vocab: number): Uint8Array {
   const rowBytes = Math.ceil(vocab / 8);
   const bytes = new Uint8Array(lists.length * rowBytes);
   lists.forEach((ids, r) => ids.forEach((id) => (bytes[r * rowBytes + Math.floor(id / 8)] += 2 ** (id % 8))));
@@ -69,7 +69,7 @@ describe('bitmask', () => {
     for (const vocab of [1, 7, 8, 9, 31, 32, 33, 64, 1000, 151936]) {
       const original = randomMask(next, 10, vocab);
       const bytes = original.toBitmask();
-      expect(sameBytes(bytes, bitsOf(original.toLists(), vocab))).toBe(true);
+      expect(sameBytes(bytes, referenceBitmask(original.toLists(), vocab))).toBe(true);
       const back = SamplingMask.fromBitmask(bytes, 10, vocab);
       expect(sameBytes(back.offsets, original.offsets)).toBe(true);
       expect(sameBytes(back.indices, original.indices)).toBe(true);

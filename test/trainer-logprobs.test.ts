@@ -5,16 +5,10 @@ import {
   maskedLogprobsAsync,
   setThreads,
   backendInfo,
-  type Tensor,
+  type DType,
 } from '../lib';
-import { entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, type LogitsCase } from './trainer-fixtures';
-import { everyId, referenceRow, rowValues, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
-
-function tensorOf(c: LogitsCase): Tensor {
-  return { data: c.data, shape: [c.rows, c.vocab], dtype: c.dtype };
-}
+import { dtypes, entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, tensorOf, type LogitsCase } from './helpers';
+import { everyId, referenceRow, rowValues } from './trainer-reference';
 
 interface Case {
   logits: LogitsCase;
@@ -24,7 +18,7 @@ interface Case {
 }
 
 /** Random rows, kept sets of every size class (1, < 16, 16, 17, 50, all) and targets mostly inside. */
-function randomCase(next: () => number, rows: number, vocab: number, dtype: DTypeName, opts = {}): Case {
+function randomCase(next: () => number, rows: number, vocab: number, dtype: DType, opts = {}): Case {
   const logits = randomLogits(next, rows, vocab, dtype, opts);
   const sizes = [1, 3, 16, 17, 50, vocab, Math.ceil(vocab / 3)];
   const kept: number[][] = [];
@@ -48,7 +42,7 @@ function withFiniteKept(c: Case): void {
 }
 
 describe('maskedLogprobs against the float64 reference', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: random rows, masks and temperatures, within the stated bound`, () => {
       const next = rng(dtype.length * 7919);
       for (const [rows, vocab] of [
@@ -85,7 +79,7 @@ describe('maskedLogprobs against the float64 reference', () => {
 
   test('mask null is the log-softmax over every id, bit for bit the same as a mask that keeps every id', () => {
     const next = rng(11);
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       for (const vocab of [1, 15, 16, 17, 333, 4099]) {
         const logits = randomLogits(next, 4, vocab, dtype);
         const targets = Int32Array.from({ length: 4 }, () => Math.floor(next() * vocab));
@@ -191,7 +185,7 @@ describe('maskedLogprobs shapes, determinism and async', () => {
   test('masks from mask() round-trip: log-probs over the mask equal those over -inf-filled logits, and sum to 1', () => {
     const next = rng(44);
     const vocab = 3000;
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       const logits = randomLogits(next, 16, vocab, dtype, { zipf: dtype === 'float16' ? false : true });
       const tensor = tensorOf(logits);
       const options = { temperature: 0.9, topK: 40, topP: 0.9, minP: 0.01 };

@@ -3,7 +3,8 @@
 // serialized size, and codec speed against gzip of the raw CSR (Int32
 // offsets + ids), all measured in this run.
 const zlib = require('zlib');
-const { rng } = require('./util');
+const { rng } = require('../shared');
+const { median } = require('./util');
 const sm = require('../..');
 const { addon } = require('../../dist/native');
 
@@ -98,7 +99,6 @@ module.exports = {
         fromListsTimes.push(Number(t2 - t1) / 1e6);
       }
     }
-    const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
     const parseMs = median(parseTimes);
     const fromListsMs = median(fromListsTimes);
     rows.push(row('fromLists 8192 x 50 ids (ms), vs JSON.parse of the response', fromListsMs, parseMs, parseMs / fromListsMs, 'well under JSON.parse (>= 3x)', parseMs / fromListsMs >= 3));

@@ -4,7 +4,7 @@
 // straightforward sort-based implementation of the same rule (std::sort per row).
 const sm = require('../..');
 const { addon } = require('../../dist/native');
-const { rng } = require('./util');
+const { encode, rng } = require('../shared');
 
 function normalLogits(rows, vocab, sigma, seed) {
   const next = rng(seed);
@@ -36,16 +36,6 @@ function zipfLogits(rows, vocab, seed) {
   return x;
 }
 
-function toBf16(x) {
-  const u32 = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const b = u32[i];
-    out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16; // round to nearest even
-  }
-  return out;
-}
-
 async function run({ timeIt }) {
   const threads = sm.backendInfo().threads;
   const rows = [];
@@ -62,7 +52,7 @@ async function run({ timeIt }) {
   ];
   for (const dtype of ['float32', 'bfloat16']) {
     for (const c of cases) {
-      const data = dtype === 'float32' ? c.logits : toBf16(c.logits);
+      const data = dtype === 'float32' ? c.logits : encode(c.logits, dtype);
       const tensor = { data, shape: [B, V], dtype };
       const readMs = await timeIt(() => addon.baselines.readOnce(data, dtype, B, V));
       const ms = await timeIt(() => sm.mask(tensor, c.params));

@@ -15,7 +15,8 @@
 // - SamplingMask.fromBitmask vs unpacking every bit in a plain JS loop (what
 //   numpy unpackbits + nonzero does), 64 rows x V = 151936.
 const sm = require('../..');
-const { rng } = require('./util');
+const { rng } = require('../shared');
+const { median } = require('./util');
 
 const KEPT = 50;
 
@@ -59,7 +60,6 @@ async function compare(candidate, baseline, { repeats = 7, warmup = 1 } = {}) {
       times[name].push(Number(process.hrtime.bigint() - start) / 1e6);
     }
   }
-  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1];
   return { ms: median(times.candidate), baselineMs: median(times.baseline) };
 }
 
