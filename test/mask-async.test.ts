@@ -5,7 +5,7 @@ import * as path from 'path';
 import { setFlagsFromString } from 'v8';
 import { runInNewContext } from 'vm';
 import { Worker } from 'worker_threads';
-import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
+import { mask, maskAsync, setThreads, type MaskOptions, type Tensor } from '../lib';
 import { dtypes, encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 

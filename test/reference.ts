@@ -61,7 +61,7 @@ function rangeError(code: string, argument: string, message: string, row?: numbe
 // ---------------------------------------------------------------------------
 // Top-p weights: the package's own exp, every operation one f32 rounding.
 
-const LOG2_E = f32(1.44269504088896341);
+const LOG2_E = f32(Math.LOG2E); // Cephes writes it 1.44269504088896341, the same double
 const LN2_HIGH = f32(0.693359375);
 const LN2_LOW = f32(-2.1219444e-4);
 const ROUND_TO_INTEGER = f32(12582912); // 1.5 * 2^23: adding it rounds to an integer
