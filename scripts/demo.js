@@ -23,7 +23,9 @@ function parseOptions(argv) {
     const key = argv[i].replace(/^--/, '');
     const value = Number(argv[i + 1]);
     if (!(key in options) || !Number.isFinite(value)) {
-      console.error(`usage: node scripts/demo.js [--batch N] [--steps N] [--vocab N] [--topP p] [--topK k] [--seed s]\nbad option: ${argv[i]} ${argv[i + 1] ?? ''}`);
+      console.error(
+        `usage: node scripts/demo.js [--batch N] [--steps N] [--vocab N] [--topP p] [--topK k] [--seed s]\nbad option: ${argv[i]} ${argv[i + 1] ?? ''}`,
+      );
       process.exit(2);
     }
     options[key] = value;
@@ -164,7 +166,9 @@ function main() {
 
   let entropy = 0;
   for (const h of masked.value.entropy) entropy += h;
-  console.log(`\n${rows} tokens, ${(indices.length / rows).toFixed(1)} kept ids per token on average, mean kept-set entropy ${(entropy / rows).toFixed(3)} nats`);
+  console.log(
+    `\n${rows} tokens, ${(indices.length / rows).toFixed(1)} kept ids per token on average, mean kept-set entropy ${(entropy / rows).toFixed(3)} nats`,
+  );
   console.log(`targets outside their recorded mask: ${masked.value.targetsOutsideMask}`);
   console.log(
     table([
@@ -175,7 +179,9 @@ function main() {
       { step: 'trainer: maskedLogprobsBackward over the recorded masks', ms: backward.ms.toFixed(2) },
     ]),
   );
-  console.log(`\nrecorded masks: ${(recorded.indices.byteLength / 1024).toFixed(0)} KiB of CSR ids vs ${((rows * Math.ceil(vocab / 8)) / 1024).toFixed(0)} KiB as a bitmask`);
+  console.log(
+    `\nrecorded masks: ${(recorded.indices.byteLength / 1024).toFixed(0)} KiB of CSR ids vs ${((rows * Math.ceil(vocab / 8)) / 1024).toFixed(0)} KiB as a bitmask`,
+  );
 }
 
 main();

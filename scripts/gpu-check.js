@@ -76,7 +76,18 @@ function markdown() {
     '',
     '## Parity (CUDA vs CPU)',
     '',
-    table(report.parity.map((p) => ({ case: p.name, rows: p.rows, V: p.V, dtype: p.dtype, 'mismatched rows': p.mismatched, fill: p.fill, errors: p.errors, ms: p.ms }))),
+    table(
+      report.parity.map((p) => ({
+        case: p.name,
+        rows: p.rows,
+        V: p.V,
+        dtype: p.dtype,
+        'mismatched rows': p.mismatched,
+        fill: p.fill,
+        errors: p.errors,
+        ms: p.ms,
+      })),
+    ),
     '',
     '## Device tensors',
     '',
@@ -154,7 +165,10 @@ function parityCase(c, seed) {
   if (cpu.error || gpu.error) {
     const same = JSON.stringify(cpuError) === JSON.stringify(gpuError);
     entry.errors = same ? `same (${cpuError.code} row ${cpuError.row} col ${cpuError.column ?? '-'})` : 'DIFFER';
-    if (!same) problem(`${c.name}: errors differ: cpu ${JSON.stringify(cpuError)} ${cpu.error && cpu.error.message} / cuda ${JSON.stringify(gpuError)} ${gpu.error && gpu.error.message}`);
+    if (!same)
+      problem(
+        `${c.name}: errors differ: cpu ${JSON.stringify(cpuError)} ${cpu.error && cpu.error.message} / cuda ${JSON.stringify(gpuError)} ${gpu.error && gpu.error.message}`,
+      );
     if (!c.error) problem(`${c.name}: unexpected error ${cpu.error ? cpu.error.message : gpu.error.message}`);
     if (firstDiff(cpuLogits.data, logits.data) >= 0 || firstDiff(gpuLogits.data, logits.data) >= 0)
       problem(`${c.name}: a failed call changed the logits`);
@@ -215,7 +229,10 @@ function deviceTensorChecks() {
   // Top-p over a filled (truncated) row is legitimately stricter than over
   // the original, so the reference is the CPU's mask of the CPU-filled copy.
   const refilled = sm.mask(cases.copyTensor(filled), { ...params, backend: 'cpu' });
-  check('a mask of the filled copy = the CPU mask of the CPU-filled copy', cases.compareMasks(refilled, sm.mask(dt, params)).mismatched === 0);
+  check(
+    'a mask of the filled copy = the CPU mask of the CPU-filled copy',
+    cases.compareMasks(refilled, sm.mask(dt, params)).mismatched === 0,
+  );
   const cpuOnDevice = run(() => sm.mask(dt, { backend: 'cpu' }));
   check("backend 'cpu' on a DeviceTensor is refused", cpuOnDevice.error && cpuOnDevice.error.argument === 'backend');
   dt.free();
@@ -225,8 +242,15 @@ function deviceTensorChecks() {
   check('a missing device ordinal is a clear error', huge.error && /device/.test(huge.error.message), huge.error && huge.error.message);
   // Out of memory: the call fails with the CUDA text, the next call works.
   const tooBig = run(() => addon.cudaCopyBandwidth(2 ** 38, 0));
-  check('out of device memory is a JS error', tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY', tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`);
-  check('the next call works', cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0);
+  check(
+    'out of device memory is a JS error',
+    tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY',
+    tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`,
+  );
+  check(
+    'the next call works',
+    cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0,
+  );
   return checks;
 }
 
@@ -340,7 +364,9 @@ async function main() {
       const entry = parityCase(c, seed);
       entry.name = `${c.name} #${seed}`;
       report.parity.push(entry);
-      console.log(`parity ${entry.name}: ${entry.mismatched} mismatched of ${entry.rows}${entry.fill ? `, fill ${entry.fill}` : ''}${entry.errors ? `, errors ${entry.errors}` : ''} (${entry.ms} ms)`);
+      console.log(
+        `parity ${entry.name}: ${entry.mismatched} mismatched of ${entry.rows}${entry.fill ? `, fill ${entry.fill}` : ''}${entry.errors ? `, errors ${entry.errors}` : ''} (${entry.ms} ms)`,
+      );
     }
     save();
   }

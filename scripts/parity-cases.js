@@ -58,7 +58,10 @@ const rows = {
     for (let i = 0; i < v.length; i++) v[i] = (next() * 4.4 - 3.4) * 1e38;
   },
   // Rows alternate between the generators given.
-  mixed: (...gens) => (v, r, next) => gens[r % gens.length](v, r, next),
+  mixed:
+    (...gens) =>
+    (v, r, next) =>
+      gens[r % gens.length](v, r, next),
 };
 
 /** A tensor [B, V] of the dtype, filled row by row by gen, from a seed. */
@@ -99,6 +102,8 @@ function parityCases(mode) {
   const q = mode === 'quick';
   const V = (full, quick) => (q ? quick : full);
   const k50p09 = { topK: 50, topP: 0.9 };
+  // One case a line: a table to read down.
+  // prettier-ignore
   const cases = [
     { name: 'normal f32 k50 p0.9', B: q ? 4 : 128, V: V(131072, 8192), dtype: 'float32', gen: rows.normal(3), params: k50p09 },
     { name: 'normal f32 p0.9', B: q ? 4 : 64, V: V(131072, 8192), dtype: 'float32', gen: rows.normal(3), params: { topP: 0.9 } },

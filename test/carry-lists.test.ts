@@ -11,19 +11,31 @@ describe('SamplingMask.fromLists', () => {
     expect(mask.toLists()).toEqual(lists);
     // the constructor's full check agrees that the result is a valid mask
     expect(() => new SamplingMask(mask.offsets, mask.indices, mask.vocab)).not.toThrow();
-    expect(SamplingMask.fromLists(lists.map((l) => Int32Array.from(l)), 5000).toLists()).toEqual(lists);
+    expect(
+      SamplingMask.fromLists(
+        lists.map((l) => Int32Array.from(l)),
+        5000,
+      ).toLists(),
+    ).toEqual(lists);
     expect(SamplingMask.fromLists([], 10).rows).toBe(0);
     expect(SamplingMask.fromLists([[]], 10).toLists()).toEqual([[]]);
   });
 
   test("order 'sort' sorts rows and keeps repeated ids once; sorted rows are untouched", () => {
-    const mask = SamplingMask.fromLists([[5, 1, 3], [2, 2, 9, 2], [0, 4], [7, 7]], 10, { order: 'sort' });
+    const mask = SamplingMask.fromLists(
+      [
+        [5, 1, 3],
+        [2, 2, 9, 2],
+        [0, 4],
+        [7, 7],
+      ],
+      10,
+      { order: 'sort' },
+    );
     expect(mask.toLists()).toEqual([[1, 3, 5], [2, 9], [0, 4], [7]]);
     const random = rng(2);
     for (let trial = 0; trial < 50; trial++) {
-      const lists = Array.from({ length: 20 }, () =>
-        Array.from({ length: Math.floor(random() * 30) }, () => Math.floor(random() * 40)),
-      );
+      const lists = Array.from({ length: 20 }, () => Array.from({ length: Math.floor(random() * 30) }, () => Math.floor(random() * 40)));
       const expected = lists.map((l) => [...new Set(l)].sort((a, b) => a - b));
       expect(SamplingMask.fromLists(lists, 40, { order: 'sort' }).toLists()).toEqual(expected);
     }
@@ -67,10 +79,13 @@ describe('SamplingMask.concat', () => {
   });
 
   test('pads each mask to a [B, T] batch with rows keeping only padId, right or left', () => {
+    // One line per mask of the batch.
+    // prettier-ignore
     expect(SamplingMask.concat([a, b], { padTo: 4, padId: 6 }).toLists()).toEqual([
       [1, 2], [5], [6], [6],
       [], [0, 7], [3], [6],
     ]);
+    // prettier-ignore
     expect(SamplingMask.concat([a, b], { padTo: 3, padSide: 'left' }).toLists()).toEqual([
       [0], [1, 2], [5],
       [], [0, 7], [3],
@@ -82,7 +97,10 @@ describe('SamplingMask.concat', () => {
     const vocab = 50;
     const padId = 0;
     const masks = [4, 1, 6].map((steps) =>
-      SamplingMask.fromLists(Array.from({ length: steps }, () => randomIds(random, vocab, 5)), vocab),
+      SamplingMask.fromLists(
+        Array.from({ length: steps }, () => randomIds(random, vocab, 5)),
+        vocab,
+      ),
     );
     const T = 6;
     const batch = SamplingMask.concat(masks, { padTo: T, padId });
@@ -111,7 +129,19 @@ describe('SamplingMask.concat', () => {
     const vocab = 16;
     const T = 4;
     const padId = 5;
-    const batch = SamplingMask.concat([SamplingMask.fromLists([[1, 2, 3], [0, 9]], vocab), SamplingMask.fromLists([[4, 7, 8]], vocab)], { padTo: T, padId });
+    const batch = SamplingMask.concat(
+      [
+        SamplingMask.fromLists(
+          [
+            [1, 2, 3],
+            [0, 9],
+          ],
+          vocab,
+        ),
+        SamplingMask.fromLists([[4, 7, 8]], vocab),
+      ],
+      { padTo: T, padId },
+    );
     const logits = Float32Array.from({ length: batch.rows * vocab }, (_, i) => 3 * Math.sin(i));
     const targets = Int32Array.of(2, 9, padId, padId, 7, padId, padId, padId);
     const pad = [2, 3, 5, 6, 7];

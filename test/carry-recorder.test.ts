@@ -56,7 +56,8 @@ function simulate(seed: number, withTokens: boolean): void {
     if (batch.length > 0) {
       const lists = batch.map(() => {
         const u = random();
-        const count = u < 0.05 && !withTokens ? 0 : u < 0.1 ? Math.floor(random() * Math.min(vocab, 3000)) + 1 : 1 + Math.floor(random() * 60);
+        const count =
+          u < 0.05 && !withTokens ? 0 : u < 0.1 ? Math.floor(random() * Math.min(vocab, 3000)) + 1 : 1 + Math.floor(random() * 60);
         return randomIds(random, vocab, count);
       });
       const tokens = withTokens ? lists.map((row) => row[Math.floor(random() * row.length)]) : undefined;
@@ -221,7 +222,11 @@ describe('MaskRecorder', () => {
       const sync = mask({ data: logits[s], shape: [requests.length, V], dtype: 'float32' }, options);
       reference.record(orders[s], sync.toLists());
       const async = await inFlight[s];
-      recorder.record(orders[s], async, Array.from({ length: async.rows }, (_, i) => async.row(i)[0]));
+      recorder.record(
+        orders[s],
+        async,
+        Array.from({ length: async.rows }, (_, i) => async.row(i)[0]),
+      );
       expect(async.toLists()).toEqual(sync.toLists());
     }
     for (const id of requests) expect(recorder.take(id).mask.toLists()).toEqual(reference.take(id)!.rows);

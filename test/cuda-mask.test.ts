@@ -32,7 +32,7 @@ describeCuda('CUDA mask = CPU mask', () => {
         expect(gpu.error).toEqual(cpu.error);
         expect(Boolean(cpu.error)).toBe(c.error === true);
         if (cpu.mask && gpu.mask) expect(mismatches(cpu.mask, gpu.mask).first).toEqual([]);
-        expect(cases.firstDifference(onCuda.data, onCpu.data)).toBe(-1);  // fill, or untouched on error
+        expect(cases.firstDifference(onCuda.data, onCpu.data)).toBe(-1); // fill, or untouched on error
       }
     });
   }
@@ -56,7 +56,7 @@ describeCuda('device tensors', () => {
     expect(cases.firstDifference(dt.download().data, logits.data)).toBe(-1);
     mask(dt, { ...params, fillLogits: true });
     expect(cases.firstDifference(dt.download().data, filled.data)).toBe(-1);
-    expect(cases.firstDifference(logits.data, cases.materialize(c, 3).logits.data)).toBe(-1);  // host copy untouched
+    expect(cases.firstDifference(logits.data, cases.materialize(c, 3).logits.data)).toBe(-1); // host copy untouched
     dt.free();
     expect(dt.freed).toBe(true);
     expect(() => mask(dt, params)).toThrow(TypeError);
@@ -76,9 +76,7 @@ describeCuda('CUDA errors leave the process and the device usable', () => {
     expect(() => toDevice({ data: new Float32Array(16), shape: [1, 16], dtype: 'float32' }, { device: 999 })).toThrow(
       expect.objectContaining({ code: 'ERR_SM_CUDA_UNAVAILABLE' }),
     );
-    expect(() => addon.cudaCopyBandwidth(2 ** 38, 0)).toThrow(
-      expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }),
-    );
+    expect(() => addon.cudaCopyBandwidth(2 ** 38, 0)).toThrow(expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }));
     const cpu = mask(cases.copyTensor(logits), { topK: 5, backend: 'cpu' });
     expect(mismatches(cpu, mask(cases.copyTensor(logits), { topK: 5, backend: 'cuda' })).mismatched).toBe(0);
   });

@@ -185,7 +185,9 @@ export function firstDifference(actual: SamplingMask, expected: number[][]): str
     if (got.length === want.length && want.every((id, i) => got[i] === id)) continue;
     const gotSet = new Set(got);
     const wantSet = new Set(want);
-    const extra = Array.from(got).filter((id) => !wantSet.has(id)).slice(0, 8);
+    const extra = Array.from(got)
+      .filter((id) => !wantSet.has(id))
+      .slice(0, 8);
     const missing = want.filter((id) => !gotSet.has(id)).slice(0, 8);
     return `row ${r}: kept ${got.length} ids, expected ${want.length}; extra [${extra}], missing [${missing}]`;
   }

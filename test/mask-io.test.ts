@@ -5,7 +5,6 @@ import { mask, maskAsync, type DType, type MaskOptions } from '../lib';
 import { bitsOf, dtypes, encode, firstDifference, logitsBatch, maskedBits, Rng, tensor, thrown } from './helpers';
 import { referenceMask } from './reference';
 
-
 /** A random batch with some -inf, -0 and tiny entries, so that fill must preserve odd bit patterns. */
 function oddBatch(rng: Rng, rows: number, vocab: number): Float32Array {
   const values = logitsBatch(rng, rows, vocab);
@@ -78,7 +77,10 @@ describe('fillLogits', () => {
     const sync = encode(values, dtype);
     mask(tensor(sync, rows, vocab, dtype), { ...options, fillLogits: true });
     const plain = encode(values, dtype);
-    const shared = dtype === 'float32' ? new Float32Array(new SharedArrayBuffer(values.length * 4)) : new Uint16Array(new SharedArrayBuffer(values.length * 2));
+    const shared =
+      dtype === 'float32'
+        ? new Float32Array(new SharedArrayBuffer(values.length * 4))
+        : new Uint16Array(new SharedArrayBuffer(values.length * 2));
     shared.set(plain);
     await maskAsync(tensor(plain, rows, vocab, dtype), { ...options, fillLogits: true });
     await maskAsync(tensor(shared, rows, vocab, dtype), { ...options, fillLogits: true });
@@ -138,19 +140,25 @@ describe('inputs', () => {
     const topK = [5, -1, 0, 40, 1, 300];
     const topP = [1, 0.9, 0.5, 0.99, 1e-6, 0.7];
     const expected = referenceMask(values, 'float32', rows, vocab, { temperature, minP, topK, topP });
-    const containers = [
-      (v: number[]) => v,
-      (v: number[]) => Float64Array.from(v),
-      (v: number[]) => Float32Array.from(v),
-    ];
+    const containers = [(v: number[]) => v, (v: number[]) => Float64Array.from(v), (v: number[]) => Float32Array.from(v)];
     for (const as of containers) {
-      const got = mask(tensor(values, rows, vocab, 'float32'), { temperature: as(temperature), minP: as(minP), topK: Int32Array.from(topK), topP: as(topP) });
+      const got = mask(tensor(values, rows, vocab, 'float32'), {
+        temperature: as(temperature),
+        minP: as(minP),
+        topK: Int32Array.from(topK),
+        topP: as(topP),
+      });
       expect(firstDifference(got, expected)).toBeNull();
-      expect(firstDifference(mask(tensor(values, rows, vocab, 'float32'), { temperature, minP, topK: as(topK), topP }), expected)).toBeNull();
+      expect(
+        firstDifference(mask(tensor(values, rows, vocab, 'float32'), { temperature, minP, topK: as(topK), topP }), expected),
+      ).toBeNull();
     }
     // One value for every row is the same as that value repeated.
     const scalar = mask(tensor(values, rows, vocab, 'float32'), { temperature: 0.7, topK: 9 });
-    const repeated = mask(tensor(values, rows, vocab, 'float32'), { temperature: new Array(rows).fill(0.7), topK: new Int32Array(rows).fill(9) });
+    const repeated = mask(tensor(values, rows, vocab, 'float32'), {
+      temperature: new Array(rows).fill(0.7),
+      topK: new Int32Array(rows).fill(9),
+    });
     expect(scalar.toLists()).toEqual(repeated.toLists());
   });
 
@@ -164,6 +172,10 @@ describe('inputs', () => {
     expect([0, 1, 2].map((r) => result.count(r))).toEqual([2, 2, 4]);
     expect(Array.from(result.row(1))).toEqual([1, 2]);
     expect(result.row(1).buffer).toBe(result.indices.buffer); // a view, not a copy
-    expect(result.toLists()).toEqual([[0, 2], [1, 2], [0, 1, 2, 3]]);
+    expect(result.toLists()).toEqual([
+      [0, 2],
+      [1, 2],
+      [0, 1, 2, 3],
+    ]);
   });
 });

@@ -25,7 +25,6 @@ interface ChildResult {
   error?: Record<string, unknown>;
 }
 
-
 function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint16Array)[] } {
   const rng = new Rng(0x15a);
   const cases: Case[] = [];
@@ -43,7 +42,16 @@ function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint1
   };
   for (const dtype of dtypes) {
     // Lengths around the vector widths and block sizes, short and long rows, both batch paths.
-    for (const [rows, vocab] of [[3, 1], [5, 15], [4, 17], [6, 63], [3, 333], [40, 1000], [1, 20000], [2, 9001]]) {
+    for (const [rows, vocab] of [
+      [3, 1],
+      [5, 15],
+      [4, 17],
+      [6, 63],
+      [3, 333],
+      [40, 1000],
+      [1, 20000],
+      [2, 9001],
+    ]) {
       for (const options of [
         { topK: 20 },
         { topP: 0.9, temperature: 0.7 },
@@ -96,7 +104,8 @@ test('baseline, AVX2 and AVX-512 kernels all keep what the reference keeps', () 
         const c = cases[i];
         const want = expected[i];
         const label = `${out.isa} case ${i} (${c.dtype} B=${c.rows} V=${c.vocab} ${JSON.stringify(c.options)})`;
-        if (want.error) return JSON.stringify(result.error) === JSON.stringify(want.error) ? [] : [`${label}: error ${JSON.stringify(result.error)}`];
+        if (want.error)
+          return JSON.stringify(result.error) === JSON.stringify(want.error) ? [] : [`${label}: error ${JSON.stringify(result.error)}`];
         const lists = want.lists!;
         const offsets = [0, ...lists.map((_, r) => lists.slice(0, r + 1).reduce((n, ids) => n + ids.length, 0))];
         if (JSON.stringify(result.offsets) !== JSON.stringify(offsets) || JSON.stringify(result.indices) !== JSON.stringify(lists.flat())) {

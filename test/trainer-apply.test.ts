@@ -13,7 +13,8 @@ describe('applyMask', () => {
       ]) {
         const logits = randomLogits(next, rows, vocab, dtype, { negInfRate: 0.05 });
         // Special values among the kept entries: -0, NaN with a payload, the largest finite.
-        const special = dtype === 'float32' ? [0x80000000, 0x7fc12345, 0x7f7fffff] : [0x8000, 0x7e01, dtype === 'bfloat16' ? 0x7f7f : 0x7bff];
+        const special =
+          dtype === 'float32' ? [0x80000000, 0x7fc12345, 0x7f7fffff] : [0x8000, 0x7e01, dtype === 'bfloat16' ? 0x7f7f : 0x7bff];
         const bits = bitsOf(logits.data);
         special.forEach((b, k) => (bits[k % bits.length] = b));
         const kept = Array.from({ length: rows }, (_, r) => randomIds(next, vocab, [0, 1, 5, vocab][r % 4]));
@@ -88,7 +89,9 @@ describe('applyMask', () => {
     const logits = new Float32Array([1, 2, 3, 4, 5, 6]);
     const mask = maskOf([[0], [1]], 3);
     mask.indices[1] = 7;
-    expect(() => applyMask(logits, mask, { vocab: 3, inPlace: true })).toThrow(expect.objectContaining({ code: 'ERR_SM_INVALID_MASK', row: 1 }));
+    expect(() => applyMask(logits, mask, { vocab: 3, inPlace: true })).toThrow(
+      expect.objectContaining({ code: 'ERR_SM_INVALID_MASK', row: 1 }),
+    );
     expect(logits).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
   });
 });

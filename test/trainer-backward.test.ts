@@ -15,7 +15,9 @@ describe('maskedLogprobsBackward', () => {
         for (const scale of [0.3, 3, 40]) {
           const logits = randomLogits(next, rows, vocab, dtype, { scale });
           const kept = Array.from({ length: rows }, () => randomIds(next, vocab, [1, 5, 16, 33, vocab][Math.floor(next() * 5)]));
-          const targets = Int32Array.from(kept.map((ids) => (next() < 0.85 ? ids[Math.floor(next() * ids.length)] : Math.floor(next() * vocab))));
+          const targets = Int32Array.from(
+            kept.map((ids) => (next() < 0.85 ? ids[Math.floor(next() * ids.length)] : Math.floor(next() * vocab))),
+          );
           const gradOutput = Float64Array.from({ length: rows }, () => (next() - 0.5) * 6);
           const temperature = Float32Array.from({ length: rows }, () => [1, 0.5, 1.7, 0.2][Math.floor(next() * 4)]);
           const tensor: Tensor = { data: logits.data, shape: [rows, vocab], dtype };
@@ -62,7 +64,10 @@ describe('maskedLogprobsBackward', () => {
         const down = row.slice();
         up[id] += h;
         down[id] -= h;
-        const fd = (referenceRow(up, kept[r], targets[r], temperature, smooth).logprob - referenceRow(down, kept[r], targets[r], temperature, smooth).logprob) / (2 * h);
+        const fd =
+          (referenceRow(up, kept[r], targets[r], temperature, smooth).logprob -
+            referenceRow(down, kept[r], targets[r], temperature, smooth).logprob) /
+          (2 * h);
         expect(Math.abs(result.values[j++] - fd)).toBeLessThan(2e-6);
       }
     }
@@ -99,9 +104,18 @@ describe('maskedLogprobsBackward', () => {
     const result = maskedLogprobsBackward(tensor, null, targets, new Float32Array([1, -1, 0.5]), { temperature: 1.5, dense: true });
     expect(result.values.length).toBe(3 * vocab);
     expect(result.dense).toBe(result.values);
-    const viaMask = maskedLogprobsBackward(tensor, maskOf([0, 1, 2].map(() => everyId(vocab)), vocab), targets, new Float32Array([1, -1, 0.5]), {
-      temperature: 1.5,
-    });
+    const viaMask = maskedLogprobsBackward(
+      tensor,
+      maskOf(
+        [0, 1, 2].map(() => everyId(vocab)),
+        vocab,
+      ),
+      targets,
+      new Float32Array([1, -1, 0.5]),
+      {
+        temperature: 1.5,
+      },
+    );
     expect(Array.from(result.values)).toEqual(Array.from(viaMask.values));
   });
 

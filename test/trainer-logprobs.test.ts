@@ -1,12 +1,4 @@
-import {
-  applyMask,
-  mask as computeMask,
-  maskedLogprobs,
-  maskedLogprobsAsync,
-  setThreads,
-  backendInfo,
-  type DType,
-} from '../lib';
+import { applyMask, mask as computeMask, maskedLogprobs, maskedLogprobsAsync, setThreads, backendInfo, type DType } from '../lib';
 import { dtypes, entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, tensorOf, type LogitsCase } from './helpers';
 import { everyId, referenceRow, rowValues } from './trainer-reference';
 
@@ -84,10 +76,18 @@ describe('maskedLogprobs against the float64 reference', () => {
         const logits = randomLogits(next, 4, vocab, dtype);
         const targets = Int32Array.from({ length: 4 }, () => Math.floor(next() * vocab));
         const dense = maskedLogprobs(tensorOf(logits), null, targets, { temperature: 0.8, entropy: true });
-        const full = maskedLogprobs(tensorOf(logits), maskOf([0, 1, 2, 3].map(() => everyId(vocab)), vocab), targets, {
-          temperature: 0.8,
-          entropy: true,
-        });
+        const full = maskedLogprobs(
+          tensorOf(logits),
+          maskOf(
+            [0, 1, 2, 3].map(() => everyId(vocab)),
+            vocab,
+          ),
+          targets,
+          {
+            temperature: 0.8,
+            entropy: true,
+          },
+        );
         expect(Array.from(dense.logprobs)).toEqual(Array.from(full.logprobs));
         expect(Array.from(dense.entropy!)).toEqual(Array.from(full.entropy!));
         expect(dense.targetsOutsideMask).toBe(0);
@@ -117,7 +117,18 @@ describe('maskedLogprobs against the float64 reference', () => {
 
   test('a target outside the kept set gives -inf and is counted, not hidden', () => {
     const logits = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
-    const result = maskedLogprobs(logits, maskOf([[1, 2], [0, 3]], 4), new Int32Array([3, 3]), { vocab: 4, entropy: true });
+    const result = maskedLogprobs(
+      logits,
+      maskOf(
+        [
+          [1, 2],
+          [0, 3],
+        ],
+        4,
+      ),
+      new Int32Array([3, 3]),
+      { vocab: 4, entropy: true },
+    );
     expect(result.logprobs[0]).toBe(-Infinity);
     expect(Number.isFinite(result.logprobs[1])).toBe(true);
     expect(result.targetsOutsideMask).toBe(1);
@@ -155,7 +166,10 @@ describe('maskedLogprobs shapes, determinism and async', () => {
     const kept = Array.from({ length: B * T }, () => randomIds(next, V, 10));
     const targets = Int32Array.from(kept.map((ids) => ids[3]));
     const flat = maskedLogprobs(tensorOf(logits), maskOf(kept, V), targets);
-    const cube = maskedLogprobs({ data: logits.data, shape: [B, T, V], dtype: 'bfloat16' }, maskOf(kept, V), { data: targets, shape: [B, T] });
+    const cube = maskedLogprobs({ data: logits.data, shape: [B, T, V], dtype: 'bfloat16' }, maskOf(kept, V), {
+      data: targets,
+      shape: [B, T],
+    });
     expect(cube).toEqual(flat);
   });
 
@@ -200,9 +214,17 @@ describe('maskedLogprobs shapes, determinism and async', () => {
         const ids = Array.from(recorded.row(r));
         const copies = new (logits.data.constructor as Float32ArrayConstructor)(ids.length * vocab);
         ids.forEach((_, k) => copies.set(logits.data.subarray(r * vocab, (r + 1) * vocab) as Float32Array, k * vocab));
-        const each = maskedLogprobs({ data: copies, shape: [ids.length, vocab], dtype }, maskOf(ids.map(() => ids), vocab), Int32Array.from(ids), {
-          temperature: 0.9,
-        });
+        const each = maskedLogprobs(
+          { data: copies, shape: [ids.length, vocab], dtype },
+          maskOf(
+            ids.map(() => ids),
+            vocab,
+          ),
+          Int32Array.from(ids),
+          {
+            temperature: 0.9,
+          },
+        );
         const total = Array.from(each.logprobs).reduce((sum, lp) => sum + Math.exp(lp), 0);
         expect(Math.abs(total - 1)).toBeLessThan(1e-5);
       }

@@ -57,11 +57,19 @@ async function run({ timeIt }) {
       const readMs = await timeIt(() => addon.baselines.readOnce(data, dtype, B, V));
       const ms = await timeIt(() => sm.mask(tensor, c.params));
       const row = {
-        case: c.name, dist: c.dist, dtype, B, V, threads,
-        ms, readMs, xRead: ms / readMs,
+        case: c.name,
+        dist: c.dist,
+        dtype,
+        B,
+        V,
+        threads,
+        ms,
+        readMs,
+        xRead: ms / readMs,
         target: c.target ? `<= ${c.target}x read` : '',
         met: c.target ? (ms / readMs <= c.target ? 'yes' : 'NO') : '',
-        sortMs: '', xFasterThanSort: '',
+        sortMs: '',
+        xFasterThanSort: '',
       };
       if (c.sort) {
         const sortMs = await timeIt(() => addon.baselines.sortBasedMask(data, dtype, B, V, c.params), { repeats: 3, warmup: 1 });
@@ -83,9 +91,21 @@ async function run({ timeIt }) {
     sm.setThreads(threads);
     const readMs = await timeIt(() => addon.baselines.readOnce(single, 'float32', 1, V1), { repeats: 21 });
     rows.push({
-      case: `B=1 ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}`, dist: 'N(0,3)', dtype: 'float32', B: 1, V: V1,
-      threads, ms, readMs, xRead: ms / readMs, target: `split over ${threads} threads`,
-      met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread`, sortMs: '', xFasterThanSort: '',
+      case: `B=1 ${Object.entries(params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+      dist: 'N(0,3)',
+      dtype: 'float32',
+      B: 1,
+      V: V1,
+      threads,
+      ms,
+      readMs,
+      xRead: ms / readMs,
+      target: `split over ${threads} threads`,
+      met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread`,
+      sortMs: '',
+      xFasterThanSort: '',
     });
   }
   return rows;
