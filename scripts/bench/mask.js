@@ -111,4 +111,4 @@ async function run({ timeIt }) {
   return rows;
 }
 
-module.exports = { name: 'mask-cpu', run, normalLogits, zipfLogits, toBf16 };
+module.exports = { name: 'mask-cpu', run, normalLogits, zipfLogits };
