@@ -23,9 +23,18 @@ export interface LoadedBinary {
   binaryReason: string;
 }
 
-interface Loaded {
+export interface Loaded {
   addon: NativeAddon;
   loaded: LoadedBinary;
+}
+
+/** What choosePrebuild() learns from the host; the loader passes the real ones, tests their own. */
+export interface PrebuildHost {
+  /** An NVIDIA driver is installed (a kernel module or a device node). */
+  driverPresent: boolean;
+  load(file: string): NativeAddon;
+  /** Says once that no CUDA flavour serves this GPU host. */
+  warn(message: string): void;
 }
 
 const packageRoot = path.join(__dirname, '..');
@@ -55,11 +64,21 @@ function nvidiaDriverPresent(): boolean {
   return ['/proc/driver/nvidia/version', '/dev/nvidiactl', '/dev/dxg'].some((file) => fs.existsSync(file));
 }
 
-function flavourOf(addon: NativeAddon): BinaryFlavour {
+/**
+ * The flavour of a binary not named by its file: what its build recorded next
+ * to Release/ (CMake writes it), else its CUDA runtime's version (which a
+ * CUDA 11 runtime reports as 0 without a driver).
+ */
+function flavourOf(addon: NativeAddon, file: string): BinaryFlavour {
   const info = addon.backendInfo(0);
   if (!info.compiled.cuda) return 'cpu';
-  const runtime = info.cuda.runtimeVersion;
-  return `cuda${Math.floor(runtime / 1000)}.${(runtime % 1000) / 10}`;
+  try {
+    const record = JSON.parse(fs.readFileSync(path.join(path.dirname(path.dirname(file)), 'sampling-mask-build.json'), 'utf8'));
+    const [major, minor] = String(record.cuda.version).split('.');
+    return `cuda${Number(major)}.${Number(minor)}`;
+  } catch {
+    return `cuda${cudaVersionText(info.cuda.runtimeVersion)}` as BinaryFlavour;
+  }
 }
 
 function cudaVersionText(version: number): string {
@@ -101,18 +120,21 @@ function describeLoadError(file: string, error: unknown): string {
  * CUDA flavour (its CPU backend is the same) and gets one warning saying what
  * to install.
  */
-function loadPrebuild(tried: string[]): Loaded | undefined {
-  const flavours = prebuildFlavours();
+export function choosePrebuild(
+  flavours: { flavour: BinaryFlavour; file: string }[],
+  host: PrebuildHost,
+  tried: string[],
+): Loaded | undefined {
   const cpu = flavours.find((f) => f.flavour === 'cpu');
   const take = (file: string, flavour: BinaryFlavour, reason: string): Loaded | undefined => {
     try {
-      return { addon: requireAddon(file), loaded: { binary: flavour, binaryOrigin: 'prebuild', binaryPath: file, binaryReason: reason } };
+      return { addon: host.load(file), loaded: { binary: flavour, binaryOrigin: 'prebuild', binaryPath: file, binaryReason: reason } };
     } catch (error) {
       tried.push(describeLoadError(file, error));
       return undefined;
     }
   };
-  if (cpu && !nvidiaDriverPresent()) return take(cpu.file, 'cpu', 'no NVIDIA driver on this host');
+  if (cpu && !host.driverPresent) return take(cpu.file, 'cpu', 'no NVIDIA driver on this host');
 
   const rejected: Loaded[] = [];
   const reasons: string[] = [];
@@ -137,14 +159,22 @@ function loadPrebuild(tried: string[]): Loaded | undefined {
   if (!first) return cpu && take(cpu.file, 'cpu', tried.length ? 'no CUDA flavour loads here' : 'no CUDA flavour ships for this platform');
   for (const other of others) other.addon.setThreads(1);
   first.loaded.binaryReason = `no CUDA flavour runs here, so the CPU backend runs: ${reasons.join('; ')}`;
-  process.emitWarning(
+  host.warn(
     `sampling-mask runs on the CPU on this GPU host: ${reasons.join('; ')}. ` +
       'The CUDA 13.0 build needs NVIDIA driver 580 or newer, the CUDA 11.8 build driver 450.80.02 or newer, ' +
       'and both need a GPU of compute capability 8.0 or newer. Update the driver, or build for this GPU from ' +
       'source: npm install node-addon-api cmake-js && SAMPLING_MASK_CUDA=on npm rebuild sampling-mask',
-    { code: 'SM_NO_USABLE_CUDA_BINARY' },
   );
   return first;
+}
+
+function loadPrebuild(tried: string[]): Loaded | undefined {
+  const host: PrebuildHost = {
+    driverPresent: nvidiaDriverPresent(),
+    load: requireAddon,
+    warn: (message) => process.emitWarning(message, { code: 'SM_NO_USABLE_CUDA_BINARY' }),
+  };
+  return choosePrebuild(prebuildFlavours(), host, tried);
 }
 
 /** Loads the addon (see the top of this file) and says which binary it is and why. */
@@ -155,7 +185,7 @@ export function loadNativeAddon(): Loaded {
     const addon = requireAddon(file);
     return {
       addon,
-      loaded: { binary: flavourOf(addon), binaryOrigin: 'SAMPLING_MASK_ADDON', binaryPath: file, binaryReason: 'named by SAMPLING_MASK_ADDON' },
+      loaded: { binary: flavourOf(addon, file), binaryOrigin: 'SAMPLING_MASK_ADDON', binaryPath: file, binaryReason: 'named by SAMPLING_MASK_ADDON' },
     };
   }
   const tried: string[] = [];
@@ -165,7 +195,7 @@ export function loadNativeAddon(): Loaded {
       const addon = requireAddon(built);
       return {
         addon,
-        loaded: { binary: flavourOf(addon), binaryOrigin: 'source build', binaryPath: built, binaryReason: 'built from source on this host' },
+        loaded: { binary: flavourOf(addon, built), binaryOrigin: 'source build', binaryPath: built, binaryReason: 'built from source on this host' },
       };
     } catch (error) {
       tried.push(describeLoadError(built, error));

@@ -1,6 +1,7 @@
-// The two glibc symbols of the static libstdc++ that have no older version to
-// pin (pins.S pins the rest). Linux/glibc builds only.
+// The glibc symbols the static libraries reference that have no older
+// version to pin (pins.S pins the rest). Linux/glibc builds only.
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +14,15 @@ uint32_t __wrap_arc4random() {
   uint32_t value;
   if (getentropy(&value, sizeof value) != 0) std::abort();
   return value;
+}
+
+// fstat64 (an exported function since glibc 2.33; before, an inline over
+// __fxstat64): the static CUDA 11.8 runtime calls it.
+int __fxstat64(int version, int fd, struct stat64* buf);
+__asm__(".symver __fxstat64, __fxstat64@GLIBC_2.2.5");
+int __wrap_fstat64(int fd, struct stat64* buf) {
+  constexpr int kStatVersion = 1;  // _STAT_VER_LINUX on x86-64
+  return __fxstat64(kStatVersion, fd, buf);
 }
 
 // __libc_single_threaded (glibc 2.32): libstdc++'s reference counts skip their

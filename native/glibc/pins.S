@@ -27,6 +27,7 @@ __wrap_\name:
   .text
 PIN __pthread_key_create, GLIBC_2.2.5
 WRAPPED arc4random
+WRAPPED fstat64
 PIN dlclose, GLIBC_2.2.5
 PIN dlerror, GLIBC_2.2.5
 PIN dlmopen, GLIBC_2.3.4
