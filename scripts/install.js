@@ -28,9 +28,10 @@ const buildDir = path.resolve(root, process.env.SAMPLING_MASK_BUILD_DIR || 'buil
 const configFile = path.join(buildDir, 'sampling-mask-config.json');
 const switches = ['SAMPLING_MASK_CUDA', 'SAMPLING_MASK_CUDA_ARCHITECTURES', 'SAMPLING_MASK_BUILD', 'SAMPLING_MASK_WERROR'];
 
+class BuildError extends Error {}
+
 function fail(message) {
-  console.error(`sampling-mask: ${message}`);
-  process.exit(1);
+  throw new BuildError(message);
 }
 
 function run(command, args, env = {}) {
@@ -53,9 +54,9 @@ function resolveFrom(request) {
   }
 }
 
-function findNvcc() {
-  if (process.env.CUDACXX) return process.env.CUDACXX;
-  const onPath = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8' });
+function findNvcc(env) {
+  if (env.CUDACXX) return env.CUDACXX;
+  const onPath = spawnSync('sh', ['-c', 'command -v nvcc'], { encoding: 'utf8', env });
   if (onPath.status === 0 && onPath.stdout.trim()) return onPath.stdout.trim();
   const standard = '/usr/local/cuda/bin/nvcc';
   return fs.existsSync(standard) ? standard : null;
@@ -70,16 +71,16 @@ function readJson(file) {
 }
 
 /** The switches of this build: the environment's, else (incremental builds) the build folder's, else defaults. */
-function wantedConfig(saved) {
+function wantedConfig(saved, env = process.env) {
   const pick = (name, fallback) => {
-    const value = process.env[name];
+    const value = env[name];
     if (value !== undefined && value !== '') return value.toLowerCase();
     return saved && saved[name] !== undefined ? saved[name] : fallback;
   };
   const cmakeUsable = works('cmake') && resolveFrom('cmake-js/package.json') !== undefined;
   const config = {
     SAMPLING_MASK_CUDA: pick('SAMPLING_MASK_CUDA', 'auto'),
-    SAMPLING_MASK_CUDA_ARCHITECTURES: process.env.SAMPLING_MASK_CUDA_ARCHITECTURES || saved?.SAMPLING_MASK_CUDA_ARCHITECTURES || null,
+    SAMPLING_MASK_CUDA_ARCHITECTURES: env.SAMPLING_MASK_CUDA_ARCHITECTURES || saved?.SAMPLING_MASK_CUDA_ARCHITECTURES || null,
     SAMPLING_MASK_BUILD: pick('SAMPLING_MASK_BUILD', cmakeUsable ? 'cmake' : 'node-gyp'),
     SAMPLING_MASK_WERROR: pick('SAMPLING_MASK_WERROR', fs.existsSync(path.join(root, '.git')) ? 'on' : 'off'),
   };
@@ -87,9 +88,9 @@ function wantedConfig(saved) {
   if (!['cmake', 'node-gyp'].includes(config.SAMPLING_MASK_BUILD)) fail('SAMPLING_MASK_BUILD must be cmake or node-gyp');
   if (!['on', 'off'].includes(config.SAMPLING_MASK_WERROR)) fail('SAMPLING_MASK_WERROR must be on or off');
   // Resolved afresh every time: a toolkit installed since the last build is a change.
-  config.nvcc = config.SAMPLING_MASK_CUDA === 'off' ? null : findNvcc();
-  config.CUDAHOSTCXX = process.env.CUDAHOSTCXX || null;
-  config.CXX = process.env.CXX || null;
+  config.nvcc = config.SAMPLING_MASK_CUDA === 'off' ? null : findNvcc(env);
+  config.CUDAHOSTCXX = env.CUDAHOSTCXX || null;
+  config.CXX = env.CXX || null;
   return config;
 }
 
@@ -229,4 +230,14 @@ function main() {
   console.log(summary(config, ((Date.now() - started) / 1000).toFixed(1)));
 }
 
-main();
+if (require.main === module) {
+  try {
+    main();
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    console.error(`sampling-mask: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+module.exports = { wantedConfig, sameConfig, describeArchitectures };

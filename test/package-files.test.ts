@@ -49,3 +49,15 @@ test('exports map: types, import, require, package.json, and nothing internal', 
   expect(pkg.license).toBe('MIT');
   expect(pkg.engines.node).toBe('>=20');
 });
+
+test('the ES module entry gives every CommonJS export, the very same objects (one addon, one set of defaults)', () => {
+  const script = `
+    import * as esm from ${JSON.stringify(path.join(root, 'dist', 'index.mjs'))};
+    import { createRequire } from 'module';
+    const cjs = createRequire(import.meta.url)(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+    const names = Object.keys(cjs).filter((k) => k !== '__esModule');
+    console.log(JSON.stringify({ names, missing: names.filter((k) => esm[k] !== cjs[k]) }));`;
+  const { names, missing } = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  expect(names).toEqual(expect.arrayContaining(['mask', 'maskAsync', 'maskedLogprobs', 'SamplingMask', 'backendInfo', 'setBackend']));
+  expect(missing).toEqual([]);
+});

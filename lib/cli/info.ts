@@ -54,18 +54,11 @@ function cudaVersion(version: number): string {
   return version ? `${Math.floor(version / 1000)}.${(version % 1000) / 10}` : 'none';
 }
 
-/** "80-real;90-real;90-virtual" -> "sm_80, sm_90 + PTX compute_90". */
-export function describeArchitectures(list: string): string {
-  const real: string[] = [];
-  const ptx: string[] = [];
-  for (const entry of list.split(';')) {
-    const [arch, kind] = entry.split('-');
-    if (!/^\d+[a-z]?$/.test(arch)) return list;
-    if (kind !== 'virtual') real.push(`sm_${arch}`);
-    if (kind !== 'real') ptx.push(`compute_${arch}`);
-  }
-  return [real.join(', '), ptx.length ? `PTX ${ptx.join(', ')}` : ''].filter(Boolean).join(' + ');
-}
+// The install script's own wording of architectures (it runs before dist/ exists, so it holds the code).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { describeArchitectures } = require(path.join(__dirname, '..', '..', 'scripts', 'install.js')) as {
+  describeArchitectures(list: string): string;
+};
 
 export function hostInfo(): HostInfo {
   const backend = backendInfo();
