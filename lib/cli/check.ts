@@ -42,6 +42,12 @@ const rule = require(path.join(__dirname, '..', 'reference', 'reference.js')) as
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const trainer = require(path.join(__dirname, '..', 'reference', 'trainer-reference.js')) as TrainerReference;
 
+// The seeded PRNG of the benchmarks and the demo (scripts/bench/util.js, shipped with the CLI).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { rng: mulberry32 } = require(path.join(__dirname, '..', '..', 'scripts', 'bench', 'util.js')) as {
+  rng(seed: number): () => number;
+};
+
 /** The README's bounds, u = 2^-24. */
 const U = 2 ** -24;
 const logprobBound = (reference: number, kept: number) => 8 * U * (1 + Math.abs(reference) + Math.log(kept));
@@ -53,17 +59,6 @@ interface Case {
   rows: number;
   vocab: number;
   params: Params;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const f32 = new Float32Array(1);
