@@ -96,7 +96,7 @@ function noBinaryError(tried: string[]): Error {
   const lines = [
     `sampling-mask: no native binary loads on ${host}.`,
     ...tried.map((line) => `  ${line}`),
-    'Prebuilds ship for linux-x64 with glibc 2.28 or newer. Elsewhere, build from source:',
+    'Prebuilds ship for linux-x64 with glibc 2.25 or newer. Elsewhere, build from source:',
     '  npm install node-addon-api cmake-js && npm rebuild sampling-mask',
     '  (needs a C++17 compiler and CMake >= 3.20; for CUDA also nvcc: CUDACXX=/usr/local/cuda/bin/nvcc)',
   ];

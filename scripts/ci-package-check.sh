@@ -18,6 +18,9 @@ repo="$PWD"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 step() { printf '\n== %s\n' "$*"; }
+# Installs below are a user's: no build switch or addon override from the CI environment.
+unset SAMPLING_MASK_CUDA SAMPLING_MASK_CUDA_ARCHITECTURES SAMPLING_MASK_BUILD SAMPLING_MASK_WERROR SAMPLING_MASK_BUILD_DIR \
+  SAMPLING_MASK_ADDON CUDACXX
 seconds() { echo "$(( $(date +%s%N) / 1000000 ))"; }
 
 step "prebuilds (${SAMPLING_MASK_CI_FLAVOURS:-cpu}) and npm pack"
@@ -57,9 +60,12 @@ cat > "$work/consumers/tsconfig.json" <<EOF
   "files": ["consumer.mts"] }
 EOF
 
-# Runs the consumers, info and check in an installed folder.
+# Runs the consumers, info and check in an installed folder, whose binary must come from $2 (prebuild or source build).
 consume() {
-  local dir="$1"
+  local dir="$1" origin="$2"
+  (cd "$dir" && node -e '
+    const info = require("sampling-mask").backendInfo();
+    if (info.binaryOrigin !== process.argv[1]) throw new Error(`the ${info.binaryOrigin} binary loaded, not a ${process.argv[1]}`);' "$origin")
   cp "$work/consumers/"consumer.* "$work/consumers/tsconfig.json" "$dir/"
   node "$dir/consumer.cjs"
   node "$dir/consumer.mjs"
@@ -78,7 +84,7 @@ fresh() {
 step "prebuild path: no compiler on PATH"
 bare="$work/bare-bin"
 mkdir -p "$bare"
-for tool in node npm npx; do ln -s "$(command -v "$tool")" "$bare/$tool"; done
+for tool in sh node npm npx; do ln -s "$(command -v "$tool")" "$bare/$tool"; done
 for compiler in cc gcc g++ c++ cmake make nvcc; do
   if PATH="$bare" command -v "$compiler" > /dev/null; then echo "$compiler is still on PATH" >&2; exit 1; fi
 done
@@ -86,12 +92,12 @@ dir="$(fresh prebuild)"
 started="$(seconds)"
 (cd "$dir" && PATH="$bare" npm install --no-audit --no-fund --foreground-scripts "$tarball")
 echo "installed from the tarball in $(( $(seconds) - started )) ms"
-consume "$dir"
+consume "$dir" prebuild
 
 step "prebuild path: --ignore-scripts (as pnpm does by default)"
 dir="$(fresh ignore-scripts)"
 (cd "$dir" && npm install --no-audit --no-fund --foreground-scripts --ignore-scripts "$tarball")
-consume "$dir"
+consume "$dir" prebuild
 
 step "source path: the tarball without prebuilds"
 mkdir -p "$work/repack"
@@ -103,11 +109,11 @@ tar czf "$source_tarball" -C "$work/repack" package
 step "source path: node-gyp (node-addon-api only: no cmake-js, so CMake is not used)"
 dir="$(fresh source-node-gyp)"
 (cd "$dir" && SAMPLING_MASK_CUDA=off npm install --no-audit --no-fund --foreground-scripts --prefer-offline "$source_tarball" node-addon-api@^8)
-consume "$dir"
+consume "$dir" "source build"
 
 step "source path: CMake (node-addon-api and cmake-js)"
 dir="$(fresh source-cmake)"
 (cd "$dir" && SAMPLING_MASK_CUDA=off npm install --no-audit --no-fund --foreground-scripts --prefer-offline "$source_tarball" node-addon-api@^8 cmake-js@^8)
-consume "$dir"
+consume "$dir" "source build"
 
 step "package check passed"
