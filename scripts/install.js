@@ -112,6 +112,9 @@ function requireSourceDependencies(config) {
     const why = works('cmake') ? 'cmake-js is not installed' : 'CMake is not installed';
     fail(`SAMPLING_MASK_CUDA=on needs the CMake build (${why}; the node-gyp build is CPU-only): install CMake >= 3.20, then ${sourceDeps}`);
   }
+  if (config.nvcc && config.nvcc.includes('/') && !fs.existsSync(config.nvcc)) {
+    fail(`CUDACXX=${config.nvcc}: no such file (unset it, or name the nvcc to use)`);
+  }
   if (config.SAMPLING_MASK_CUDA === 'on' && !config.nvcc) {
     fail('SAMPLING_MASK_CUDA=on but no nvcc was found: set CUDACXX=/path/to/nvcc (CMake does not look in /usr/local/cuda by itself)');
   }
