@@ -1,6 +1,6 @@
 export { mask, maskAsync, type MaskInput, type MaskOptions, type PerRow } from './mask';
 export { SamplingMask } from './sampling-mask';
-export type { DType, Tensor, LogitsInput } from './tensor';
+export type { DType, Tensor, LogitsInput, OrtLikeTensor } from './tensor';
 export {
   backendInfo,
   getBackend,

@@ -7,7 +7,7 @@ import { rangeError, typeError } from './errors';
 import { type PerRow } from './mask';
 import { addon, type LogitsData, type NativeApplied, type NativeKeptRows, type NativeProfile } from './native';
 import { SamplingMask } from './sampling-mask';
-import { isTypedArrayOf, nativeLogits, type LogitsInput } from './tensor';
+import { isOrtLike, isTypedArrayOf, leadingDims, nativeLogits, type LogitsInput, type OrtLikeTensor } from './tensor';
 
 /**
  * Where a trainer operation runs (backend, device, as for mask()) and
@@ -18,8 +18,13 @@ export interface TrainerExecOptions extends ExecOptions {
   profile?: boolean;
 }
 
-/** applyMask's result: its timings attached as `profile` when asked for. */
-export type Profiled<L> = L & { profile?: NativeProfile };
+/**
+ * applyMask's result: the input's own kind, except that a new tensor made
+ * from an onnxruntime / transformers.js one is a plain { data, dims, type }
+ * (`new ort.Tensor(type, data, dims)` wraps it); its timings attached as
+ * `profile` when asked for.
+ */
+export type Profiled<L> = (L extends OrtLikeTensor ? OrtLikeTensor : L) & { profile?: NativeProfile };
 
 /** Host logits, or logits already on a CUDA device (then the operation runs there, nothing re-uploaded). */
 export type TrainerInput = LogitsInput | DeviceTensor;
@@ -89,8 +94,7 @@ function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
   if (targets === null || typeof targets !== 'object' || !isTypedArrayOf(targets.data, 'Int32Array') || !Array.isArray(targets.shape)) {
     throw typeError('targets', 'expected an Int32Array or a tensor { data: Int32Array, shape }');
   }
-  const leading =
-    logits instanceof DeviceTensor ? [logits.rows] : isTypedArrayOf(logits, 'Float32Array') ? undefined : logits.shape.slice(0, -1);
+  const leading = logits instanceof DeviceTensor ? [logits.rows] : leadingDims(logits);
   if (leading && (leading.length !== targets.shape.length || leading.some((d, i) => d !== targets.shape[i]))) {
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'targets', `shape [${targets.shape}] must be the logits' leading dims [${leading}]`);
   }
@@ -123,15 +127,16 @@ function backwardCall(
 }
 
 /** The result in the input's own form: a tensor for a tensor, a Float32Array for a Float32Array. */
-function sameForm<L extends LogitsInput>(logits: L, data: LogitsData): L {
-  if (isTypedArrayOf(logits, 'Float32Array')) return data as L;
-  return { ...logits, data } as L;
+function sameForm(logits: LogitsInput, data: LogitsData): LogitsInput {
+  if (isTypedArrayOf(logits, 'Float32Array')) return data as Float32Array;
+  if (isOrtLike(logits)) return { data, dims: [...logits.dims], type: logits.type, location: 'cpu' };
+  return { ...logits, data };
 }
 
 /** applyMask's result: the input itself when masked in place (always for a DeviceTensor), else a new one; with its profile when asked for. */
 function applied<L extends TrainerInput>(logits: L, call: NativeKeptRows, result: NativeApplied): Profiled<L> {
   const inPlace = result.data === undefined || result.data === call.data;
-  const out = (inPlace ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as L;
+  const out = (inPlace ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as Profiled<L>;
   return result.profile ? Object.assign(out, { profile: result.profile }) : out;
 }
 
