@@ -22,7 +22,7 @@ test('npm pack would ship exactly the allowed files', () => {
 
 test('the allow-list refuses tests, build output and stray files, and requires the entry points', () => {
   const good = ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/load.js',
-    'dist/cli/index.js', 'dist/reference/reference.js', 'dist/reference/trainer-reference.js', 'scripts/install.js', 'scripts/demo.js',
+    'dist/cli/index.js', 'dist/reference/reference.js', 'dist/reference/trainer-reference.js', 'scripts/install.js', 'scripts/demo.js', 'scripts/shared.js',
     'CMakeLists.txt', 'binding.gyp', 'native/glibc/pins.S'];
   expect(packageFileProblems(good, { prebuilds: false })).toEqual([]);
   expect(packageFileProblems([...good, 'test/mask.test.ts', 'build/Release/sampling_mask.node', 'native/cpu/x.o'], { prebuilds: false })).toEqual([

@@ -42,9 +42,9 @@ const rule = require(path.join(__dirname, '..', 'reference', 'reference.js')) as
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const trainer = require(path.join(__dirname, '..', 'reference', 'trainer-reference.js')) as TrainerReference;
 
-// The seeded PRNG of the benchmarks and the demo (scripts/bench/util.js, shipped with the CLI).
+// The seeded PRNG of the tests, benchmarks and demo (scripts/shared.js, shipped with the CLI).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { rng: mulberry32 } = require(path.join(__dirname, '..', '..', 'scripts', 'bench', 'util.js')) as {
+const { rng: mulberry32 } = require(path.join(__dirname, '..', '..', 'scripts', 'shared.js')) as {
   rng(seed: number): () => number;
 };
 
