@@ -97,10 +97,11 @@ class CheckedList {
     itemIs: (type: DataType | undefined) => boolean,
     itemName: string,
   ) {
-    if (!A.DataType.isList(data.type) || !itemIs(data.children[0]?.type)) {
+    if (!A.DataType.isList(data.type) || !itemIs(data.type.children[0]?.type)) {
       throw invalidRollout(column, `expected List<${itemName}>, got ${String(data.type)}`);
     }
     this.child = data.children[0];
+    if (this.child === undefined) throw fileError('ERR_SM_CORRUPT_FILE', column, 'list without its values');
     if (data.nullCount > 0 || this.child.nullCount > 0) throw invalidRollout(column, 'holds nulls');
     this.offsets = data.valueOffsets as Int32Array;
     if (this.offsets.length < data.length + 1) throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
@@ -161,7 +162,9 @@ function chunksOf(vector: unknown): Data[] {
 export function maskFromArrow(vector: MaskVector | Data<List<Int32>>, vocab: number): SamplingMask {
   checkVocab(vocab);
   const A = arrowModule();
-  const masks = chunksOf(vector).map((data) => new CheckedList(A, data, 'vector', isInt32(A), 'Int32').mask(0, data.length, vocab));
+  const masks = chunksOf(vector)
+    .filter((data) => data.length > 0)
+    .map((data) => new CheckedList(A, data, 'vector', isInt32(A), 'Int32').mask(0, data.length, vocab));
   if (masks.length === 0) return new SamplingMask(Int32Array.of(0), new Int32Array(0), vocab);
   return masks.length === 1 ? masks[0] : concat(masks);
 }
@@ -324,6 +327,8 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
   }
   const records: RolloutRecord[] = [];
   for (const batch of table.batches) {
+    // An empty batch may come without child arrays: nothing to read in it.
+    if (batch.numRows === 0) continue;
     const column = (name: string): Data | undefined => {
       const data = batch.getChild(name)?.data[0];
       if (data !== undefined && data.length !== batch.numRows) throw fileError('ERR_SM_CORRUPT_FILE', name, `has ${data.length} rows in a batch of ${batch.numRows}`);
