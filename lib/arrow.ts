@@ -22,8 +22,10 @@ import type { RequestId } from './recorder';
 import {
   checkRollouts,
   invalidRollout,
+  joined,
   kReservedColumns,
   kVocabKey,
+  requestRows,
   resolveVocab,
   userMetadata,
   type RolloutFile,
@@ -51,7 +53,12 @@ export function arrowModule(): Arrow {
 }
 
 /** Bytes that are not a readable file of the format (cut short: ERR_SM_TRUNCATED; otherwise ERR_SM_CORRUPT_FILE). @internal */
-export function fileError(code: 'ERR_SM_TRUNCATED' | 'ERR_SM_CORRUPT_FILE', argument: string, message: string, cause?: unknown): RangeError {
+export function fileError(
+  code: 'ERR_SM_TRUNCATED' | 'ERR_SM_CORRUPT_FILE',
+  argument: string,
+  message: string,
+  cause?: unknown,
+): RangeError {
   return Object.assign(rangeError(code, argument, message), cause === undefined ? {} : { cause });
 }
 
@@ -60,7 +67,13 @@ function listOf(A: Arrow, item: DataType): List {
 }
 
 function listData(A: Arrow, offsets: Int32Array, child: Data): Data<List> {
-  return A.makeData({ type: listOf(A, child.type), length: offsets.length - 1, nullCount: 0, valueOffsets: offsets, child });
+  return A.makeData({
+    type: listOf(A, child.type),
+    length: offsets.length - 1,
+    nullCount: 0,
+    valueOffsets: offsets,
+    child,
+  });
 }
 
 function int32Data(A: Arrow, values: Int32Array): Data<Int32> {
@@ -78,8 +91,10 @@ export function maskToArrow(mask: SamplingMask): MaskVector {
   return A.makeVector(maskData(A, mask));
 }
 
-const isInt32 = (A: Arrow) => (type: DataType | undefined) => A.DataType.isInt(type) && type.bitWidth === 32 && type.isSigned;
-const isFloat32 = (A: Arrow) => (type: DataType | undefined) => A.DataType.isFloat(type) && type.precision === A.Precision.SINGLE;
+const isInt32 = (A: Arrow) => (type: DataType | undefined) =>
+  A.DataType.isInt(type) && type.bitWidth === 32 && type.isSigned;
+const isFloat32 = (A: Arrow) => (type: DataType | undefined) =>
+  A.DataType.isFloat(type) && type.precision === A.Precision.SINGLE;
 
 type Values = Int32Array | Float32Array;
 
@@ -104,7 +119,8 @@ class CheckedList {
     if (this.child === undefined) throw fileError('ERR_SM_CORRUPT_FILE', column, 'list without its values');
     if (data.nullCount > 0 || this.child.nullCount > 0) throw invalidRollout(column, 'holds nulls');
     this.offsets = data.valueOffsets as Int32Array;
-    if (this.offsets.length < data.length + 1) throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
+    if (this.offsets.length < data.length + 1)
+      throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
     const values = this.child.values as ArrayLike<unknown> | undefined;
     if (values !== undefined && values.length < this.child.length) {
       throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its length');
@@ -116,7 +132,11 @@ class CheckedList {
     const begin = this.offsets[first];
     const stop = this.offsets[end];
     if (!(begin >= 0 && begin <= stop && stop <= this.child.length)) {
-      throw fileError('ERR_SM_CORRUPT_FILE', this.column, `rows [${first}, ${end}) span [${begin}, ${stop}) of ${this.child.length} values`);
+      throw fileError(
+        'ERR_SM_CORRUPT_FILE',
+        this.column,
+        `rows [${first}, ${end}) span [${begin}, ${stop}) of ${this.child.length} values`,
+      );
     }
     return [begin, stop];
   }
@@ -149,7 +169,8 @@ function chunksOf(vector: unknown): Data[] {
   const value = vector as { data?: unknown; type?: unknown; children?: unknown };
   // Duck-typed rather than instanceof: the caller's apache-arrow may be another copy than ours.
   if (value !== null && typeof value === 'object' && Array.isArray(value.data)) return value.data as Data[];
-  if (value !== null && typeof value === 'object' && value.type !== undefined && Array.isArray(value.children)) return [value as Data];
+  if (value !== null && typeof value === 'object' && value.type !== undefined && Array.isArray(value.children))
+    return [value as Data];
   throw typeError('vector', 'expected an Arrow Vector or Data of List<Int32>');
 }
 
@@ -167,15 +188,6 @@ export function maskFromArrow(vector: MaskVector | Data<List<Int32>>, vocab: num
     .map((data) => new CheckedList(A, data, 'vector', isInt32(A), 'Int32').mask(0, data.length, vocab));
   if (masks.length === 0) return new SamplingMask(Int32Array.of(0), new Int32Array(0), vocab);
   return masks.length === 1 ? masks[0] : concat(masks);
-}
-
-// Ragged per-record arrays joined into one values array, and its offsets.
-function joined<T extends Values>(lists: readonly ArrayLike<number>[], Ctor: { new (length: number): T }): { offsets: Int32Array; values: T } {
-  const offsets = new Int32Array(lists.length + 1);
-  lists.forEach((list, i) => (offsets[i + 1] = offsets[i] + list.length));
-  const values = new Ctor(offsets[lists.length]);
-  lists.forEach((list, i) => values.set(list, offsets[i]));
-  return { offsets, values };
 }
 
 function scalarType(A: Arrow, kind: ScalarKind): DataType {
@@ -207,42 +219,85 @@ export function rolloutTable(records: readonly RolloutRecord[], options: Rollout
     columns.push(data);
   };
   const ids = records.map((r) => r.id);
-  add('request_id', layout.idKind === 'utf8' ? A.vectorFromArray(ids as string[], new A.Utf8()).data[0] : A.makeData({ type: new A.Int64(), length: ids.length, nullCount: 0, data: BigInt64Array.from(ids as number[], BigInt) }));
-  const perRecord = (pick: (r: RolloutRecord) => ArrayLike<number> | undefined) => records.map((r) => pick(r) ?? []);
+  add(
+    'request_id',
+    layout.idKind === 'utf8'
+      ? A.vectorFromArray(ids as string[], new A.Utf8()).data[0]
+      : A.makeData({
+          type: new A.Int64(),
+          length: ids.length,
+          nullCount: 0,
+          data: BigInt64Array.from(ids as number[], BigInt),
+        }),
+  );
+  const perRecord = (pick: (r: RolloutRecord) => ArrayLike<number> | undefined) => records.map(pick);
   if (layout.hasPrompt) {
-    const prompts = joined(perRecord((r) => r.promptIds), Int32Array);
+    const prompts = joined(
+      perRecord((r) => r.promptIds),
+      Int32Array,
+    );
     add('prompt_ids', listData(A, prompts.offsets, int32Data(A, prompts.values)));
   }
   if (layout.hasTokens) {
-    const tokens = joined(perRecord((r) => r.tokens), Int32Array);
+    const tokens = joined(
+      perRecord((r) => r.tokens),
+      Int32Array,
+    );
     add('token_ids', listData(A, tokens.offsets, int32Data(A, tokens.values)));
   }
   if (layout.hasLogprobs) {
-    const logprobs = joined(perRecord((r) => r.logprobs), Float32Array);
-    add('logprobs', listData(A, logprobs.offsets, A.makeData({ type: new A.Float32(), length: logprobs.values.length, nullCount: 0, data: logprobs.values })));
+    const logprobs = joined(
+      perRecord((r) => r.logprobs),
+      Float32Array,
+    );
+    add(
+      'logprobs',
+      listData(
+        A,
+        logprobs.offsets,
+        A.makeData({ type: new A.Float32(), length: logprobs.values.length, nullCount: 0, data: logprobs.values }),
+      ),
+    );
   }
-  const requestRows = new Int32Array(records.length + 1);
-  records.forEach((r, i) => (requestRows[i + 1] = requestRows[i] + r.mask.rows));
   // One request's mask is shared as it is; several are joined once.
-  const all = records.length === 0 ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab) : records.length === 1 ? records[0].mask : concat(records.map((r) => r.mask));
-  add('sampling_mask', listData(A, requestRows, maskData(A, all)));
+  const all =
+    records.length === 0
+      ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab)
+      : records.length === 1
+        ? records[0].mask
+        : concat(records.map((r) => r.mask));
+  add('sampling_mask', listData(A, requestRows(records), maskData(A, all)));
   if (layout.hasOutsideSteps) {
-    const outside = joined(perRecord((r) => r.outsideSteps), Int32Array);
+    const outside = joined(
+      perRecord((r) => r.outsideSteps),
+      Int32Array,
+    );
     add('outside_steps', listData(A, outside.offsets, int32Data(A, outside.values)));
   }
   for (const [name, kind] of layout.scalars) {
-    add(name, A.vectorFromArray(records.map((r) => r.columns?.[name] ?? null), scalarType(A, kind)).data[0], true);
+    add(
+      name,
+      A.vectorFromArray(
+        records.map((r) => r.columns?.[name] ?? null),
+        scalarType(A, kind),
+      ).data[0],
+      true,
+    );
   }
   const metadata = new Map([[kVocabKey, String(layout.vocab)], ...Object.entries(options.metadata ?? {})]);
   const schema = new A.Schema(fields, metadata);
-  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(fields), length: records.length, nullCount: 0, children: columns }));
+  const batch = new A.RecordBatch(
+    schema,
+    A.makeData({ type: new A.Struct(fields), length: records.length, nullCount: 0, children: columns }),
+  );
   return new A.Table([batch]);
 }
 
 /** The records as Arrow IPC bytes (stream by default, or { format: 'file' }). */
 export function writeRolloutsArrow(records: readonly RolloutRecord[], options: ArrowWriteOptions = {}): Uint8Array {
   const format = options.format ?? 'stream';
-  if (format !== 'stream' && format !== 'file') throw typeError('options.format', `expected 'stream' or 'file', got ${String(format)}`);
+  if (format !== 'stream' && format !== 'file')
+    throw typeError('options.format', `expected 'stream' or 'file', got ${String(format)}`);
   const table = rolloutTable(records, options);
   return arrowModule().tableToIPC(table, format);
 }
@@ -253,12 +308,14 @@ function readIds(A: Arrow, data: Data, column: string): RequestId[] {
   if (A.DataType.isUtf8(data.type)) {
     const offsets = data.valueOffsets as Int32Array;
     const bytes = data.values as Uint8Array;
-    if (offsets.length < data.length + 1) throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
+    if (offsets.length < data.length + 1)
+      throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
     const decoder = new TextDecoder('utf-8', { fatal: true });
     for (let i = 0; i < data.length; i++) {
       const begin = offsets[i];
       const end = offsets[i + 1];
-      if (!(begin >= 0 && begin <= end && end <= bytes.length)) throw fileError('ERR_SM_CORRUPT_FILE', column, `row ${i} spans bytes [${begin}, ${end}) of ${bytes.length}`);
+      if (!(begin >= 0 && begin <= end && end <= bytes.length))
+        throw fileError('ERR_SM_CORRUPT_FILE', column, `row ${i} spans bytes [${begin}, ${end}) of ${bytes.length}`);
       try {
         ids[i] = decoder.decode(bytes.subarray(begin, end));
       } catch (e) {
@@ -267,7 +324,8 @@ function readIds(A: Arrow, data: Data, column: string): RequestId[] {
     }
   } else if (A.DataType.isInt(data.type) && data.type.bitWidth === 64 && data.type.isSigned) {
     const values = data.values as BigInt64Array;
-    if (values.length < data.length) throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its rows');
+    if (values.length < data.length)
+      throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its rows');
     for (let i = 0; i < data.length; i++) {
       const id = values[i];
       if (id > BigInt(Number.MAX_SAFE_INTEGER) || id < BigInt(Number.MIN_SAFE_INTEGER)) {
@@ -292,8 +350,13 @@ function readScalars(A: Arrow, data: Data, column: string): RolloutScalar[] {
   const type = data.type;
   const values = data.values as ArrayLike<unknown>;
   const utf8 = A.DataType.isUtf8(type);
-  const covered = A.DataType.isBool(type) ? values.length * 8 >= data.offset + data.length : utf8 ? (data.valueOffsets as Int32Array).length > data.length : values.length >= data.length;
-  if (!covered || (data.nullCount > 0 && data.nullBitmap.length * 8 < data.offset + data.length)) throw fileError('ERR_SM_CORRUPT_FILE', column, 'buffers shorter than its rows');
+  const covered = A.DataType.isBool(type)
+    ? values.length * 8 >= data.offset + data.length
+    : utf8
+      ? (data.valueOffsets as Int32Array).length > data.length
+      : values.length >= data.length;
+  if (!covered || (data.nullCount > 0 && data.nullBitmap.length * 8 < data.offset + data.length))
+    throw fileError('ERR_SM_CORRUPT_FILE', column, 'buffers shorter than its rows');
   if (utf8) {
     const offsets = data.valueOffsets as Int32Array;
     for (let i = 0; i < data.length; i++) {
@@ -315,15 +378,21 @@ function readScalars(A: Arrow, data: Data, column: string): RolloutScalar[] {
  */
 export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}): RolloutFile {
   const A = arrowModule();
-  if (table === null || typeof table !== 'object' || !Array.isArray((table as Table).batches)) throw typeError('table', 'expected an Arrow Table');
+  if (table === null || typeof table !== 'object' || !Array.isArray((table as Table).batches))
+    throw typeError('table', 'expected an Arrow Table');
   const vocab = resolveVocab(table.schema.metadata.get(kVocabKey), options, 'table');
   const names = table.schema.fields.map((f) => f.name);
   for (const required of ['request_id', 'sampling_mask']) {
-    if (!names.includes(required)) throw invalidRollout('table', `no '${required}' column (columns: ${names.join(', ')})`);
+    if (!names.includes(required))
+      throw invalidRollout('table', `no '${required}' column (columns: ${names.join(', ')})`);
   }
   const scalars = table.schema.fields.filter((f) => !kReservedColumns.includes(f.name));
   for (const field of scalars) {
-    if (!isScalarType(A, field.type)) throw invalidRollout(field.name, `extra columns must be scalars (int, float, bool, utf8), got ${String(field.type)}`);
+    if (!isScalarType(A, field.type))
+      throw invalidRollout(
+        field.name,
+        `extra columns must be scalars (int, float, bool, utf8), got ${String(field.type)}`,
+      );
   }
   const records: RolloutRecord[] = [];
   for (const batch of table.batches) {
@@ -331,15 +400,24 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
     if (batch.numRows === 0) continue;
     const column = (name: string): Data | undefined => {
       const data = batch.getChild(name)?.data[0];
-      if (data !== undefined && data.length !== batch.numRows) throw fileError('ERR_SM_CORRUPT_FILE', name, `has ${data.length} rows in a batch of ${batch.numRows}`);
+      if (data !== undefined && data.length !== batch.numRows)
+        throw fileError('ERR_SM_CORRUPT_FILE', name, `has ${data.length} rows in a batch of ${batch.numRows}`);
       return data;
     };
-    const list = (name: string, itemIs: (type: DataType | undefined) => boolean, itemName: string): CheckedList | undefined => {
+    const list = (
+      name: string,
+      itemIs: (type: DataType | undefined) => boolean,
+      itemName: string,
+    ): CheckedList | undefined => {
       const data = column(name);
       return data === undefined ? undefined : new CheckedList(A, data, name, itemIs, itemName);
     };
     const ids = readIds(A, column('request_id') as Data, 'request_id');
-    const masks = list('sampling_mask', (type) => A.DataType.isList(type) && isInt32(A)(type.children[0]?.type), 'List<Int32>') as CheckedList;
+    const masks = list(
+      'sampling_mask',
+      (type) => A.DataType.isList(type) && isInt32(A)(type.children[0]?.type),
+      'List<Int32>',
+    ) as CheckedList;
     const maskRows = new CheckedList(A, masks.child, 'sampling_mask', isInt32(A), 'Int32');
     const prompts = list('prompt_ids', isInt32(A), 'Int32');
     const tokens = list('token_ids', isInt32(A), 'Int32');
@@ -354,13 +432,20 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
       try {
         mask = maskRows.mask(first, end, vocab);
       } catch (e) {
-        throw Object.assign(e as Error, { message: `sampling_mask of request ${JSON.stringify(id)}: ${(e as Error).message}`, ...where });
+        throw Object.assign(e as Error, {
+          message: `sampling_mask of request ${JSON.stringify(id)}: ${(e as Error).message}`,
+          ...where,
+        });
       }
       const record: RolloutRecord = { id, mask };
       const perRow = <T extends Values>(source: CheckedList | undefined, name: string): T | undefined => {
         const values = source?.values<T>(i);
         if (values !== undefined && values.length !== mask.rows) {
-          throw invalidRollout(name, `request ${JSON.stringify(id)} has ${values.length} entries for ${mask.rows} mask rows`, where);
+          throw invalidRollout(
+            name,
+            `request ${JSON.stringify(id)} has ${values.length} entries for ${mask.rows} mask rows`,
+            where,
+          );
         }
         return values;
       };
@@ -368,10 +453,16 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
       if (tokenIds !== undefined) record.tokens = checkTokenIds(tokenIds, vocab, 'token_ids', id, where);
       const sampled = perRow<Float32Array>(logprobs, 'logprobs');
       if (sampled !== undefined) record.logprobs = sampled;
-      if (prompts !== undefined) record.promptIds = checkTokenIds(prompts.values<Int32Array>(i), vocab, 'prompt_ids', id, where);
+      if (prompts !== undefined)
+        record.promptIds = checkTokenIds(prompts.values<Int32Array>(i), vocab, 'prompt_ids', id, where);
       if (outside !== undefined) {
         const steps = Array.from(outside.values<Int32Array>(i));
-        if (steps.some((s) => s < 0 || s >= mask.rows)) throw invalidRollout('outside_steps', `request ${JSON.stringify(id)} lists a step outside its ${mask.rows} rows`, where);
+        if (steps.some((s) => s < 0 || s >= mask.rows))
+          throw invalidRollout(
+            'outside_steps',
+            `request ${JSON.stringify(id)} lists a step outside its ${mask.rows} rows`,
+            where,
+          );
         record.outsideSteps = steps;
       }
       if (extra.length > 0) record.columns = Object.fromEntries(extra.map(([name, values]) => [name, values[i]]));
@@ -383,7 +474,12 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
 
 function checkTokenIds(ids: Int32Array, vocab: number, column: string, id: RequestId, where: object): Int32Array {
   for (let j = 0; j < ids.length; j++) {
-    if (ids[j] < 0 || ids[j] >= vocab) throw invalidRollout(column, `request ${JSON.stringify(id)}: entry ${j} is ${ids[j]}, outside [0, ${vocab})`, where);
+    if (ids[j] < 0 || ids[j] >= vocab)
+      throw invalidRollout(
+        column,
+        `request ${JSON.stringify(id)}: entry ${j} is ${ids[j]}, outside [0, ${vocab})`,
+        where,
+      );
   }
   return ids;
 }
@@ -402,18 +498,32 @@ function endsWith(bytes: Uint8Array, tail: readonly number[]): boolean {
  * complete, so a cut file would otherwise read as fewer (or no) rows.
  */
 export function tableFromArrowBytes(bytes: Uint8Array, argument = 'bytes'): Table {
-  if (!ArrayBuffer.isView(bytes) || Object.prototype.toString.call(bytes) !== '[object Uint8Array]') throw typeError(argument, 'expected a Uint8Array (or Buffer) of Arrow IPC bytes');
+  if (!ArrayBuffer.isView(bytes) || Object.prototype.toString.call(bytes) !== '[object Uint8Array]')
+    throw typeError(argument, 'expected a Uint8Array (or Buffer) of Arrow IPC bytes');
   const A = arrowModule();
   const isFile = kFileMagic.every((b, i) => bytes[i] === b);
-  if (isFile ? !endsWith(bytes, kFileMagic) || bytes.length < 2 * kFileMagic.length + 6 : !endsWith(bytes, kEndOfStream)) {
-    throw fileError('ERR_SM_TRUNCATED', argument, isFile ? 'Arrow IPC file without its closing magic: cut short' : 'Arrow IPC stream without its end-of-stream marker: cut short (or not Arrow)');
+  if (
+    isFile ? !endsWith(bytes, kFileMagic) || bytes.length < 2 * kFileMagic.length + 6 : !endsWith(bytes, kEndOfStream)
+  ) {
+    throw fileError(
+      'ERR_SM_TRUNCATED',
+      argument,
+      isFile
+        ? 'Arrow IPC file without its closing magic: cut short'
+        : 'Arrow IPC stream without its end-of-stream marker: cut short (or not Arrow)',
+    );
   }
   // Arrow views its buffers in place; Int32 views need 4-byte alignment.
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
   try {
     return withBoundedVectors(() => A.tableFromIPC(aligned));
   } catch (e) {
-    throw fileError('ERR_SM_CORRUPT_FILE', argument, `not a readable Arrow IPC ${isFile ? 'file' : 'stream'}: ${(e as Error).message}`, e);
+    throw fileError(
+      'ERR_SM_CORRUPT_FILE',
+      argument,
+      `not a readable Arrow IPC ${isFile ? 'file' : 'stream'}: ${(e as Error).message}`,
+      e,
+    );
   }
 }
 
@@ -432,7 +542,9 @@ interface FlatbufferBytes {
  * flatbuffers copy apache-arrow uses, for this synchronous call only.
  */
 function withBoundedVectors<T>(read: () => T): T {
-  const flatbuffers = require(require.resolve('flatbuffers', { paths: [dirname(require.resolve('apache-arrow'))] })) as {
+  const flatbuffers = require(
+    require.resolve('flatbuffers', { paths: [dirname(require.resolve('apache-arrow'))] }),
+  ) as {
     ByteBuffer: { prototype: { __vector_len(this: FlatbufferBytes, offset: number): number } };
   };
   const prototype = flatbuffers.ByteBuffer.prototype;
@@ -441,7 +553,9 @@ function withBoundedVectors<T>(read: () => T): T {
     const start = offset + this.readInt32(offset);
     const length = this.readInt32(start);
     if (start < 0 || length < 0 || start + 4 + length > this.bytes_.length) {
-      throw new RangeError(`metadata vector of ${length} entries at byte ${start} runs past its ${this.bytes_.length} bytes`);
+      throw new RangeError(
+        `metadata vector of ${length} entries at byte ${start} runs past its ${this.bytes_.length} bytes`,
+      );
     }
     return length;
   };

@@ -26,7 +26,8 @@ export function requireOptional<T>(name: string, purpose: string): T {
   } catch (e) {
     // Only the package itself being absent is ours to explain; an error
     // inside an installed package is passed on as it is.
-    const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${name}'`);
+    const missing =
+      (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${name}'`);
     if (!missing) throw e;
     throw Object.assign(new Error(`${purpose} needs the package '${packageName}': npm install ${packageName}`), {
       code: 'ERR_SM_MISSING_DEPENDENCY',

@@ -8,7 +8,13 @@ import type * as ParquetWasm from 'parquet-wasm/node/parquet_wasm';
 import { arrowModule, asFileError, fileError, rolloutTable, rolloutsFromTable, tableFromArrowBytes } from './arrow';
 import { typeError } from './errors';
 import { requireOptional } from './optional';
-import { kVocabKey, type RolloutFile, type RolloutReadOptions, type RolloutRecord, type RolloutWriteOptions } from './rollouts';
+import {
+  kVocabKey,
+  type RolloutFile,
+  type RolloutReadOptions,
+  type RolloutRecord,
+  type RolloutWriteOptions,
+} from './rollouts';
 import { isTypedArrayOf } from './tensor';
 
 type Parquet = typeof ParquetWasm;
@@ -36,8 +42,13 @@ export function writeRolloutsParquet(records: readonly RolloutRecord[], options:
   const table = rolloutTable(records, options);
   const ipc = arrowModule().tableToIPC(table, 'stream');
   const P = parquetModule();
-  const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[compression];
-  const metadata = new Map([[kVocabKey, table.schema.metadata.get(kVocabKey) as string], ...Object.entries(options.metadata ?? {})]);
+  const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[
+    compression
+  ];
+  const metadata = new Map([
+    [kVocabKey, table.schema.metadata.get(kVocabKey) as string],
+    ...Object.entries(options.metadata ?? {}),
+  ]);
   const properties = new P.WriterPropertiesBuilder()
     .setCompression(codec)
     .setDictionaryEnabled(false)
@@ -57,19 +68,27 @@ const kMagic = [0x50, 0x41, 0x52, 0x31]; // "PAR1"
  * beyond the file ERR_SM_CORRUPT_FILE, as is anything the reader rejects.
  */
 export function readRolloutsParquet(bytes: Uint8Array, options: RolloutReadOptions = {}): RolloutFile {
-  if (!isTypedArrayOf(bytes, 'Uint8Array')) throw typeError('bytes', 'expected a Uint8Array (or Buffer) of Parquet bytes');
-  if (bytes.length >= kMagic.length && !kMagic.every((b, i) => bytes[i] === b)) throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', 'not a Parquet file (no PAR1 magic)');
+  if (!isTypedArrayOf(bytes, 'Uint8Array'))
+    throw typeError('bytes', 'expected a Uint8Array (or Buffer) of Parquet bytes');
+  if (bytes.length >= kMagic.length && !kMagic.every((b, i) => bytes[i] === b))
+    throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', 'not a Parquet file (no PAR1 magic)');
   if (bytes.length < 12 || !kMagic.every((b, i) => bytes[bytes.length - kMagic.length + i] === b)) {
     throw fileError('ERR_SM_TRUNCATED', 'bytes', 'Parquet file without its closing PAR1 magic: cut short');
   }
   const footer = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 8, 4).getUint32(0, true);
-  if (footer + 12 > bytes.length) throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', `footer of ${footer} bytes claimed in a file of ${bytes.length}`);
+  if (footer + 12 > bytes.length)
+    throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', `footer of ${footer} bytes claimed in a file of ${bytes.length}`);
   const P = parquetModule();
   let ipc: Uint8Array;
   try {
     ipc = P.readParquet(bytes).intoIPCStream();
   } catch (e) {
-    throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', `not a readable Parquet file: ${(e as Error).message ?? String(e)}`, e);
+    throw fileError(
+      'ERR_SM_CORRUPT_FILE',
+      'bytes',
+      `not a readable Parquet file: ${(e as Error).message ?? String(e)}`,
+      e,
+    );
   }
   const table = tableFromArrowBytes(ipc);
   return asFileError('bytes', () => rolloutsFromTable(table, options));

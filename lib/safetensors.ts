@@ -24,7 +24,9 @@ import {
   checkMetadata,
   checkRollouts,
   invalidRollout,
+  joined,
   kVocabKey,
+  requestRows,
   recordError,
   resolveVocab,
   userMetadata,
@@ -89,7 +91,8 @@ function truncated(message: string): RangeError {
 }
 
 function checkHost(): void {
-  if (endianness() !== 'LE') throw rangeError('ERR_SM_OUT_OF_RANGE', 'host', 'safetensors bytes are little-endian; this host is big-endian');
+  if (endianness() !== 'LE')
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'host', 'safetensors bytes are little-endian; this host is big-endian');
 }
 
 function elementCount(shape: readonly number[]): number {
@@ -101,21 +104,36 @@ function elementCount(shape: readonly number[]): number {
  * only). Tensors are laid out as the reference implementation does: by
  * descending dtype size, then by name, so each starts aligned to its size.
  */
-export function encodeSafetensors(tensors: Readonly<Record<string, SafetensorsInput>>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Readonly<Record<string, SafetensorsInput>>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   checkHost();
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
     const argument = `tensors.${name}`;
-    if (name === kMetadataKey) throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `'${kMetadataKey}' is reserved for metadata`);
-    if (t === null || typeof t !== 'object' || !(t.dtype in kDTypeBytes)) throw typeError(argument, `expected { dtype, shape, data } with a dtype of ${Object.keys(kDTypeBytes).join(', ')}`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw typeError(`${argument}.shape`, 'expected an array of integers >= 0');
+    if (name === kMetadataKey)
+      throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `'${kMetadataKey}' is reserved for metadata`);
+    if (t === null || typeof t !== 'object' || !(t.dtype in kDTypeBytes))
+      throw typeError(
+        argument,
+        `expected { dtype, shape, data } with a dtype of ${Object.keys(kDTypeBytes).join(', ')}`,
+      );
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw typeError(`${argument}.shape`, 'expected an array of integers >= 0');
     if (!ArrayBuffer.isView(t.data)) throw typeError(`${argument}.data`, 'expected a typed array');
     const needed = elementCount(t.shape) * kDTypeBytes[t.dtype];
-    if (t.data.byteLength !== needed) throw rangeError('ERR_SM_OUT_OF_RANGE', `${argument}.data`, `has ${t.data.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${needed}`);
+    if (t.data.byteLength !== needed)
+      throw rangeError(
+        'ERR_SM_OUT_OF_RANGE',
+        `${argument}.data`,
+        `has ${t.data.byteLength} bytes, shape [${t.shape}] of ${t.dtype} needs ${needed}`,
+      );
   }
   if (metadata !== undefined) {
     if (metadata === null || typeof metadata !== 'object') throw typeError('metadata', 'expected an object of strings');
-    for (const [key, value] of Object.entries(metadata)) if (typeof value !== 'string') throw typeError(`metadata.${key}`, `expected a string, got ${typeof value}`);
+    for (const [key, value] of Object.entries(metadata))
+      if (typeof value !== 'string') throw typeError(`metadata.${key}`, `expected a string, got ${typeof value}`);
   }
   entries.sort(([a, x], [b, y]) => kDTypeBytes[y.dtype] - kDTypeBytes[x.dtype] || (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
@@ -174,10 +192,12 @@ const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.is
 /** The tensors and metadata of safetensors bytes, after every check of the specification (see the top of this file). */
 export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   checkHost();
-  if (!isTypedArrayOf(bytes, 'Uint8Array')) throw typeError('bytes', 'expected a Uint8Array (or Buffer) of safetensors bytes');
+  if (!isTypedArrayOf(bytes, 'Uint8Array'))
+    throw typeError('bytes', 'expected a Uint8Array (or Buffer) of safetensors bytes');
   if (bytes.length < 8) throw truncated(`${bytes.length} bytes, fewer than the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLength > BigInt(kMaxHeaderBytes)) throw corrupt(`header length ${headerLength} exceeds the format's limit of ${kMaxHeaderBytes} bytes`);
+  if (headerLength > BigInt(kMaxHeaderBytes))
+    throw corrupt(`header length ${headerLength} exceeds the format's limit of ${kMaxHeaderBytes} bytes`);
   const n = Number(headerLength);
   if (8 + n > bytes.length) throw truncated(`header of ${n} bytes claimed, ${bytes.length - 8} bytes follow`);
   let text: string;
@@ -186,31 +206,42 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   } catch (e) {
     throw corrupt('header is not valid UTF-8', e);
   }
-  if (!text.startsWith('{')) throw corrupt(`header must start with '{', starts with ${JSON.stringify(text.slice(0, 8))}`);
+  if (!text.startsWith('{'))
+    throw corrupt(`header must start with '{', starts with ${JSON.stringify(text.slice(0, 8))}`);
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
     throw corrupt(`header is not valid JSON: ${(e as Error).message}`, e);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw corrupt('header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw corrupt('header is not a JSON object');
   const repeated = duplicateKey(text);
   if (repeated !== undefined) throw corrupt(`header repeats the key ${JSON.stringify(repeated)}`);
   const metadata: Record<string, string> = {};
   const infos: [string, SafetensorsDType, number[], number, number][] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === kMetadataKey) {
-      if (info === null || typeof info !== 'object' || Array.isArray(info)) throw corrupt(`${kMetadataKey} must be an object of strings`);
+      if (info === null || typeof info !== 'object' || Array.isArray(info))
+        throw corrupt(`${kMetadataKey} must be an object of strings`);
       for (const [key, value] of Object.entries(info)) {
-        if (typeof value !== 'string') throw corrupt(`${kMetadataKey}.${key} is not a string (the format allows strings only)`);
+        if (typeof value !== 'string')
+          throw corrupt(`${kMetadataKey}.${key} is not a string (the format allows strings only)`);
         metadata[key] = value;
       }
       continue;
     }
-    const { dtype, shape, data_offsets: offsets } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof dtype !== 'string' || !(dtype in kDTypeBytes)) throw corrupt(`tensor ${JSON.stringify(name)}: unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every(isOffset)) throw corrupt(`tensor ${JSON.stringify(name)}: shape must be an array of integers >= 0`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isOffset)) throw corrupt(`tensor ${JSON.stringify(name)}: data_offsets must be [begin, end]`);
+    const {
+      dtype,
+      shape,
+      data_offsets: offsets,
+    } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string' || !(dtype in kDTypeBytes))
+      throw corrupt(`tensor ${JSON.stringify(name)}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every(isOffset))
+      throw corrupt(`tensor ${JSON.stringify(name)}: shape must be an array of integers >= 0`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isOffset))
+      throw corrupt(`tensor ${JSON.stringify(name)}: data_offsets must be [begin, end]`);
     infos.push([name, dtype as SafetensorsDType, shape, offsets[0], offsets[1]]);
   }
   infos.sort((a, b) => a[3] - b[3] || a[4] - b[4]);
@@ -218,22 +249,34 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   const tensors = new Map<string, SafetensorsTensor>();
   let expected = 0;
   for (const [name, dtype, shape, begin, end] of infos) {
-    if (begin !== expected || end < begin) throw corrupt(`tensor ${JSON.stringify(name)}: data_offsets [${begin}, ${end}] are not contiguous (expected to start at ${expected})`);
+    if (begin !== expected || end < begin)
+      throw corrupt(
+        `tensor ${JSON.stringify(name)}: data_offsets [${begin}, ${end}] are not contiguous (expected to start at ${expected})`,
+      );
     const needed = elementCount(shape) * kDTypeBytes[dtype];
     if (!Number.isSafeInteger(needed) || needed !== end - begin) {
-      throw corrupt(`tensor ${JSON.stringify(name)}: shape [${shape}] of ${dtype} is ${needed} bytes, data_offsets give ${end - begin}`);
+      throw corrupt(
+        `tensor ${JSON.stringify(name)}: shape [${shape}] of ${dtype} is ${needed} bytes, data_offsets give ${end - begin}`,
+      );
     }
     expected = end;
     tensors.set(name, { dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
   }
-  if (dataStart + expected > bytes.length) throw truncated(`tensor data ends at byte ${dataStart + expected}, the file has ${bytes.length}`);
-  if (dataStart + expected < bytes.length) throw corrupt(`${bytes.length - dataStart - expected} bytes after the last tensor (the data must be covered exactly)`);
+  if (dataStart + expected > bytes.length)
+    throw truncated(`tensor data ends at byte ${dataStart + expected}, the file has ${bytes.length}`);
+  if (dataStart + expected < bytes.length)
+    throw corrupt(
+      `${bytes.length - dataStart - expected} bytes after the last tensor (the data must be covered exactly)`,
+    );
   return { tensors, metadata };
 }
 
 // A tensor's values as Int32Array or Float32Array: a view of the file when
 // aligned, else a copy.
-function typedView<T extends Int32Array | Float32Array>(t: SafetensorsTensor, Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; new (n: number): T; BYTES_PER_ELEMENT: number }): T {
+function typedView<T extends Int32Array | Float32Array>(
+  t: SafetensorsTensor,
+  Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; new (n: number): T; BYTES_PER_ELEMENT: number },
+): T {
   const count = t.bytes.byteLength / Ctor.BYTES_PER_ELEMENT;
   if (t.bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(t.bytes.buffer, t.bytes.byteOffset, count);
   const copy = new Ctor(count);
@@ -241,12 +284,23 @@ function typedView<T extends Int32Array | Float32Array>(t: SafetensorsTensor, Ct
   return copy;
 }
 
-function tensorOf(content: SafetensorsContent, name: string, dtype: 'I32' | 'F32', shape: readonly number[] | null): Int32Array | Float32Array | undefined {
+function tensorOf(
+  content: SafetensorsContent,
+  name: string,
+  dtype: 'I32' | 'F32',
+  shape: readonly number[] | null,
+): Int32Array | Float32Array | undefined {
   const t = content.tensors.get(name);
   if (t === undefined) return undefined;
-  if (t.dtype !== dtype) throw invalidRollout(name, `dtype ${t.dtype}, expected ${dtype}${dtype === 'I32' ? ' (cast with .to(torch.int32) / .astype(np.int32))' : ''}`);
-  const fits = shape === null ? t.shape.length === 1 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-  if (!fits) throw invalidRollout(name, `shape [${t.shape}], expected ${shape === null ? 'one dimension' : `[${shape}]`}`);
+  if (t.dtype !== dtype)
+    throw invalidRollout(
+      name,
+      `dtype ${t.dtype}, expected ${dtype}${dtype === 'I32' ? ' (cast with .to(torch.int32) / .astype(np.int32))' : ''}`,
+    );
+  const fits =
+    shape === null ? t.shape.length === 1 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  if (!fits)
+    throw invalidRollout(name, `shape [${t.shape}], expected ${shape === null ? 'one dimension' : `[${shape}]`}`);
   return dtype === 'I32' ? typedView(t, Int32Array) : typedView(t, Float32Array);
 }
 
@@ -266,7 +320,8 @@ function maskTensors(mask: SamplingMask, padded: boolean | number | undefined): 
     indices: { dtype: 'I32', shape: [mask.indices.length], data: mask.indices },
   };
   if (padded !== undefined && padded !== false) {
-    if (padded !== true && typeof padded !== 'number') throw typeError('options.padded', `expected a boolean or a width, got ${typeof padded}`);
+    if (padded !== true && typeof padded !== 'number')
+      throw typeError('options.padded', `expected a boolean or a width, got ${typeof padded}`);
     const ids = mask.toPadded(padded === true ? undefined : padded);
     tensors.ids = { dtype: 'I32', shape: [ids.rows, ids.width], data: ids.ids };
   }
@@ -276,7 +331,11 @@ function maskTensors(mask: SamplingMask, padded: boolean | number | undefined): 
 /** A mask as safetensors bytes (layout at the top of this file). */
 export function maskToSafetensors(mask: SamplingMask, options: MaskSafetensorsOptions = {}): Uint8Array {
   if (!(mask instanceof SamplingMask)) throw typeError('mask', 'expected a SamplingMask');
-  const metadata = { ...checkMetadata(options.metadata ?? {}, 'options.metadata'), [kVocabKey]: String(mask.vocab), [kRowsKey]: String(mask.rows) };
+  const metadata = {
+    ...checkMetadata(options.metadata ?? {}, 'options.metadata'),
+    [kVocabKey]: String(mask.vocab),
+    [kRowsKey]: String(mask.rows),
+  };
   return encodeSafetensors(maskTensors(mask, options.padded), metadata);
 }
 
@@ -286,9 +345,11 @@ function maskOf(content: SafetensorsContent, options: RolloutReadOptions): Sampl
   const vocab = resolveVocab(content.metadata[kVocabKey], options, 'bytes');
   const rowsText = content.metadata[kRowsKey];
   const rows = rowsText === undefined ? undefined : Number(rowsText);
-  if (rows !== undefined && !(/^[0-9]+$/.test(rowsText) && Number.isSafeInteger(rows))) throw invalidRollout('bytes', `${kRowsKey} is ${JSON.stringify(rowsText)}, not an integer`);
+  if (rows !== undefined && !(/^[0-9]+$/.test(rowsText) && Number.isSafeInteger(rows)))
+    throw invalidRollout('bytes', `${kRowsKey} is ${JSON.stringify(rowsText)}, not an integer`);
   const padded = content.tensors.get('ids');
-  if (padded !== undefined && (padded.dtype !== 'I32' || padded.shape.length !== 2)) throw invalidRollout('ids', `expected I32 [rows, K], got ${padded.dtype} [${padded.shape}]`);
+  if (padded !== undefined && (padded.dtype !== 'I32' || padded.shape.length !== 2))
+    throw invalidRollout('ids', `expected I32 [rows, K], got ${padded.dtype} [${padded.shape}]`);
   const offsets = tensorOf(content, 'offsets', 'I32', null) as Int32Array | undefined;
   const indices = tensorOf(content, 'indices', 'I32', null) as Int32Array | undefined;
   let mask: SamplingMask;
@@ -299,11 +360,13 @@ function maskOf(content: SafetensorsContent, options: RolloutReadOptions): Sampl
   } else {
     throw invalidRollout('bytes', 'a mask set needs the tensors offsets and indices (or ids alone)');
   }
-  if (rows !== undefined && rows !== mask.rows) throw invalidRollout('bytes', `${kRowsKey} says ${rows} rows, the tensors hold ${mask.rows}`);
+  if (rows !== undefined && rows !== mask.rows)
+    throw invalidRollout('bytes', `${kRowsKey} says ${rows} rows, the tensors hold ${mask.rows}`);
   if (padded !== undefined && offsets !== undefined) {
     const expected = mask.toPadded(padded.shape[1]);
     const stored = typedView(padded, Int32Array);
-    if (padded.shape[0] !== mask.rows || expected.ids.some((id, i) => id !== stored[i])) throw invalidRollout('ids', 'the padded ids disagree with offsets and indices');
+    if (padded.shape[0] !== mask.rows || expected.ids.some((id, i) => id !== stored[i]))
+      throw invalidRollout('ids', 'the padded ids disagree with offsets and indices');
   }
   return mask;
 }
@@ -324,33 +387,57 @@ export function maskFromSafetensors(bytes: Uint8Array, options: RolloutReadOptio
  * the records have them; scalar columns and outside steps need Arrow or
  * Parquet. Every record is checked first.
  */
-export function writeRolloutsSafetensors(records: readonly RolloutRecord[], options: RolloutWriteOptions & Pick<MaskSafetensorsOptions, 'padded'> = {}): Uint8Array {
+export function writeRolloutsSafetensors(
+  records: readonly RolloutRecord[],
+  options: RolloutWriteOptions & Pick<MaskSafetensorsOptions, 'padded'> = {},
+): Uint8Array {
   const layout = checkRollouts(records, options);
   records.forEach((r, i) => {
-    if (Object.keys(r.columns ?? {}).length > 0) throw recordError(i, 'columns', 'safetensors holds tensors only: write scalar columns with writeRolloutsArrow or writeRolloutsParquet');
-    if ((r.outsideSteps?.length ?? 0) > 0) throw recordError(i, 'outsideSteps', 'not carried by safetensors: write them with writeRolloutsArrow or writeRolloutsParquet');
+    if (Object.keys(r.columns ?? {}).length > 0)
+      throw recordError(
+        i,
+        'columns',
+        'safetensors holds tensors only: write scalar columns with writeRolloutsArrow or writeRolloutsParquet',
+      );
+    if ((r.outsideSteps?.length ?? 0) > 0)
+      throw recordError(
+        i,
+        'outsideSteps',
+        'not carried by safetensors: write them with writeRolloutsArrow or writeRolloutsParquet',
+      );
   });
-  const all = records.length === 0 ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab) : concat(records.map((r) => r.mask));
+  const all =
+    records.length === 0
+      ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab)
+      : concat(records.map((r) => r.mask));
   const tensors = maskTensors(all, options.padded);
-  const requestOffsets = new Int32Array(records.length + 1);
-  records.forEach((r, i) => (requestOffsets[i + 1] = requestOffsets[i] + r.mask.rows));
+  const requestOffsets = requestRows(records);
   tensors.request_offsets = { dtype: 'I32', shape: [requestOffsets.length], data: requestOffsets };
-  const joined = (pick: (r: RolloutRecord) => ArrayLike<number>, Ctor: Int32ArrayConstructor | Float32ArrayConstructor, total: number) => {
-    const out = new Ctor(total);
-    let at = 0;
-    for (const r of records) {
-      out.set(pick(r), at);
-      at += pick(r).length;
-    }
-    return out;
-  };
-  if (layout.hasTokens) tensors.tokens = { dtype: 'I32', shape: [all.rows], data: joined((r) => r.tokens as ArrayLike<number>, Int32Array, all.rows) };
-  if (layout.hasLogprobs) tensors.logprobs = { dtype: 'F32', shape: [all.rows], data: joined((r) => r.logprobs as ArrayLike<number>, Float32Array, all.rows) };
+  if (layout.hasTokens)
+    tensors.tokens = {
+      dtype: 'I32',
+      shape: [all.rows],
+      data: joined(
+        records.map((r) => r.tokens),
+        Int32Array,
+      ).values,
+    };
+  if (layout.hasLogprobs)
+    tensors.logprobs = {
+      dtype: 'F32',
+      shape: [all.rows],
+      data: joined(
+        records.map((r) => r.logprobs),
+        Float32Array,
+      ).values,
+    };
   if (layout.hasPrompt) {
-    const promptOffsets = new Int32Array(records.length + 1);
-    records.forEach((r, i) => (promptOffsets[i + 1] = promptOffsets[i] + (r.promptIds as ArrayLike<number>).length));
-    tensors.prompt_offsets = { dtype: 'I32', shape: [promptOffsets.length], data: promptOffsets };
-    tensors.prompt_ids = { dtype: 'I32', shape: [promptOffsets[records.length]], data: joined((r) => r.promptIds as ArrayLike<number>, Int32Array, promptOffsets[records.length]) };
+    const prompts = joined(
+      records.map((r) => r.promptIds),
+      Int32Array,
+    );
+    tensors.prompt_offsets = { dtype: 'I32', shape: [prompts.offsets.length], data: prompts.offsets };
+    tensors.prompt_ids = { dtype: 'I32', shape: [prompts.values.length], data: prompts.values };
   }
   const metadata = {
     ...(options.metadata ?? {}),
@@ -367,7 +454,8 @@ function checkSplit(offsets: Int32Array, count: number, total: number, name: str
   if (offsets.length !== count + 1 || offsets[0] !== 0 || offsets[count] !== total) {
     throw invalidRollout(name, `expected ${count + 1} offsets from 0 to ${total}`);
   }
-  for (let i = 0; i < count; i++) if (offsets[i + 1] < offsets[i]) throw invalidRollout(name, `decrease at entry ${i}`, { record: i });
+  for (let i = 0; i < count; i++)
+    if (offsets[i + 1] < offsets[i]) throw invalidRollout(name, `decrease at entry ${i}`, { record: i });
 }
 
 /** The records of bytes that writeRolloutsSafetensors wrote, every mask and id checked. */
@@ -375,7 +463,11 @@ export function readRolloutsSafetensors(bytes: Uint8Array, options: RolloutReadO
   const content = decodeSafetensors(bytes);
   const all = maskOf(content, options);
   const idsText = content.metadata[kRequestIdsKey];
-  if (idsText === undefined) throw invalidRollout('bytes', `no ${kRequestIdsKey} in __metadata__: a mask without requests (read it with SamplingMask.fromSafetensors)`);
+  if (idsText === undefined)
+    throw invalidRollout(
+      'bytes',
+      `no ${kRequestIdsKey} in __metadata__: a mask without requests (read it with SamplingMask.fromSafetensors)`,
+    );
   let ids: unknown;
   try {
     ids = JSON.parse(idsText);
@@ -385,22 +477,31 @@ export function readRolloutsSafetensors(bytes: Uint8Array, options: RolloutReadO
   if (!Array.isArray(ids)) throw invalidRollout('bytes', `${kRequestIdsKey} must be a JSON array`);
   ids.forEach((id, i) => {
     if (typeof id !== 'string' && !(typeof id === 'number' && Number.isSafeInteger(id))) {
-      throw invalidRollout('bytes', `request id ${i} is ${JSON.stringify(id)}: expected a string or a safe integer`, { record: i });
+      throw invalidRollout('bytes', `request id ${i} is ${JSON.stringify(id)}: expected a string or a safe integer`, {
+        record: i,
+      });
     }
   });
   const requestIds = ids as RequestId[];
   const requestOffsets = tensorOf(content, 'request_offsets', 'I32', [requestIds.length + 1]) as Int32Array | undefined;
-  if (requestOffsets === undefined) throw invalidRollout('request_offsets', 'missing: the mask set has request ids but no request_offsets');
+  if (requestOffsets === undefined)
+    throw invalidRollout('request_offsets', 'missing: the mask set has request ids but no request_offsets');
   checkSplit(requestOffsets, requestIds.length, all.rows, 'request_offsets');
   const tokens = tensorOf(content, 'tokens', 'I32', [all.rows]) as Int32Array | undefined;
   const logprobs = tensorOf(content, 'logprobs', 'F32', [all.rows]) as Float32Array | undefined;
   const promptIds = tensorOf(content, 'prompt_ids', 'I32', null) as Int32Array | undefined;
   const promptOffsets = tensorOf(content, 'prompt_offsets', 'I32', [requestIds.length + 1]) as Int32Array | undefined;
-  if ((promptIds === undefined) !== (promptOffsets === undefined)) throw invalidRollout('prompt_offsets', 'prompt_ids and prompt_offsets go together');
-  if (promptOffsets !== undefined) checkSplit(promptOffsets, requestIds.length, (promptIds as Int32Array).length, 'prompt_offsets');
-  for (const [name, values] of [['tokens', tokens], ['prompt_ids', promptIds]] as const) {
+  if ((promptIds === undefined) !== (promptOffsets === undefined))
+    throw invalidRollout('prompt_offsets', 'prompt_ids and prompt_offsets go together');
+  if (promptOffsets !== undefined)
+    checkSplit(promptOffsets, requestIds.length, (promptIds as Int32Array).length, 'prompt_offsets');
+  for (const [name, values] of [
+    ['tokens', tokens],
+    ['prompt_ids', promptIds],
+  ] as const) {
     const bad = values?.findIndex((t) => t < 0 || t >= all.vocab) ?? -1;
-    if (bad >= 0) throw invalidRollout(name, `entry ${bad} is ${(values as Int32Array)[bad]}, outside [0, ${all.vocab})`);
+    if (bad >= 0)
+      throw invalidRollout(name, `entry ${bad} is ${(values as Int32Array)[bad]}, outside [0, ${all.vocab})`);
   }
   const records = requestIds.map((id, i) => {
     const begin = requestOffsets[i];
@@ -408,7 +509,8 @@ export function readRolloutsSafetensors(bytes: Uint8Array, options: RolloutReadO
     const record: RolloutRecord = { id, mask: all.slice(begin, end) };
     if (tokens !== undefined) record.tokens = tokens.subarray(begin, end);
     if (logprobs !== undefined) record.logprobs = logprobs.subarray(begin, end);
-    if (promptIds !== undefined && promptOffsets !== undefined) record.promptIds = promptIds.subarray(promptOffsets[i], promptOffsets[i + 1]);
+    if (promptIds !== undefined && promptOffsets !== undefined)
+      record.promptIds = promptIds.subarray(promptOffsets[i], promptOffsets[i + 1]);
     return record;
   });
   return { records, vocab: all.vocab, metadata: userMetadata(Object.entries(content.metadata)) };

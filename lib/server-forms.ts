@@ -38,14 +38,22 @@ function has(form: object, ...keys: string[]): boolean {
 function csrRows(form: CsrLists): ArrayLike<number>[] {
   const { token_ids: ids, offsets } = form;
   if (!isArrayLike(ids)) throw typeError('masks.token_ids', 'expected an array of token ids');
-  if (!isArrayLike(offsets) || offsets.length < 1) throw typeError('masks.offsets', 'expected an array of rows + 1 offsets');
+  if (!isArrayLike(offsets) || offsets.length < 1)
+    throw typeError('masks.offsets', 'expected an array of rows + 1 offsets');
   const rows: ArrayLike<number>[] = new Array(offsets.length - 1);
-  const view = ArrayBuffer.isView(ids) ? (b: number, e: number) => (ids as Int32Array).subarray(b, e) : (b: number, e: number) => Array.prototype.slice.call(ids, b, e) as number[];
+  const view = ArrayBuffer.isView(ids)
+    ? (b: number, e: number) => (ids as Int32Array).subarray(b, e)
+    : (b: number, e: number) => Array.prototype.slice.call(ids, b, e) as number[];
   for (let r = 0; r < rows.length; r++) {
     const begin = offsets[r];
     const end = offsets[r + 1];
     if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > ids.length) {
-      throw rangeError('ERR_SM_INVALID_MASK', 'masks.offsets', `row ${r} spans [${begin}, ${end}) of ${ids.length} token_ids`, r);
+      throw rangeError(
+        'ERR_SM_INVALID_MASK',
+        'masks.offsets',
+        `row ${r} spans [${begin}, ${end}) of ${ids.length} token_ids`,
+        r,
+      );
     }
     rows[r] = view(begin, end);
   }
@@ -60,7 +68,8 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
  */
 export function maskFromServer(form: ServerMask, vocab: number, options: FromListsOptions = {}): SamplingMask {
   if (form instanceof SamplingMask) {
-    if (form.vocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${form.vocab} differs from ${vocab}`);
+    if (form.vocab !== vocab)
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${form.vocab} differs from ${vocab}`);
     return form;
   }
   if (form === null || typeof form !== 'object') throw typeError('masks', kForms);

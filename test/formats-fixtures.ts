@@ -23,7 +23,8 @@ export function plain(record: RolloutRecord): PlainRecord {
   if (record.tokens !== undefined) out.tokens = Array.from(record.tokens);
   if (record.promptIds !== undefined) out.promptIds = Array.from(record.promptIds);
   if (record.logprobs !== undefined) out.logprobs = Array.from(record.logprobs, Math.fround);
-  if (record.outsideSteps !== undefined && record.outsideSteps.length > 0) out.outsideSteps = record.outsideSteps.slice();
+  if (record.outsideSteps !== undefined && record.outsideSteps.length > 0)
+    out.outsideSteps = record.outsideSteps.slice();
   if (record.columns !== undefined) out.columns = { ...record.columns };
   return out;
 }
@@ -33,7 +34,11 @@ const bytesOf = (a: Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLen
 /** null when the masks are equal, else where they first differ (jest's toEqual is far too slow for millions of ids). */
 export function sameMask(actual: SamplingMask, expected: SamplingMask): string | null {
   if (actual.vocab !== expected.vocab) return `vocab ${actual.vocab}, expected ${expected.vocab}`;
-  if (bytesOf(actual.offsets).equals(bytesOf(expected.offsets)) && bytesOf(actual.indices).equals(bytesOf(expected.indices))) return null;
+  if (
+    bytesOf(actual.offsets).equals(bytesOf(expected.offsets)) &&
+    bytesOf(actual.indices).equals(bytesOf(expected.indices))
+  )
+    return null;
   return firstDifference(actual, expected.toLists()) ?? 'offsets or indices differ';
 }
 
@@ -65,7 +70,8 @@ export function simulatedRollout(seed: number, vocab: number, withTokens: boolea
   const preempted = new Map<RequestId, number>();
   let next = 0;
   for (let step = 0; step < 40; step++) {
-    for (let joins = Math.floor(random() * 3); joins > 0; joins--, next++) running.push(seed % 2 === 0 ? `req-${next}` : next);
+    for (let joins = Math.floor(random() * 3); joins > 0; joins--, next++)
+      running.push(seed % 2 === 0 ? `req-${next}` : next);
     for (const [id, resume] of preempted) {
       if (resume > step) continue;
       preempted.delete(id);
@@ -90,7 +96,8 @@ export function simulatedRollout(seed: number, vocab: number, withTokens: boolea
   const records = recorder.takeRecords();
   for (const record of records) {
     const difference = firstDifference(record.mask, reference.take(record.id)?.rows ?? []);
-    if (difference !== null) throw new Error(`fixture: request ${String(record.id)} differs from the reference: ${difference}`);
+    if (difference !== null)
+      throw new Error(`fixture: request ${String(record.id)} differs from the reference: ${difference}`);
   }
   return records.map((record, i) => ({
     ...record,
@@ -100,12 +107,42 @@ export function simulatedRollout(seed: number, vocab: number, withTokens: boolea
   }));
 }
 
+/** 'read' when read() returns, else the error's code ('untyped: ...' for an error without one). */
+export function outcome(read: () => unknown): string {
+  try {
+    read();
+    return 'read';
+  } catch (e) {
+    return (e as { code?: string }).code ?? `untyped: ${(e as Error).message}`;
+  }
+}
+
+/** The outcomes of reading `trials` copies of bytes, each with 1 to 3 random bits flipped. */
+export function flippedOutcomes(
+  bytes: Uint8Array,
+  read: (bytes: Uint8Array) => unknown,
+  seed: number,
+  trials: number,
+): Set<string> {
+  const random = rng(seed);
+  const outcomes = new Set<string>();
+  for (let trial = 0; trial < trials; trial++) {
+    const copy = bytes.slice();
+    for (let k = 0; k < 1 + (trial % 3); k++) copy[Math.floor(random() * copy.length)] ^= 1 << Math.floor(random() * 8);
+    outcomes.add(outcome(() => read(copy)));
+  }
+  return outcomes;
+}
+
+/** Outcomes other than a read or a typed error. */
+export const untyped = (outcomes: Iterable<string>) => [...outcomes].filter((c) => !/^(read|ERR_SM_[A-Z_]+)$/.test(c));
+
 /** Requests whose masks come straight from mask(): B rows of V logits each split into per-request steps. */
 export function maskedRecords(seed: number, vocab: number, requests: number, steps: number): RolloutRecord[] {
   // Logits in [-3, 3) from a multiplicative hash: a seeded PRNG call per
   // logit is slow at V = 262144.
   const data = new Float32Array(requests * steps * vocab);
-  for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i + seed * 7919, 0x9e3779b1) >>> 8) / 2 ** 24 * 6 - 3;
+  for (let i = 0; i < data.length; i++) data[i] = ((Math.imul(i + seed * 7919, 0x9e3779b1) >>> 8) / 2 ** 24) * 6 - 3;
   // topP = 1 with a tiny minP keeps most of V in every row; topK = 3 few ids.
   const wide = mask({ data, shape: [requests * steps, vocab], dtype: 'float32' }, { minP: 0.01, temperature: 1 });
   const narrow = mask({ data, shape: [requests * steps, vocab], dtype: 'float32' }, { topK: 3, topP: 0.9 });

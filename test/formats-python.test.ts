@@ -6,11 +6,21 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { mask, maskedLogprobs, maskedLogprobsBackward, writeRolloutsParquet, writeRolloutsSafetensors, type RolloutRecord } from '../lib';
+import {
+  mask,
+  maskedLogprobs,
+  maskedLogprobsBackward,
+  writeRolloutsParquet,
+  writeRolloutsSafetensors,
+  type RolloutRecord,
+} from '../lib';
 import { rng } from './carry-reference';
 
 const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-const section = readme.slice(readme.indexOf('## On the PyTorch side'), readme.indexOf('\n## ', readme.indexOf('## On the PyTorch side') + 1));
+const section = readme.slice(
+  readme.indexOf('## On the PyTorch side'),
+  readme.indexOf('\n## ', readme.indexOf('## On the PyTorch side') + 1),
+);
 const blocks = [...section.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1]);
 const numpyBlock = blocks.find((b) => !b.includes('import torch') && !b.includes('pyarrow'));
 const torchBlock = blocks.find((b) => b.includes('import torch'));
@@ -34,22 +44,35 @@ const T = 0.7;
   test('log-probs within 1e-6 of maskedLogprobs (numpy; PyTorch with its gradient; pyarrow arrays)', () => {
     const python = pythonWith('numpy');
     if (python === undefined) {
-      throw new Error('no python3 with numpy: apt-get install -y python3-numpy (or SAMPLING_MASK_SKIP_PYTHON=1 to skip)');
+      throw new Error(
+        'no python3 with numpy: apt-get install -y python3-numpy (or SAMPLING_MASK_SKIP_PYTHON=1 to skip)',
+      );
     }
     const withTorch = pythonWith('torch', [python]) !== undefined;
     const withPyarrow = pythonWith('pyarrow', [python]) !== undefined;
-    if (!withTorch) console.log('formats-python: torch does not import here; the PyTorch part is not run (apt-get install -y python3-torch runs it)');
-    if (!withPyarrow) console.log('formats-python: pyarrow does not import here (Debian 12 does not package it); the pyarrow part is not run');
+    if (!withTorch)
+      console.log(
+        'formats-python: torch does not import here; the PyTorch part is not run (apt-get install -y python3-torch runs it)',
+      );
+    if (!withPyarrow)
+      console.log(
+        'formats-python: pyarrow does not import here (Debian 12 does not package it); the pyarrow part is not run',
+      );
 
     // Three requests' rows, masks from mask() over their logits; most targets
     // sampled from the kept ids, three outside (-inf on both sides).
     const random = rng(51);
     const lengths = [20, 35, 25];
     const rows = lengths.reduce((a, b) => a + b, 0);
-    const logits = Float32Array.from({ length: rows * V }, (_, i) => 4 * Math.sin(i * 0.37 + random()) + (i % V === 0 ? 3 : 0));
+    const logits = Float32Array.from(
+      { length: rows * V },
+      (_, i) => 4 * Math.sin(i * 0.37 + random()) + (i % V === 0 ? 3 : 0),
+    );
     const tensor = { data: logits, shape: [rows, V], dtype: 'float32' } as const;
     const all = mask(tensor, { temperature: T, topK: 40, topP: 0.9 });
-    const targets = Int32Array.from({ length: rows }, (_, r) => (r % 29 === 7 ? (all.row(r)[0] + 1) % V : all.row(r)[Math.floor(random() * all.count(r))]));
+    const targets = Int32Array.from({ length: rows }, (_, r) =>
+      r % 29 === 7 ? (all.row(r)[0] + 1) % V : all.row(r)[Math.floor(random() * all.count(r))],
+    );
     let at = 0;
     const records: RolloutRecord[] = lengths.map((n, i) => {
       const record = { id: `req-${i}`, mask: all.slice(at, at + n), tokens: targets.slice(at, at + n) };
@@ -68,9 +91,15 @@ const T = 0.7;
       numpyBlock,
       'np.asarray(logprobs, "<f8").tofile("numpy.f64")',
       withTorch ? torchBlock : '',
-      withTorch ? 'logprobs_t.detach().numpy().astype("<f8").tofile("torch.f64")\nlogits_t.grad.numpy().astype("<f4").tofile("torch_grad.f32")' : '',
-      withPyarrow ? `safetensors_arrays = [a.copy() for a in (offsets, indices, tokens, request_offsets)]\n${pyarrowBlock}` : '',
-      withPyarrow ? 'assert all(np.array_equal(a, b) for a, b in zip(safetensors_arrays, (offsets, indices, tokens, request_offsets)))\nassert request_ids == ["req-0", "req-1", "req-2"]' : '',
+      withTorch
+        ? 'logprobs_t.detach().numpy().astype("<f8").tofile("torch.f64")\nlogits_t.grad.numpy().astype("<f4").tofile("torch_grad.f32")'
+        : '',
+      withPyarrow
+        ? `safetensors_arrays = [a.copy() for a in (offsets, indices, tokens, request_offsets)]\n${pyarrowBlock}`
+        : '',
+      withPyarrow
+        ? 'assert all(np.array_equal(a, b) for a, b in zip(safetensors_arrays, (offsets, indices, tokens, request_offsets)))\nassert request_ids == ["req-0", "req-1", "req-2"]'
+        : '',
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'recipe.py'), script);
     const run = spawnSync(python, ['-W', 'ignore', 'recipe.py'], { cwd: dir, encoding: 'utf8', timeout: 120000 });

@@ -39,16 +39,31 @@ function request(random, id) {
 }
 
 function toJson(records) {
-  return JSON.stringify(records.map((r) => ({ request_id: r.id, token_ids: Array.from(r.tokens), sampling_mask: r.mask.toLists() })));
+  return JSON.stringify(
+    records.map((r) => ({ request_id: r.id, token_ids: Array.from(r.tokens), sampling_mask: r.mask.toLists() })),
+  );
 }
 
 function fromJson(text) {
-  return JSON.parse(text).map((r) => ({ id: r.request_id, mask: sm.SamplingMask.fromLists(r.sampling_mask, V), tokens: Int32Array.from(r.token_ids) }));
+  return JSON.parse(text).map((r) => ({
+    id: r.request_id,
+    mask: sm.SamplingMask.fromLists(r.sampling_mask, V),
+    tokens: Int32Array.from(r.token_ids),
+  }));
 }
 
 function same(a, b) {
   const bytes = (x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-  return a.length === b.length && a.every((r, i) => r.id === b[i].id && bytes(r.mask.offsets).equals(bytes(b[i].mask.offsets)) && bytes(r.mask.indices).equals(bytes(b[i].mask.indices)) && bytes(r.tokens).equals(bytes(b[i].tokens)));
+  return (
+    a.length === b.length &&
+    a.every(
+      (r, i) =>
+        r.id === b[i].id &&
+        bytes(r.mask.offsets).equals(bytes(b[i].mask.offsets)) &&
+        bytes(r.mask.indices).equals(bytes(b[i].mask.indices)) &&
+        bytes(r.tokens).equals(bytes(b[i].tokens)),
+    )
+  );
 }
 
 // hyparquet-writer / hyparquet, the pure-JavaScript alternative to
@@ -90,13 +105,29 @@ function hyparquetCase(records) {
   const t1 = process.hrtime.bigint();
   const rows = reader.parquetReadObjects({ file: bytes });
   return rows.then((objects) => {
-    back = objects.map((o) => ({ id: o.request_id, mask: sm.SamplingMask.fromLists(o.sampling_mask, V), tokens: Int32Array.from(o.token_ids) }));
+    back = objects.map((o) => ({
+      id: o.request_id,
+      mask: sm.SamplingMask.fromLists(o.sampling_mask, V),
+      tokens: Int32Array.from(o.token_ids),
+    }));
     const t2 = process.hrtime.bigint();
-    return { writeMs: Number(t1 - t0) / 1e6, readMs: Number(t2 - t1) / 1e6, bytes: bytes.byteLength, same: same(back, records) };
+    return {
+      writeMs: Number(t1 - t0) / 1e6,
+      readMs: Number(t2 - t1) / 1e6,
+      bytes: bytes.byteLength,
+      same: same(back, records),
+    };
   });
 }
 
-const row = (measure, ours, baseline, ratio, target, met) => ({ measure, ours, baseline, ratio, target, met: met === undefined ? '' : met ? 'yes' : 'NO' });
+const row = (measure, ours, baseline, ratio, target, met) => ({
+  measure,
+  ours,
+  baseline,
+  ratio,
+  target,
+  met: met === undefined ? '' : met ? 'yes' : 'NO',
+});
 
 module.exports = {
   name: 'formats',
@@ -106,10 +137,21 @@ module.exports = {
     const records = Array.from({ length: requests }, (_, i) => request(random, `req-${i}`));
     const ids = records.reduce((n, r) => n + r.mask.indices.length, 0);
     const rows = requests * STEPS;
-    const single = records.reduce((n, r) => n + Array.from({ length: STEPS }, (_, k) => r.mask.count(k)).filter((c) => c === 1).length, 0);
+    const single = records.reduce(
+      (n, r) => n + Array.from({ length: STEPS }, (_, k) => r.mask.count(k)).filter((c) => c === 1).length,
+      0,
+    );
     const mb = (4 * (ids + rows + requests)) / 1e6;
     const rate = (ms) => mb / (ms / 1e3);
-    const out = [row(`rollout: ${requests} requests x ${STEPS} tokens, V=${V}: ids per row (mean), rows keeping 1 id`, ids / rows, single / rows, 0, '~8, 45%')];
+    const out = [
+      row(
+        `rollout: ${requests} requests x ${STEPS} tokens, V=${V}: ids per row (mean), rows keeping 1 id`,
+        ids / rows,
+        single / rows,
+        0,
+        '~8, 45%',
+      ),
+    ];
 
     const jsonStart = process.hrtime.bigint();
     const json = toJson(records);
@@ -117,23 +159,58 @@ module.exports = {
     const parseStart = process.hrtime.bigint();
     if (!same(fromJson(json), records)) throw new Error('formats: JSON round trip differs');
     const jsonReadMs = Number(process.hrtime.bigint() - parseStart) / 1e6;
-    out.push(row('JSON (toLists + stringify / parse + fromLists): write, read MB/s', rate(jsonWriteMs), rate(jsonReadMs), 0, '(baseline)'));
+    out.push(
+      row(
+        'JSON (toLists + stringify / parse + fromLists): write, read MB/s',
+        rate(jsonWriteMs),
+        rate(jsonReadMs),
+        0,
+        '(baseline)',
+      ),
+    );
 
     const cases = [
       ['Arrow IPC stream', () => sm.writeRolloutsArrow(records), sm.readRolloutsArrow],
       ['Arrow IPC file', () => sm.writeRolloutsArrow(records, { format: 'file' }), sm.readRolloutsArrow],
       ['Parquet zstd (parquet-wasm)', () => sm.writeRolloutsParquet(records), sm.readRolloutsParquet],
-      ['Parquet snappy (parquet-wasm)', () => sm.writeRolloutsParquet(records, { compression: 'snappy' }), sm.readRolloutsParquet],
+      [
+        'Parquet snappy (parquet-wasm)',
+        () => sm.writeRolloutsParquet(records, { compression: 'snappy' }),
+        sm.readRolloutsParquet,
+      ],
     ];
     const sizes = { JSON: json.length };
     for (const [name, write, read] of cases) {
       let bytes;
-      const writeMs = await timeIt(() => { bytes = write(); }, { repeats: 3, warmup: 1 });
+      const writeMs = await timeIt(
+        () => {
+          bytes = write();
+        },
+        { repeats: 3, warmup: 1 },
+      );
       const readMs = await timeIt(() => read(bytes), { repeats: 3, warmup: 1 });
       if (!same(read(bytes).records, records)) throw new Error(`formats: ${name} round trip differs`);
       sizes[name] = bytes.length;
-      out.push(row(`${name}: write MB/s, vs JSON`, rate(writeMs), rate(jsonWriteMs), jsonWriteMs / writeMs, 'faster than JSON', writeMs < jsonWriteMs));
-      out.push(row(`${name}: read MB/s (every mask checked), vs JSON`, rate(readMs), rate(jsonReadMs), jsonReadMs / readMs, 'faster than JSON', readMs < jsonReadMs));
+      out.push(
+        row(
+          `${name}: write MB/s, vs JSON`,
+          rate(writeMs),
+          rate(jsonWriteMs),
+          jsonWriteMs / writeMs,
+          'faster than JSON',
+          writeMs < jsonWriteMs,
+        ),
+      );
+      out.push(
+        row(
+          `${name}: read MB/s (every mask checked), vs JSON`,
+          rate(readMs),
+          rate(jsonReadMs),
+          jsonReadMs / readMs,
+          'faster than JSON',
+          readMs < jsonReadMs,
+        ),
+      );
     }
 
     let serialized = 0;
@@ -141,7 +218,15 @@ module.exports = {
     const perId = (bytes) => bytes / ids;
     out.push(row('bytes per id: serialize() records (SMRS), the reference', perId(serialized), 4, 0, '(information)'));
     for (const [name, bytes] of Object.entries(sizes)) {
-      out.push(row(`bytes per id: ${name}, vs serialize() records`, perId(bytes), perId(serialized), bytes / serialized, '(information)'));
+      out.push(
+        row(
+          `bytes per id: ${name}, vs serialize() records`,
+          perId(bytes),
+          perId(serialized),
+          bytes / serialized,
+          '(information)',
+        ),
+      );
     }
 
     // The Parquet library choice: hyparquet on an eighth of the rollout (it
@@ -149,15 +234,53 @@ module.exports = {
     const part = records.slice(0, Math.max(1, requests >> 3));
     const hyparquet = await hyparquetCase(part);
     if (hyparquet === null) {
-      out.push(row('hyparquet-writer / hyparquet not installed (devDependencies): comparison skipped', 0, 0, 0, '(information)'));
+      out.push(
+        row(
+          'hyparquet-writer / hyparquet not installed (devDependencies): comparison skipped',
+          0,
+          0,
+          0,
+          '(information)',
+        ),
+      );
     } else {
       let bytes;
-      const wasmWriteMs = await timeIt(() => { bytes = sm.writeRolloutsParquet(part, { compression: 'snappy' }); }, { repeats: 3, warmup: 1 });
+      const wasmWriteMs = await timeIt(
+        () => {
+          bytes = sm.writeRolloutsParquet(part, { compression: 'snappy' });
+        },
+        { repeats: 3, warmup: 1 },
+      );
       const wasmReadMs = await timeIt(() => sm.readRolloutsParquet(bytes), { repeats: 3, warmup: 1 });
       const partMb = (4 * part.reduce((n, r) => n + r.mask.indices.length + STEPS + 1, 0)) / 1e6;
-      out.push(row(`${part.length} requests, snappy: hyparquet-writer write MB/s, vs parquet-wasm`, partMb / (hyparquet.writeMs / 1e3), partMb / (wasmWriteMs / 1e3), hyparquet.writeMs / wasmWriteMs, '(why parquet-wasm)'));
-      out.push(row(`${part.length} requests: hyparquet read MB/s (+ fromLists), vs parquet-wasm`, partMb / (hyparquet.readMs / 1e3), partMb / (wasmReadMs / 1e3), hyparquet.readMs / wasmReadMs, '(why parquet-wasm)', hyparquet.same));
-      out.push(row(`${part.length} requests: hyparquet-writer bytes, vs parquet-wasm snappy`, hyparquet.bytes, bytes.length, hyparquet.bytes / bytes.length, '(information)'));
+      out.push(
+        row(
+          `${part.length} requests, snappy: hyparquet-writer write MB/s, vs parquet-wasm`,
+          partMb / (hyparquet.writeMs / 1e3),
+          partMb / (wasmWriteMs / 1e3),
+          hyparquet.writeMs / wasmWriteMs,
+          '(why parquet-wasm)',
+        ),
+      );
+      out.push(
+        row(
+          `${part.length} requests: hyparquet read MB/s (+ fromLists), vs parquet-wasm`,
+          partMb / (hyparquet.readMs / 1e3),
+          partMb / (wasmReadMs / 1e3),
+          hyparquet.readMs / wasmReadMs,
+          '(why parquet-wasm)',
+          hyparquet.same,
+        ),
+      );
+      out.push(
+        row(
+          `${part.length} requests: hyparquet-writer bytes, vs parquet-wasm snappy`,
+          hyparquet.bytes,
+          bytes.length,
+          hyparquet.bytes / bytes.length,
+          '(information)',
+        ),
+      );
     }
     return out;
   },
