@@ -100,7 +100,9 @@ type Values = Int32Array | Float32Array;
 
 // A list column checked once against its own buffers, so that reading its
 // rows afterwards cannot go outside them: a file that lies about sizes gives
-// an error here, never values from somewhere else.
+// an error here, never values from somewhere else. (apache-arrow slices the
+// offsets and values buffers along with a Data, so they are indexed from 0;
+// data.offset only matters for validity bitmaps, and nulls are refused.)
 class CheckedList {
   readonly child: Data;
   private readonly offsets: Int32Array;
