@@ -103,8 +103,7 @@ const T = 0.7;
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'recipe.py'), script);
     const run = spawnSync(python, ['-W', 'ignore', 'recipe.py'], { cwd: dir, encoding: 'utf8', timeout: 120000 });
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    expect(run.status === 0 ? '' : `status ${run.status}: ${run.stderr}`).toBe('');
 
     const expected = maskedLogprobs(tensor, all, targets, { temperature: T });
     expect(expected.targetsOutsideMask).toBe(3);
