@@ -32,7 +32,8 @@ export interface ConcatOptions {
   padSide?: 'right' | 'left';
 }
 
-const kMaxVocab = 1 << 23;
+/** The largest vocabulary the package handles. */
+export const kMaxVocab = 1 << 23;
 
 function listError(message: string, row?: number): RangeError {
   return rangeError('ERR_SM_INVALID_MASK', 'lists', message, row);
@@ -49,7 +50,7 @@ export function checkVocab(vocab: unknown, argument = 'vocab'): number {
   return vocab;
 }
 
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+export function isArrayLike(value: unknown): value is ArrayLike<unknown> {
   return (
     value !== null &&
     typeof value === 'object' &&
@@ -196,4 +197,54 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
     if (!padLeft) pad(padding);
   }
   return wrapNativeCsr(offsets, indices, vocab);
+}
+
+/** One request of a trainer batch: its mask rows and the token generated at each. */
+export interface TrainerBatchRequest {
+  mask: SamplingMask;
+  tokens?: ArrayLike<number>;
+}
+
+/** A [B, T] batch, everything flattened row-major. */
+export interface TrainerBatch {
+  /** Each request's rows, padded as concat({ padTo }) pads: a padding row keeps only padId. */
+  mask: SamplingMask;
+  /** Each request's tokens, padId at the padded positions: maskedLogprobs gives exactly 0 there. */
+  targets: { data: Int32Array; shape: [number, number] };
+  /** 1 at the requests' positions, 0 at the padded ones. */
+  lossMask: Float32Array;
+}
+
+/**
+ * The masks, targets and loss mask of a [B, T] trainer batch, aligned:
+ * request b's rows and tokens at [b, 0 .. rows) (padSide 'right', default)
+ * or at the end of its row of T ('left'). padTo defaults to the longest
+ * request. Tokens must be ids in [0, vocab), one per mask row.
+ */
+export function trainerBatch(requests: readonly TrainerBatchRequest[], options: ConcatOptions = {}): TrainerBatch {
+  if (!Array.isArray(requests) || requests.length === 0) throw typeError('requests', 'expected a non-empty array of { mask, tokens }');
+  const masks = requests.map((r, i) => {
+    if (r === null || typeof r !== 'object') throw typeError(`requests[${i}]`, 'expected { mask, tokens }');
+    return r.mask;
+  });
+  const padTo = options.padTo ?? Math.max(...masks.map((m) => (m instanceof SamplingMask ? m.rows : 0)));
+  const mask = concat(masks, { ...options, padTo });
+  const padId = options.padId ?? 0;
+  const left = options.padSide === 'left';
+  const targets = new Int32Array(requests.length * padTo).fill(padId);
+  const lossMask = new Float32Array(requests.length * padTo);
+  requests.forEach(({ mask: m, tokens }, b) => {
+    if (!isArrayLike(tokens)) throw typeError(`requests[${b}].tokens`, 'expected the token generated at each mask row');
+    if (tokens.length !== m.rows) throw outOfRange(`requests[${b}].tokens`, `has ${tokens.length} tokens for ${m.rows} mask rows`);
+    const start = b * padTo + (left ? padTo - m.rows : 0);
+    for (let t = 0; t < tokens.length; t++) {
+      const token = tokens[t] as number;
+      if ((token | 0) !== token || token < 0 || token >= mask.vocab) {
+        throw outOfRange(`requests[${b}].tokens`, `entry ${t} is ${String(token)}, expected a token id in [0, ${mask.vocab})`);
+      }
+      targets[start + t] = token;
+      lossMask[start + t] = 1;
+    }
+  });
+  return { mask, targets: { data: targets, shape: [requests.length, padTo] }, lossMask };
 }

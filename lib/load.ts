@@ -9,6 +9,7 @@
 // runtime instead of a silent CPU run.
 import * as fs from 'fs';
 import * as path from 'path';
+import { environmentError } from './errors';
 import type { NativeAddon } from './native';
 
 /** 'cpu', or the CUDA runtime the binary is linked against (e.g. 'cuda13.0'). */
@@ -100,7 +101,7 @@ function noBinaryError(tried: string[]): Error {
     '  npm install node-addon-api cmake-js && npm rebuild sampling-mask',
     '  (needs a C++17 compiler and CMake >= 3.20; for CUDA also nvcc: CUDACXX=/usr/local/cuda/bin/nvcc)',
   ];
-  return Object.assign(new Error(lines.join('\n')), { code: 'ERR_SM_NO_BINARY' });
+  return environmentError('ERR_SM_NO_BINARY', 'binary', lines.join('\n'));
 }
 
 function glibcVersion(): string | undefined {

@@ -2,8 +2,10 @@
 // request id: under continuous batching a request's batch position changes
 // every step, and requests join, finish, are preempted and resume.
 import { rangeError, typeError } from './errors';
-import { checkVocab, fromLists, type ListOrder } from './lists';
+import { checkVocab, isArrayLike, type ListOrder } from './lists';
+import type { MaskRecord } from './records';
 import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { maskFromServer, type ServerMask } from './server-forms';
 
 /** A request id as the inference server names it; 7 and '7' are different ids. */
 export type RequestId = string | number;
@@ -18,6 +20,13 @@ export interface RecorderOptions {
    * step is stored and the request's outsideSteps lists where it happened.
    */
   onTokenOutsideMask?: 'throw' | 'count';
+  /**
+   * How recordResponse treats id lists that are not strictly ascending, unless
+   * a call says otherwise: 'reject' (default) or 'sort' (sort, keep repeated
+   * ids once). One recorder per server: SGLang's lists may come in
+   * probability order and repeat the sampled token, so use 'sort' there.
+   */
+  order?: ListOrder;
 }
 
 export interface RecordedRequest {
@@ -118,10 +127,6 @@ function checkId(id: unknown, argument: string, row?: number): RequestId {
   throw typeError(argument, `expected a string or a safe integer, got ${String(id)}`, { row });
 }
 
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as ArrayLike<unknown>).length === 'number';
-}
-
 // Whether sorted ids[start, end) contains token (binary search).
 function keeps(ids: Int32Array, start: number, end: number, token: number): boolean {
   let lo = start;
@@ -137,6 +142,7 @@ function keeps(ids: Int32Array, start: number, end: number, token: number): bool
 export class MaskRecorder {
   private readonly logs = new Map<RequestId, RequestLog>();
   private readonly onOutside: 'throw' | 'count';
+  private readonly order: ListOrder;
   private vocabSize: number | undefined;
 
   constructor(options: RecorderOptions = {}) {
@@ -146,6 +152,10 @@ export class MaskRecorder {
       throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${String(onOutside)}`);
     }
     this.onOutside = onOutside;
+    this.order = options.order ?? 'reject';
+    if (this.order !== 'reject' && this.order !== 'sort') {
+      throw typeError('options.order', `expected 'reject' or 'sort', got ${String(this.order)}`);
+    }
   }
 
   /** The vocabulary size, once known. */
@@ -184,27 +194,19 @@ export class MaskRecorder {
 
   /**
    * Appends a whole response of one request at once: one row per generated
-   * token, from a SamplingMask or from the id lists a server returns (vLLM
-   * `sampling_mask`, SGLang `meta_info.output_token_sampling_mask`), with the
-   * generated tokens checked against their rows. Calls for the same request
-   * append (streamed chunks of one response).
+   * token, in any server form (see server-forms.ts: id lists as vLLM's
+   * `sampling_mask` and SGLang's `meta_info.output_token_sampling_mask`,
+   * vLLM's CSR { token_ids, offsets }, -1 padded ids { ids, rows, width },
+   * a bitmask { bitmask, rows }, or a SamplingMask), with the generated tokens
+   * checked against their rows. Calls for the same request append (one per
+   * streamed chunk). `order` overrides the recorder's for this call.
    */
-  recordResponse(
-    requestId: RequestId,
-    masks: SamplingMask | ArrayLike<ArrayLike<number>>,
-    tokens?: ArrayLike<number>,
-    options: { order?: ListOrder } = {},
-  ): void {
+  recordResponse(requestId: RequestId, masks: ServerMask, tokens?: ArrayLike<number>, options: { order?: ListOrder } = {}): void {
     const id = checkId(requestId, 'requestId');
-    let mask: SamplingMask;
-    if (masks instanceof SamplingMask) {
-      mask = masks;
-    } else {
-      if (this.vocabSize === undefined) {
-        throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'id lists need the vocabulary size: pass it to new MaskRecorder({ vocab })');
-      }
-      mask = fromLists(masks, this.vocabSize, options);
+    if (this.vocabSize === undefined && !(masks instanceof SamplingMask)) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })');
     }
+    const mask = maskFromServer(masks, this.vocabSize ?? (masks as SamplingMask).vocab, { order: options.order ?? this.order });
     this.checkMask(mask, 'masks');
     this.checkTokenPresence(id, tokens !== undefined);
     const outside = this.checkTokens(mask, tokens, () => id);
@@ -221,13 +223,27 @@ export class MaskRecorder {
     return recorded;
   }
 
+  /**
+   * The requests (default: all, in first-seen order) as records for a file
+   * writer (writeRolloutsArrow, writeRolloutsParquet, ...), removed from the
+   * recorder. An unknown id is an error and then nothing is taken.
+   */
+  takeRecords(requestIds: readonly RequestId[] = this.ids()): MaskRecord[] {
+    for (const id of requestIds) this.peekLog(id);
+    return requestIds.map((id) => ({ id, ...this.take(id) }));
+  }
+
   /** Like take(), without removing anything. */
   peek(requestId: RequestId): RecordedRequest {
+    return this.peekLog(requestId).toRecorded(this.vocabSize as number);
+  }
+
+  private peekLog(requestId: RequestId): RequestLog {
     const log = this.logs.get(requestId);
     if (log === undefined) {
       throw rangeError('ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${JSON.stringify(requestId)}`, { requestId });
     }
-    return log.toRecorded(this.vocabSize as number);
+    return log;
   }
 
   /** Drops a request's rows (e.g. an aborted request restarted from scratch); false if it had none. */

@@ -170,3 +170,24 @@ describe('SamplingMask.concat', () => {
     expect(thrown(() => SamplingMask.concat([a], { padTo: 2, padSide: 'up' as 'left' })).argument).toBe('options.padSide');
   });
 });
+
+describe('SamplingMask.slice', () => {
+  test('rows [start, end) with their ids as a view; concat of the slices gives the mask back', () => {
+    const random = rng(61);
+    const lists = Array.from({ length: 30 }, () => randomIds(random, 300, Math.floor(random() * 12)));
+    const mask = SamplingMask.fromLists(lists, 300);
+    const cuts = [0, 4, 4, 17, 30];
+    const parts = cuts.slice(1).map((end, i) => mask.slice(cuts[i], end));
+    parts.forEach((part, i) => {
+      expect(part.toLists()).toEqual(lists.slice(cuts[i], cuts[i + 1]));
+      expect(part.indices.buffer).toBe(mask.indices.buffer);
+      expect(part.offsets[0]).toBe(0);
+    });
+    expect(SamplingMask.concat(parts).toLists()).toEqual(lists);
+    expect(mask.slice().toLists()).toEqual(lists);
+    expect(mask.slice(30).rows).toBe(0);
+    for (const [start, end] of [[-1, 2], [3, 2], [0, 31], [0.5, 2]]) {
+      expect(thrown(() => mask.slice(start, end))).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE' });
+    }
+  });
+});
