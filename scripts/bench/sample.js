@@ -128,7 +128,7 @@ async function run({ timeIt }) {
       jsSortMs: '', xFasterThanJsSort: '', jsTopKMs: '', xFasterThanJsTopK: '',
     };
     if (c.js) {
-      const jsSortMs = await timeIt(() => jsSortSample(c.logits, B, V, c.params), { repeats: 3, warmup: 1 });
+      const jsSortMs = await timeIt(() => jsSortSample(c.logits, B, V, c.params), { repeats: 3, warmup: 0 });
       const jsTopKMs = await timeIt(() => jsTopKSample(c.logits, B, V, c.params), { repeats: 5, warmup: 1 });
       Object.assign(row, { jsSortMs, xFasterThanJsSort: jsSortMs / ms, jsTopKMs, xFasterThanJsTopK: jsTopKMs / ms });
     }
