@@ -7,14 +7,7 @@ import { type SamplingMask } from './sampling-mask';
 
 /** An integer key for every row, or one per row (numbers up to 2^53 - 1; bigints for more). */
 export type PerRowKey =
-  | number
-  | bigint
-  | readonly (number | bigint)[]
-  | BigUint64Array
-  | BigInt64Array
-  | Float64Array
-  | Uint32Array
-  | Int32Array;
+  number | bigint | readonly (number | bigint)[] | BigUint64Array | BigInt64Array | Float64Array | Uint32Array | Int32Array;
 
 export interface SampleOptions extends Omit<MaskOptions, 'fillLogits'> {
   /** The draws' seed: an integer in [0, 2^64). Required. */

@@ -1,7 +1,7 @@
 // sample()'s arguments: every bad key, option or logit is a clear typed
 // error naming the argument (and the row); MaskRecorder takes its result.
 import { backendInfo, MaskRecorder, sample, sampleAsync, type SampleOptions } from '../lib';
-import { logitsBatch, Rng, rejected, tensor, thrown } from './helpers';
+import { logitsBatch, rejected, Rng, tensor, thrown } from './helpers';
 
 const rows = 3;
 const vocab = 50;
@@ -58,6 +58,7 @@ describe('sample() argument errors', () => {
     expect(errorOf({ fullLogprobs: 1 })).toMatchObject({ name: 'TypeError', argument: 'fullLogprobs' });
     expect(errorOf({ fillLogits: true })).toMatchObject({ name: 'TypeError', argument: 'fillLogits' });
     expect(errorOf({ fillLogits: true }).message).toMatch(/applyMask/);
+    expect(errorOf({ onInvalidRow: 'skip' })).toMatchObject({ name: 'TypeError', argument: 'onInvalidRow' });
     expect(errorOf({ topP: 0 })).toMatchObject({ name: 'RangeError', argument: 'topP' });
     expect(errorOf({ temperature: [1, -1, 1] })).toMatchObject({ name: 'RangeError', argument: 'temperature', row: 1 });
     expect(errorOf({ filterOrder: 'first' })).toMatchObject({ name: 'TypeError', argument: 'filterOrder' });

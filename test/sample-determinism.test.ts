@@ -2,8 +2,7 @@
 // step: not on the thread count, the batch around it, its position, how the
 // batch is split, or sync versus async.
 import { sample, sampleAsync, setThreads, type SampleResult } from '../lib';
-import { logitsBatch, logitsRow, Rng, tensor } from './helpers';
-import { expectTokensKept, randomKeys, type Keys } from './sample-fixtures';
+import { expectTokensKept, type Keys, logitsBatch, logitsRow, randomKeys, Rng, tensor } from './helpers';
 
 const vocab = 3000;
 
@@ -79,8 +78,18 @@ describe('sample() reproducibility', () => {
 
   test('split batches draw the same tokens', () => {
     for (const cut of [1, 17, 47]) {
-      const head = run(pickRows(batch, Array.from({ length: cut }, (_, i) => i)));
-      const tail = run(pickRows(batch, Array.from({ length: batch.rows - cut }, (_, i) => cut + i)));
+      const head = run(
+        pickRows(
+          batch,
+          Array.from({ length: cut }, (_, i) => i),
+        ),
+      );
+      const tail = run(
+        pickRows(
+          batch,
+          Array.from({ length: batch.rows - cut }, (_, i) => cut + i),
+        ),
+      );
       expect([...head.tokens, ...tail.tokens]).toEqual(Array.from(expected.tokens));
     }
   });

@@ -9,9 +9,8 @@
 // of seed. The seeds are fixed, so each test's outcome is the same on every
 // run: a failure means the draws changed, not bad luck.
 import { sample, type SampleOptions } from '../lib';
-import { logitsRow, Rng } from './helpers';
+import { expectTokensKept, logitsRow, Rng } from './helpers';
 import { rowParams } from './reference';
-import { expectTokensKept } from './sample-fixtures';
 import { truncatedDistribution } from './sample-reference';
 
 const Z_ONE_IN_A_MILLION = 4.753424; // the standard normal's upper 1e-6 quantile

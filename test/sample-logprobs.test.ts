@@ -4,10 +4,8 @@
 // recomputes them gets exactly the sampler's numbers.
 import { maskedLogprobs, sample, type DType } from '../lib';
 import { decodeRow } from './reference';
-import { encode, logitsBatch, Rng, tensor } from './helpers';
-import { expectTokensKept, randomKeys } from './sample-fixtures';
+import { encode, expectTokensKept, logitsBatch, logprobBound, randomKeys, Rng, tensor } from './helpers';
 import { fullLogprob } from './sample-reference';
-import { logprobBound } from './trainer-fixtures';
 import { referenceRow } from './trainer-reference';
 
 const bits = (values: Float32Array) => new Uint32Array(values.buffer, values.byteOffset, values.length);
@@ -37,9 +35,7 @@ describe('sample() log-probs', () => {
         const reference = referenceRow(row, kept, result.tokens[r], temperature[r]).logprob;
         expect(Math.abs(result.logprobs[r] - reference)).toBeLessThanOrEqual(logprobBound(reference, kept.length));
         const referenceFull = fullLogprob(row, Math.fround(temperature[r]), result.tokens[r]);
-        expect(Math.abs((result.fullLogprobs as Float32Array)[r] - referenceFull)).toBeLessThanOrEqual(
-          logprobBound(referenceFull, vocab),
-        );
+        expect(Math.abs((result.fullLogprobs as Float32Array)[r] - referenceFull)).toBeLessThanOrEqual(logprobBound(referenceFull, vocab));
         // Truncation only removes mass: the kept log-prob is never below the full one.
         expect(result.logprobs[r]).toBeGreaterThanOrEqual((result.fullLogprobs as Float32Array)[r]);
       }

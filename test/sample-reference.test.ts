@@ -4,8 +4,7 @@
 // known-answer vectors first, so agreement means both follow the definition.
 import { mask, sample, type DType, type FilterOrder } from '../lib';
 import { decodeRow, keptIds, referenceMask, rowParams, type RowParams } from './reference';
-import { encode, firstDifference, logitsBatch, logitsRow, Rng, tensor, thrown } from './helpers';
-import { expectTokensKept, randomKeys, type Keys } from './sample-fixtures';
+import { encode, expectTokensKept, firstDifference, type Keys, logitsBatch, logitsRow, randomKeys, Rng, tensor, thrown } from './helpers';
 import { drawBits, philox4x32_10, referenceToken } from './sample-reference';
 
 const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
@@ -51,7 +50,14 @@ function randomParams(rng: Rng, rows: number, filterOrder: FilterOrder) {
 }
 
 /** The reference tokens of a [rows, vocab] batch. */
-function referenceTokens(data: Float32Array | Uint16Array, dtype: DType, rows: number, vocab: number, options: object, keys: Keys): number[] {
+function referenceTokens(
+  data: Float32Array | Uint16Array,
+  dtype: DType,
+  rows: number,
+  vocab: number,
+  options: object,
+  keys: Keys,
+): number[] {
   const params = rowParams(options, rows);
   return params.map((p, r) =>
     referenceToken(decodeRow(data, dtype, r, vocab), p, { seed: keys.seed, stream: keys.stream[r], step: BigInt(keys.step[r]) }, r),

@@ -48,7 +48,9 @@ template <class T>
 std::vector<T> per_row_keys(const Napi::Value& value, int64_t rows, const char* argument, uint64_t max,
                             const char* range) {
   Napi::Env env = value.Env();
-  auto read = [&](const Napi::Value& v, int64_t row) { return static_cast<T>(key_integer(v, argument, max, range, row)); };
+  auto read = [&](const Napi::Value& v, int64_t row) {
+    return static_cast<T>(key_integer(v, argument, max, range, row));
+  };
   if (value.IsNumber() || value.IsBigInt()) return std::vector<T>(1, read(value, -1));
   const bool is_array = value.IsArray();
   if (!is_array && !value.IsTypedArray())
@@ -56,8 +58,8 @@ std::vector<T> per_row_keys(const Napi::Value& value, int64_t rows, const char* 
                "expected an integer (number or bigint), or one per row (an array, BigUint64Array, BigInt64Array, "
                "Float64Array, Uint32Array or Int32Array)");
   const Napi::Object list = value.As<Napi::Object>();
-  const int64_t length =
-      is_array ? value.As<Napi::Array>().Length() : static_cast<int64_t>(value.As<Napi::TypedArray>().ElementLength());
+  const int64_t length = is_array ? value.As<Napi::Array>().Length()
+                                  : static_cast<int64_t>(value.As<Napi::TypedArray>().ElementLength());
   if (length != rows)
     throw_range(env, argument, "has " + std::to_string(length) + " values for " + std::to_string(rows) + " rows");
   if (!is_array) {
@@ -66,8 +68,7 @@ std::vector<T> per_row_keys(const Napi::Value& value, int64_t rows, const char* 
       case napi_bigint64_array:
       case napi_float64_array:
       case napi_uint32_array:
-      case napi_int32_array:
-        break;
+      case napi_int32_array: break;
       default:
         throw_type(env, argument, "expected a BigUint64Array, BigInt64Array, Float64Array, Uint32Array or Int32Array");
     }

@@ -58,7 +58,8 @@ struct BatchDrawKeys {
 // 0): counter (draw, step, stream low word, stream high word), key (seed low
 // word, seed high word).
 SM_HD PhiloxWords draw_bits(const DrawKey& key, uint32_t draw) {
-  const PhiloxWords counter{{draw, key.step, static_cast<uint32_t>(key.stream), static_cast<uint32_t>(key.stream >> 32)}};
+  const PhiloxWords counter{
+      {draw, key.step, static_cast<uint32_t>(key.stream), static_cast<uint32_t>(key.stream >> 32)}};
   return philox4x32_10(counter, static_cast<uint32_t>(key.seed), static_cast<uint32_t>(key.seed >> 32));
 }
 

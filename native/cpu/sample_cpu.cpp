@@ -25,7 +25,12 @@ class RowDraw {
   using Stored = typename S::Stored;
 
   RowDraw(const Stored* row, int64_t vocab, const int32_t* ids, int64_t count, float temperature, const RowCut& cut)
-      : row_(row), vocab_(vocab), ids_(ids), count_(count), temperature_(temperature), cut_(cut),
+      : row_(row),
+        vocab_(vocab),
+        ids_(ids),
+        count_(count),
+        temperature_(temperature),
+        cut_(cut),
         z_max_(scaled_logit(cut.x_max, temperature)) {}
 
   int32_t token(const DrawKey& key) const {
@@ -139,8 +144,8 @@ SampleRowsResult sample_rows(const LogitsView& logits, const BatchParams& params
   auto logprobs_over = [&](const KeptIds& ids, std::vector<float>* out) {
     out->resize(rows);
     int64_t outside = 0;
-    const RowFailure failure = masked_logprobs(logits, ids, result.tokens.data(), temperature, out->data(), nullptr,
-                                               &outside);
+    const RowFailure failure =
+        masked_logprobs(logits, ids, result.tokens.data(), temperature, out->data(), nullptr, &outside);
     if (failure.row >= 0 && result.mask.error_row < 0) {
       result.mask.error_row = failure.row;  // only when shared logits changed under the call
       result.mask.error = failure.status;

@@ -123,9 +123,20 @@ async function run({ timeIt }) {
     const maskMs = await timeIt(() => sm.mask(tensor, c.params));
     const ms = await timeIt(() => sm.sample(tensor, { ...c.params, ...keys, fullLogprobs: c.full === true }));
     const row = {
-      case: c.name, dist: c.dist, B, V, threads, sampleMs: ms, maskMs, xMask: ms / maskMs,
-      target: c.target ? `<= ${c.target}x mask` : '', met: c.target ? (ms / maskMs <= c.target ? 'yes' : 'NO') : '',
-      jsSortMs: '', xFasterThanJsSort: '', jsTopKMs: '', xFasterThanJsTopK: '',
+      case: c.name,
+      dist: c.dist,
+      B,
+      V,
+      threads,
+      sampleMs: ms,
+      maskMs,
+      xMask: ms / maskMs,
+      target: c.target ? `<= ${c.target}x mask` : '',
+      met: c.target ? (ms / maskMs <= c.target ? 'yes' : 'NO') : '',
+      jsSortMs: '',
+      xFasterThanJsSort: '',
+      jsTopKMs: '',
+      xFasterThanJsTopK: '',
     };
     if (c.js) {
       const jsSortMs = await timeIt(() => jsSortSample(c.logits, B, V, c.params), { repeats: 3, warmup: 0 });
