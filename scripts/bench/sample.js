@@ -7,7 +7,7 @@
 // same truncated distribution.
 const sm = require('../..');
 const { normalLogits, zipfLogits } = require('./mask');
-const { rng } = require('./util');
+const { rng } = require('../shared');
 
 // Math.random-free draws for the JS samplers, so runs repeat.
 const uniform = rng(7);
