@@ -101,7 +101,7 @@ void draw_tokens(const LogitsView& logits, const BatchParams& params, const Batc
                  const MaskRowsResult& mask, const std::vector<RowCut>& cuts, int32_t* tokens) {
   const auto* base = static_cast<const typename S::Stored*>(logits.data);
   const int32_t* indices = mask.indices.as<int32_t>();
-  pool()->parallel_for(logits.rows, [&](int64_t r) {
+  auto draw_row = [&](int64_t r) {
     const int32_t* ids = indices + mask.offsets[r];
     const RowParams p = params.row(r);
     // A greedy row keeps the maxima only, ascending: its token is the lowest.
@@ -112,7 +112,21 @@ void draw_tokens(const LogitsView& logits, const BatchParams& params, const Batc
     const RowDraw<S> draw(base + r * logits.vocab, logits.vocab, ids, mask.offsets[r + 1] - mask.offsets[r],
                           p.temperature, cuts[r]);
     tokens[r] = draw.token(keys.row(r));
-  });
+  };
+  // Ids weighed: the kept ids of a direct draw, the whole row otherwise. A
+  // few thousand (top-k rows) take less time on this thread than waking the
+  // pool does, on a loaded machine especially.
+  constexpr int64_t kSerialDrawWork = int64_t{1} << 16;
+  int64_t work = 0;
+  for (int64_t r = 0; r < logits.rows && work <= kSerialDrawWork; ++r) {
+    const int64_t count = mask.offsets[r + 1] - mask.offsets[r];
+    work += count <= kDirectDrawIds ? count : logits.vocab;
+  }
+  if (work > kSerialDrawWork) {
+    pool()->parallel_for(logits.rows, draw_row);
+  } else {
+    for (int64_t r = 0; r < logits.rows; ++r) draw_row(r);
+  }
 }
 
 }  // namespace
