@@ -130,10 +130,12 @@ class SampleJob {
         with_mask_(read_flag_on_by_default(call, "mask")),
         full_logprobs_(read_flag(call, "fullLogprobs")) {
     if (!call.option("fillLogits").IsUndefined())
-      throw_type(call.env(), "fillLogits",
-                 "sample() leaves the logits as they are: mask them with applyMask(logits, result.mask, { inPlace: true })");
+      throw_type(
+          call.env(), "fillLogits",
+          "sample() leaves the logits as they are: mask them with applyMask(logits, result.mask, { inPlace: true })");
     if (!call.option("onInvalidRow").IsUndefined())
-      throw_type(call.env(), "onInvalidRow", "sample() draws a token for every row: a row without a mask fails the call");
+      throw_type(call.env(), "onInvalidRow",
+                 "sample() draws a token for every row: a row without a mask fails the call");
   }
 
   void run() {

@@ -348,12 +348,11 @@ class RowMasker {
     for (int deepest = guess_member_buckets(p, z_max, weigh_floor);; deepest = kWeightBuckets - 1) {
       const float members_floor =
           std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
-      const uint64_t budget =
-          top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor, &members), p.top_p);
+      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor, &members), p.top_p);
       std::vector<uint64_t>& buckets = ws_.fresh_buckets();
-      const uint64_t members_weight =
-          f32_kernels().weight_histogram(members.values.data(), static_cast<int64_t>(members.size()), weigh_floor,
-                                         p.temperature, z_max, buckets.data());
+      const uint64_t members_weight = f32_kernels().weight_histogram(members.values.data(),
+                                                                     static_cast<int64_t>(members.size()), weigh_floor,
+                                                                     p.temperature, z_max, buckets.data());
       if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
       int boundary = 0;
       uint64_t above = 0;
@@ -421,8 +420,8 @@ class RowMasker {
 };
 
 template <class S>
-MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill,
-                               InvalidRows invalid_rows, std::vector<RowCut>* cuts) {
+MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                               std::vector<RowCut>* cuts) {
   using Stored = typename S::Stored;
   const std::shared_ptr<ThreadPool> pool_owner = pool();
   ThreadPool& pool = *pool_owner;

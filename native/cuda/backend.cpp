@@ -24,7 +24,7 @@ class CudaBackend final : public Backend {
                       Profile* profile) override {
     if (params.order == FilterOrder::kJoint)
       throw NotImplementedOnBackend(
-          "filterOrder 'joint' runs on the CPU for now (backend: 'cpu'): the CUDA kernels have the sequential order only",
+          "filterOrder 'joint' runs on the CPU for now (backend: 'cpu'): CUDA has the sequential order only",
           "filterOrder");
     if (invalid_rows == InvalidRows::kSkip)
       return host::mask_skipping_invalid_rows(*this, logits, params, fill, profile);
@@ -34,7 +34,7 @@ class CudaBackend final : public Backend {
 
   SampleRowsResult sample(const Logits&, const BatchParams&, const BatchDrawKeys&, bool, Profile*) override {
     throw NotImplementedOnBackend(
-        "sample() runs on the CPU for now (backend: 'cpu', or 'auto' on host logits): the CUDA backend has no sampler yet",
+        "sample() runs on the CPU for now (backend: 'cpu', or 'auto' on host logits): CUDA has no sampler yet",
         "backend");
   }
 
