@@ -1,4 +1,12 @@
-export { mask, maskAsync, type MaskInput, type MaskOptions, type PerRow } from './mask';
+export { mask, maskAsync, type FilterOrder, type MaskInput, type MaskOptions, type PerRow } from './mask';
+export {
+  sample,
+  sampleAsync,
+  type PerRowKey,
+  type SampleOptions,
+  type SampleResult,
+  type SampleResultWithoutMask,
+} from './sample';
 export { SamplingMask } from './sampling-mask';
 export type { DType, Tensor, LogitsInput, OrtLikeTensor } from './tensor';
 export {
@@ -21,7 +29,7 @@ export {
   type TrainerBatchRequest,
 } from './lists';
 export { serialize, deserialize, crc32c } from './codec';
-export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId } from './recorder';
+export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId, type SampledStep } from './recorder';
 export {
   MaskRecordReader,
   MaskRecordWriter,

@@ -127,6 +127,26 @@ function checkId(id: unknown, argument: string, row?: number): RequestId {
   throw typeError(argument, `expected a string or a safe integer, got ${String(id)}`, { row });
 }
 
+/** What record() takes from sample()'s result: its mask and tokens. */
+export interface SampledStep {
+  mask?: SamplingMask;
+  tokens: Int32Array;
+}
+
+// A step's mask and tokens, given as a mask (tokens apart) or as sample()'s result.
+function stepParts(step: SamplingMask | SampledStep, tokens: ArrayLike<number> | undefined) {
+  if (step instanceof SamplingMask || step === null || typeof step !== 'object' || !('tokens' in step)) {
+    return { mask: step, tokens };
+  }
+  if (tokens !== undefined) {
+    throw typeError('tokens', "sample()'s result already carries its tokens: pass it alone");
+  }
+  if (step.mask === undefined) {
+    throw typeError('mask', "sample()'s result has no mask (it was called with mask: false)");
+  }
+  return { mask: step.mask, tokens: step.tokens };
+}
+
 // Whether sorted ids[start, end) contains token (binary search).
 function keeps(ids: Int32Array, start: number, end: number, token: number): boolean {
   let lo = start;
@@ -165,11 +185,13 @@ export class MaskRecorder {
 
   /**
    * Records one decode step: row i of mask is the next step of request
-   * requestIds[i], and tokens[i] (optional) the token sampled there. The step
-   * is checked whole before anything is stored: it is recorded entirely or
-   * not at all. Costs O(rows + kept ids).
+   * requestIds[i], and tokens[i] (optional) the token sampled there; or
+   * sample()'s result, which carries both. The step is checked whole before
+   * anything is stored: it is recorded entirely or not at all. Costs
+   * O(rows + kept ids).
    */
-  record(requestIds: ArrayLike<RequestId>, mask: SamplingMask, tokens?: ArrayLike<number>): void {
+  record(requestIds: ArrayLike<RequestId>, step: SamplingMask | SampledStep, stepTokens?: ArrayLike<number>): void {
+    const { mask, tokens } = stepParts(step, stepTokens);
     this.checkMask(mask, 'mask');
     if (!isArrayLike(requestIds)) throw typeError('requestIds', 'expected an array of request ids');
     const rows = mask.rows;

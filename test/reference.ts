@@ -36,11 +36,14 @@ export function decodeRow(data: Float32Array | Uint16Array, dtype: ReferenceDTyp
   return Float64Array.from(raw, dtype === 'bfloat16' ? decodeBf16 : decodeF16);
 }
 
+export type FilterOrderName = 'sequential' | 'joint';
+
 export interface RowParams {
   temperature: number; // f32; 0 = greedy
   minP: number; // f32; 0 = off
   topK: number; // integer; 0, -1 or >= survivors = off
   topP: number; // f32; 1 = off
+  filterOrder?: FilterOrderName; // default 'sequential'
 }
 
 function rangeError(code: string, argument: string, message: string, row?: number, column?: number): RangeError {
@@ -122,7 +125,6 @@ export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): n
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', `row maximum / temperature overflows at row ${row}`, row);
   }
   let survivors = finite;
-  const survivingZ = () => Float64Array.from(survivors, (id) => z[id]);
 
   if (p.minP > 0) {
     const logMinP = Math.log(p.minP);
@@ -130,13 +132,16 @@ export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): n
   }
 
   if (p.topK > 0 && p.topK < survivors.length) {
-    const tau = descending(survivingZ())[p.topK - 1];
+    const tau = descending(Float64Array.from(survivors, (id) => z[id]))[p.topK - 1];
     survivors = survivors.filter((id) => z[id] >= tau);
   }
 
   if (p.topP < 1) {
+    // Sequential (vLLM): top-p judges the survivors of min-p and top-k, renormalized. Joint (SGLang, FlashInfer's
+    // 'joint'): it judges every finite id of the row, and the kept set is the intersection of the three filters.
+    const judged = p.filterOrder === 'joint' ? finite : survivors;
     const weight = (zi: number) => fixedWeight(f32(zi - zMax));
-    const sorted = descending(survivingZ());
+    const sorted = descending(Float64Array.from(judged, (id) => z[id]));
     let total = 0n;
     for (const zi of sorted) total += weight(zi);
     const budget = topPBudget(total, p.topP);
@@ -165,6 +170,7 @@ export interface ReferenceOptions {
   minP?: ReferenceParam;
   topK?: ReferenceParam;
   topP?: ReferenceParam;
+  filterOrder?: FilterOrderName;
 }
 
 /**
@@ -207,7 +213,14 @@ export function rowParams(options: ReferenceOptions, rows: number): RowParams[] 
     return Math.min(k, 2 ** 31 - 1);
   });
   const anyPerRow = [options.temperature, options.minP, options.topK, options.topP].some((v) => v !== undefined && typeof v !== 'number');
-  const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r] }));
+  const filterOrder = options.filterOrder ?? 'sequential';
+  if (filterOrder !== 'sequential' && filterOrder !== 'joint') {
+    throw Object.assign(new TypeError(`filterOrder: expected 'sequential' or 'joint'`), {
+      code: 'ERR_SM_INVALID_ARG_TYPE',
+      argument: 'filterOrder',
+    });
+  }
+  const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r], filterOrder }));
   params.forEach((p, r) => {
     const row = anyPerRow ? r : undefined;
     if (!(Number.isFinite(p.temperature) && p.temperature >= 0))

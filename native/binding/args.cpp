@@ -266,7 +266,16 @@ BatchParams ParamsArg::view() const {
   params.min_p = per_row_view(min_p);
   params.top_p = per_row_view(top_p);
   params.top_k = per_row_view(top_k);
+  params.order = order;
   return params;
+}
+
+FilterOrder read_filter_order(const CallArgs& call) {
+  const Napi::Value value = call.option("filterOrder");
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (value.IsUndefined() || name == "sequential") return FilterOrder::kSequential;
+  if (name == "joint") return FilterOrder::kJoint;
+  throw_type(call.env(), "filterOrder", "expected 'sequential' or 'joint'");
 }
 
 namespace {
@@ -298,6 +307,7 @@ ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_r
     return read_per_row<float>(
         v, rows, name, [&](double d, int64_t row) { return to_f32(env, name, d, row); }, invalid_rows, neutral);
   };
+  params.order = read_filter_order(options);
   params.temperature = floats("temperature", 1.0f);
   params.min_p = floats("minP", 0.0f);
   params.top_p = floats("topP", 1.0f);

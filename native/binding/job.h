@@ -24,6 +24,8 @@ inline PendingError failure_error(const std::exception_ptr& failure) {
     std::rethrow_exception(failure);
   } catch (const PendingError& error) {
     return error;
+  } catch (const NotImplementedOnBackend& e) {
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kCudaUnavailable, e.argument(), e.what());
   } catch (const DeviceError& e) {
     return PendingError::make(ErrorKind::kRange, e.out_of_memory() ? ErrorCode::kCudaOutOfMemory : ErrorCode::kCuda,
                               "", e.what());

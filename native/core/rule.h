@@ -23,11 +23,18 @@ constexpr float kWeightFloor = -28.0f;
 // Sums of weights stay below 2^63 while rows have at most 2^23 ids.
 constexpr int64_t kMaxVocab = int64_t{1} << 23;
 
+// Which distribution top-p judges (README "Filter order"): the survivors of
+// min-p and top-k, renormalized (sequential: vLLM), or the whole row
+// (joint: SGLang, FlashInfer's filter_apply_order='joint'), the kept set then
+// being the intersection of the three filters.
+enum class FilterOrder : uint8_t { kSequential, kJoint };
+
 struct RowParams {
   float temperature;  // 0 = greedy
   float min_p;        // 0 = off
   int32_t top_k;      // 0 or -1 = off; >= number of survivors is off too
   float top_p;        // 1 = off
+  FilterOrder order = FilterOrder::kSequential;
 };
 
 // Per-row parameters of a batch: each either one value for every row or an
@@ -42,8 +49,9 @@ struct PerRow {
 struct BatchParams {
   PerRow<float> temperature, min_p, top_p;
   PerRow<int32_t> top_k;
+  FilterOrder order = FilterOrder::kSequential;
   SM_HD_MEMBER RowParams row(int64_t r) const {
-    return RowParams{temperature.at(r), min_p.at(r), top_k.at(r), top_p.at(r)};
+    return RowParams{temperature.at(r), min_p.at(r), top_k.at(r), top_p.at(r), order};
   }
 };
 
@@ -209,6 +217,15 @@ SM_HD uint64_t top_p_budget(uint64_t total, float top_p) {
   if (shift >= 128) return product != 0 ? 1 : 0;
   const unsigned __int128 low_mask = (static_cast<unsigned __int128>(1) << shift) - 1;
   return static_cast<uint64_t>(product >> shift) + ((product & low_mask) != 0 ? 1 : 0);
+}
+
+// The x floor of the ids whose weights make top-p's total, given the cut
+// that min-p and top-k leave: those survivors (sequential), or every finite
+// id of the row (joint). Either way top-p then walks groups of equal z down
+// from the maximum, and every id with z above a survivor is itself a
+// survivor, so the walk needs only the survivors and the total.
+SM_HD float top_p_weighs_from(FilterOrder order, float survivors_cut) {
+  return order == FilterOrder::kJoint ? -kMaxFinite : survivors_cut;
 }
 
 // The top-p test for a group of equal z: keep it iff the weight strictly
