@@ -1,6 +1,7 @@
 // Building masks from what inference servers return (one id list per
 // generated token) and joining per-request masks into trainer batches.
-import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { allocate, describe, kMaxElements, readLength, readList, readOptions } from './args';
+import { readMask, SamplingMask, wrapNativeCsr } from './sampling-mask';
 import { rangeError, typeError } from './errors';
 
 /** What fromLists does with a row that is not strictly ascending. */
@@ -44,33 +45,30 @@ function outOfRange(argument: string, message: string): RangeError {
 
 export function checkVocab(vocab: unknown, argument = 'vocab'): number {
   if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < 1 || vocab > kMaxVocab) {
-    throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${String(vocab)}`);
+    throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${describe(vocab)}`);
   }
   return vocab;
 }
 
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    typeof (value as ArrayLike<unknown>).length === 'number' &&
-    Number.isInteger((value as ArrayLike<unknown>).length)
-  );
-}
-
 const kAscending = -1;
 const kNotAscending = -2;
+// The value copyRow refused (read once: the error message shows it, not a second read).
+let refusedId: unknown;
 
-// Copies a row's ids to indices[at, ...). Returns the position of the first
-// id that is not an integer in [0, vocab), else kAscending or kNotAscending
-// (all valid, but not strictly ascending). A small function of its own so
-// the engine optimizes this loop for the caller's array kind.
-function copyRow(list: ArrayLike<number>, indices: Int32Array, at: number, vocab: number): number {
+// Copies the first n ids of a row to indices[at, ...), reading each element
+// once. Returns the position of the first id that is not an integer in
+// [0, vocab) (kept in refusedId), else kAscending or kNotAscending (all
+// valid, but not strictly ascending). A small function of its own so the
+// engine optimizes this loop for the caller's array kind.
+function copyRow(list: ArrayLike<unknown>, n: number, indices: Int32Array, at: number, vocab: number): number {
   let previous = -1;
   let ascending = true;
-  for (let j = 0; j < list.length; j++) {
+  for (let j = 0; j < n; j++) {
     const id = list[j];
-    if ((id | 0) !== id || id < 0 || id >= vocab) return j;
+    if (typeof id !== 'number' || (id | 0) !== id || id < 0 || id >= vocab) {
+      refusedId = id;
+      return j;
+    }
     if (id <= previous) ascending = false;
     indices[at + j] = id;
     previous = id;
@@ -99,37 +97,36 @@ function sortUnique(ids: Int32Array, start: number, end: number): number {
 /**
  * A mask from one id list per row (vLLM `sampling_mask`, SGLang
  * `meta_info.output_token_sampling_mask`). Every id must be an integer in
- * [0, vocab); errors name the row.
+ * [0, vocab); errors name the row. Each row, its length and each id are
+ * read once (the ids straight into the mask's own array, checked there).
  */
 export function fromLists(
   lists: ArrayLike<ArrayLike<number>>,
   vocab: number,
-  options: FromListsOptions = {},
+  options?: FromListsOptions,
 ): SamplingMask {
   checkVocab(vocab);
-  const order = options.order ?? 'reject';
-  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${String(order)}`);
-  if (!isArrayLike(lists)) throw typeError('lists', 'expected an array of id lists');
-  const rows = lists.length;
+  const { order = 'reject' } = readOptions(options, ['order']);
+  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+  const rows = readLength(lists, 'lists', 'an array of id lists');
+  const rowLists = new Array<ArrayLike<unknown>>(rows);
+  const lengths = allocate(() => new Int32Array(rows), 'lists');
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    const list = lists[r];
-    if (!isArrayLike(list)) throw Object.assign(typeError('lists', `row ${r} is not an array of ids`), { row: r });
-    total += list.length;
+    const list = (lists as ArrayLike<unknown>)[r];
+    lengths[r] = readLength(list, 'lists', `row ${r} to be an array of ids`, r);
+    rowLists[r] = list as ArrayLike<unknown>;
+    total += lengths[r];
+    if (total > kMaxElements) throw listError(`more than 2^31 - 1 ids in all; split the batch`);
   }
-  if (total > 0x7fffffff) throw listError(`${total} ids in all, more than 2^31 - 1; split the batch`);
-  const offsets = new Int32Array(rows + 1);
-  const indices = new Int32Array(total);
+  const offsets = allocate(() => new Int32Array(rows + 1), 'lists');
+  const indices = allocate(() => new Int32Array(total), 'lists');
   let at = 0;
   for (let r = 0; r < rows; r++) {
-    const list = lists[r];
-    const n = list.length;
-    if (at + n > total) throw listError(`row ${r} changed length while being read`, r);
-    const status = copyRow(list, indices, at, vocab);
-    let end = at + n;
+    const status = copyRow(rowLists[r], lengths[r], indices, at, vocab);
+    let end = at + lengths[r];
     if (status >= 0) {
-      const id = list[status];
-      throw listError(`row ${r} has ${typeof id === 'string' ? JSON.stringify(id) : String(id)} at position ${status}, expected an integer id in [0, ${vocab})`, r);
+      throw listError(`row ${r} has ${describe(refusedId)} at position ${status}, expected an integer id in [0, ${vocab})`, r);
     }
     if (status === kNotAscending) {
       if (order === 'reject') throw listError(describeDisorder(indices, at, end, r), r);
@@ -144,40 +141,42 @@ export function fromLists(
 /**
  * The rows of several masks one after another (same vocab), e.g. the requests
  * of a trainer micro-batch; with padTo, a [masks.length, padTo] batch whose
- * padding rows keep only padId (see ConcatOptions).
+ * padding rows keep only padId (see ConcatOptions). Each mask is read once
+ * and checked (readMask), so the result can be trusted.
  */
-export function concat(masks: readonly SamplingMask[], options: ConcatOptions = {}): SamplingMask {
-  if (!Array.isArray(masks) || masks.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
-  masks.forEach((m, i) => {
-    if (!(m instanceof SamplingMask)) throw typeError(`masks[${i}]`, 'expected a SamplingMask');
-    if (m.vocab !== masks[0].vocab) throw outOfRange(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${masks[0].vocab}`);
+export function concat(masks: readonly SamplingMask[], options?: ConcatOptions): SamplingMask {
+  if (!Array.isArray(masks)) throw typeError('masks', 'expected a non-empty array of SamplingMask');
+  const parts = readList(masks, 'masks', 'a non-empty array of SamplingMask').map((m, i) => readMask(m, `masks[${i}]`));
+  if (parts.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
+  const { padTo, padId = 0, padSide = 'right' } = readOptions(options, ['padTo', 'padId', 'padSide']);
+  parts.forEach((m, i) => {
+    if (m.vocab !== parts[0].vocab) throw outOfRange(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${parts[0].vocab}`);
   });
-  const vocab = masks[0].vocab;
-  const padTo = options.padTo;
-  const padId = options.padId ?? 0;
-  const padLeft = (options.padSide ?? 'right') === 'left';
-  if (options.padSide !== undefined && options.padSide !== 'left' && options.padSide !== 'right') {
-    throw typeError('options.padSide', `expected 'right' or 'left', got ${String(options.padSide)}`);
+  const vocab = parts[0].vocab;
+  if (padSide !== 'left' && padSide !== 'right') {
+    throw typeError('options.padSide', `expected 'right' or 'left', got ${describe(padSide)}`);
   }
   if (padTo !== undefined) {
-    if (!Number.isInteger(padTo) || padTo < 0) throw outOfRange('options.padTo', `expected an integer >= 0, got ${padTo}`);
-    masks.forEach((m, i) => {
+    if (typeof padTo !== 'number' || !Number.isInteger(padTo) || padTo < 0) {
+      throw outOfRange('options.padTo', `expected an integer >= 0, got ${describe(padTo)}`);
+    }
+    parts.forEach((m, i) => {
       if (m.rows > padTo) throw outOfRange('options.padTo', `masks[${i}] has ${m.rows} rows, more than padTo ${padTo}`);
     });
   }
-  if (!Number.isInteger(padId) || padId < 0 || padId >= vocab) {
-    throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${padId}`);
+  if (typeof padId !== 'number' || !Number.isInteger(padId) || padId < 0 || padId >= vocab) {
+    throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${describe(padId)}`);
   }
   let rows = 0;
   let ids = 0;
-  for (const m of masks) {
-    const pad = padTo === undefined ? 0 : padTo - m.rows;
+  for (const m of parts) {
+    const pad = padTo === undefined ? 0 : (padTo as number) - m.rows;
     rows += m.rows + pad;
     ids += m.indices.length + pad;
   }
-  if (ids > 0x7fffffff) throw outOfRange('masks', `${ids} ids in all, more than 2^31 - 1`);
-  const offsets = new Int32Array(rows + 1);
-  const indices = new Int32Array(ids);
+  if (ids > kMaxElements || rows >= kMaxElements) throw outOfRange('masks', `${ids} ids in ${rows} rows, more than 2^31 - 1`);
+  const offsets = allocate(() => new Int32Array(rows + 1), 'masks');
+  const indices = allocate(() => new Int32Array(ids), 'masks');
   let row = 0;
   let at = 0;
   const pad = (count: number) => {
@@ -186,8 +185,9 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
       offsets[++row] = at;
     }
   };
-  for (const m of masks) {
-    const padding = padTo === undefined ? 0 : padTo - m.rows;
+  const padLeft = padSide === 'left';
+  for (const m of parts) {
+    const padding = padTo === undefined ? 0 : (padTo as number) - m.rows;
     if (padLeft) pad(padding);
     indices.set(m.indices, at);
     for (let r = 1; r <= m.rows; r++) offsets[row + r] = at + m.offsets[r];

@@ -30,7 +30,7 @@ export interface MaskOptions extends ExecOptions {
 }
 
 function nativeCall(logits: MaskInput, options: MaskOptions): NativeMaskCall {
-  const rows = logits instanceof DeviceTensor ? logits.native() : nativeLogits(logits, options);
+  const rows = DeviceTensor.isDeviceTensor(logits) ? logits.native() : nativeLogits(logits, options);
   return { ...rows, options };
 }
 
@@ -41,7 +41,7 @@ function toMask(csr: NativeCsr, vocab: number): SamplingMask {
 }
 
 function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
-  return logits instanceof DeviceTensor ? logits.vocab : (call.vocab as number);
+  return DeviceTensor.isDeviceTensor(logits) ? logits.vocab : (call.vocab as number);
 }
 
 /**
