@@ -23,6 +23,7 @@ function intrinsicGetter(key: PropertyKey): (this: unknown) => unknown {
 const typedArrayName = intrinsicGetter(Symbol.toStringTag);
 const typedArrayLength = intrinsicGetter('length');
 const typedArrayBuffer = intrinsicGetter('buffer');
+const typedArrayByteOffset = intrinsicGetter('byteOffset');
 // Throws unless its receiver is a SharedArrayBuffer (of any realm).
 const sharedByteLength = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')?.get as (this: unknown) => number;
 
@@ -44,13 +45,23 @@ export function lengthOf(view: ArrayBufferView): number {
 }
 
 /** Whether a typed array lives in a SharedArrayBuffer (then another thread may write it at any time). */
-export function isShared(view: ArrayBufferView): boolean {
+function isShared(view: ArrayBufferView): boolean {
   try {
     sharedByteLength.call(typedArrayBuffer.call(view));
     return true;
   } catch {
     return false;
   }
+}
+
+/**
+ * Bytes of a Uint8Array argument as a view of this package's own (the same
+ * memory, without the caller's own properties), or a private copy when
+ * another thread may write them (shared).
+ */
+export function ownBytes(bytes: Uint8Array, argument: string): Uint8Array {
+  if (isShared(bytes)) return allocate(() => new Uint8Array(bytes), argument);
+  return new Uint8Array(typedArrayBuffer.call(bytes) as ArrayBuffer, typedArrayByteOffset.call(bytes) as number, lengthOf(bytes));
 }
 
 /** A value as an error message shows it, without running the caller's code. */

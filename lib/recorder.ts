@@ -176,6 +176,7 @@ export class MaskRecorder {
     const tokenIds = this.readTokens(step, tokens, (i) => requests[i]);
     for (const id of requests) this.checkTokenPresence(id, tokenIds !== undefined);
     const outside = this.checkTokens(step, tokenIds, (i) => requests[i]);
+    if (step.rows > 0) this.vocabSize ??= step.vocab;
     for (let i = 0; i < step.rows; i++) {
       this.appendRow(this.logFor(requests[i], tokenIds !== undefined), step, i, tokenIds?.[i], outside?.has(i) === true);
     }
@@ -208,6 +209,8 @@ export class MaskRecorder {
     const tokenIds = this.readTokens(step, tokens, () => id);
     this.checkTokenPresence(id, tokenIds !== undefined);
     const outside = this.checkTokens(step, tokenIds, () => id);
+    // Known from here on even when the response has no rows: a request's log is a mask over it.
+    this.vocabSize ??= step.vocab;
     const log = this.logFor(id, tokenIds !== undefined);
     for (let i = 0; i < step.rows; i++) this.appendRow(log, step, i, tokenIds?.[i], outside?.has(i) === true);
   }
@@ -317,7 +320,6 @@ export class MaskRecorder {
   }
 
   private appendRow(log: RequestLog, step: MaskSnapshot, row: number, token: number | undefined, outside: boolean): void {
-    this.vocabSize ??= step.vocab;
     if (outside) log.outsideSteps.push(log.counts.length);
     log.ids.append(step.indices.subarray(step.offsets[row], step.offsets[row + 1]));
     log.counts.push(step.offsets[row + 1] - step.offsets[row]);

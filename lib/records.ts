@@ -18,7 +18,7 @@
 import { once } from 'events';
 import type { Writable } from 'stream';
 import { finished } from 'stream/promises';
-import { allocate, describe, isShared, lengthOf, readIds, readOptions } from './args';
+import { allocate, describe, lengthOf, ownBytes, readIds, readOptions } from './args';
 import { crc32c, deserialize, serializeCsr } from './codec';
 import type { RecordedRequest, RequestId } from './recorder';
 import { SamplingMask } from './sampling-mask';
@@ -247,8 +247,8 @@ class RecordParser {
 
   push(chunk: unknown): void {
     if (!isTypedArrayOf(chunk, 'Uint8Array')) throw typeError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
-    // A private copy when it is shared: the checksum and the decoded record must be the same bytes.
-    this.queue.push(isShared(chunk) ? allocate(() => new Uint8Array(chunk), 'source') : chunk);
+    // Shared bytes are copied: the checksum and the decoded record must be the same bytes.
+    this.queue.push(ownBytes(chunk, 'source'));
   }
 
   /** No more bytes will come: what is left is a cut-off record. */
@@ -376,20 +376,28 @@ export function decodeRecords(
 
 /** Writes records to a Node stream (e.g. fs.createWriteStream), honouring backpressure. */
 export class MaskRecordWriter {
+  // The stream's methods, read once: what was checked is what is called.
+  private readonly writeChunk: (chunk: Uint8Array) => boolean;
+  private readonly endStream: () => void;
+
   constructor(private readonly destination: Writable) {
-    if (destination === null || typeof destination !== 'object' || typeof destination.write !== 'function') {
-      throw typeError('destination', 'expected a writable stream');
+    if (destination === null || typeof destination !== 'object') throw typeError('destination', 'expected a writable stream');
+    const { write, end, once: onceMethod } = destination;
+    if (typeof write !== 'function' || typeof end !== 'function' || typeof onceMethod !== 'function') {
+      throw typeError('destination', 'expected a writable stream (with write, end and once methods)');
     }
+    this.writeChunk = write.bind(destination) as (chunk: Uint8Array) => boolean;
+    this.endStream = end.bind(destination) as () => void;
   }
 
   /** Resolves once the stream accepts more (at once unless it is full). */
   async write(record: MaskRecord): Promise<void> {
-    if (!this.destination.write(encodeRecord(record))) await once(this.destination, 'drain');
+    if (!this.writeChunk(encodeRecord(record))) await once(this.destination, 'drain');
   }
 
   /** Ends the stream and resolves when everything is flushed. */
   async end(): Promise<void> {
-    this.destination.end();
+    this.endStream();
     await finished(this.destination);
   }
 }

@@ -2,7 +2,7 @@
 // (ArrayBuffer, SharedArrayBuffer or Buffer, any byteOffset): never copied on
 // the synchronous path.
 import type { LogitsData } from './native';
-import { describe, isTypedArrayOf } from './args';
+import { describe, isTypedArrayOf, lengthOf } from './args';
 import { typeError } from './errors';
 
 export { isTypedArrayOf } from './args';
@@ -60,7 +60,7 @@ export function asRows(logits: LogitsInput, vocab?: unknown): Rows {
   if (isTypedArrayOf(logits, 'Float32Array')) {
     if (vocab === undefined) throw argumentError('a plain Float32Array needs options.vocab');
     if (typeof vocab !== 'number') throw typeError('options.vocab', `expected an integer, got ${describe(vocab)}`);
-    return { data: logits, dtype: 'float32', rows: vocab > 0 ? logits.length / vocab : NaN, vocab };
+    return { data: logits, dtype: 'float32', rows: vocab > 0 ? lengthOf(logits) / vocab : NaN, vocab };
   }
   if (logits === null || typeof logits !== 'object') {
     throw argumentError('expected a tensor { data, shape, dtype } or a Float32Array');
