@@ -8,6 +8,7 @@
 //   SAMPLING_MASK_CUDA_ARCHITECTURES=90  CMAKE_CUDA_ARCHITECTURES (default 80-real;90-real;90-virtual)
 //   SAMPLING_MASK_BUILD_DIR=dir  build there instead of build/ (a side build, e.g. for the GPU check)
 //   SAMPLING_MASK_BUILD=node-gyp build through binding.gyp
+//   SAMPLING_MASK_SANITIZE=address,undefined  an instrumented addon in build-sanitize/ (scripts/sanitize.sh)
 //   CUDACXX=/path/to/nvcc        the CUDA compiler (else nvcc on PATH or /usr/local/cuda)
 'use strict';
 const { spawnSync } = require('child_process');
@@ -51,7 +52,12 @@ if (!force) {
 }
 
 const cudaMode = (process.env.SAMPLING_MASK_CUDA || 'auto').toLowerCase();
+const sanitize = process.env.SAMPLING_MASK_SANITIZE;
 if (process.env.SAMPLING_MASK_BUILD === 'node-gyp' || !has('cmake')) {
+  if (sanitize) {
+    console.error('sampling-mask: SAMPLING_MASK_SANITIZE needs CMake (the node-gyp build has no sanitizer switch)');
+    process.exit(1);
+  }
   if (cudaMode === 'on') {
     console.error('sampling-mask: SAMPLING_MASK_CUDA=on needs CMake (the node-gyp build is CPU-only)');
     process.exit(1);
@@ -74,6 +80,9 @@ if (process.env.SAMPLING_MASK_BUILD === 'node-gyp' || !has('cmake')) {
   if (process.env.SAMPLING_MASK_CUDA_ARCHITECTURES) {
     args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.SAMPLING_MASK_CUDA_ARCHITECTURES}`);
   }
-  if (process.env.SAMPLING_MASK_BUILD_DIR) args.push('--out', process.env.SAMPLING_MASK_BUILD_DIR);
+  // A sanitized build goes to its own directory: never where the package loads its addon from.
+  if (sanitize) args.push(`--CDSM_SANITIZE=${sanitize}`);
+  const buildDir = process.env.SAMPLING_MASK_BUILD_DIR || (sanitize ? 'build-sanitize' : undefined);
+  if (buildDir) args.push('--out', buildDir);
   run(process.execPath, args, env);
 }

@@ -53,9 +53,12 @@ function stackOf(outcome) {
  * Builds and runs one call; a finding when its outcome is not acceptable.
  * Racing threads may spoil the inputs while they are built (the package
  * then refuses them with a coded error): with buildMayFail such a call is
- * skipped; any other failure to build is a bug of the harness.
+ * skipped; any other failure to build is a bug of the harness. A call may
+ * run several times in a row (repeat, each after rewind(): what racing
+ * threads meet is the package's time, not the fuzzer's input building) and
+ * several times at once (concurrent: async forms).
  */
-async function runCall(ctx, label, build, { concurrent = 1, buildMayFail = false, shape } = {}) {
+async function runCall(ctx, label, build, { concurrent = 1, repeat = 1, rewind, buildMayFail = false, shape } = {}) {
   let call;
   try {
     call = build();
@@ -63,13 +66,17 @@ async function runCall(ctx, label, build, { concurrent = 1, buildMayFail = false
     if (buildMayFail && checkError(e, ctx.pkg.ERROR_CODES) === null) return;
     throw new Error(`${label}: building the call failed: ${e && e.stack}`);
   }
-  ctx.stats.calls += concurrent;
-  const outcomes = await Promise.all(Array.from({ length: concurrent }, () => settle(call.run)));
-  if (call.after) call.after();
-  for (const outcome of outcomes) {
-    const problem = problemOf(call, outcome, ctx.pkg.ERROR_CODES, shape);
-    if (problem) ctx.finding({ kind: 'error' in outcome ? 'error' : 'result', label, problem, stack: stackOf(outcome) });
+  const restore = rewind && rewind();
+  for (let k = 0; k < repeat; k++) {
+    if (restore) restore();
+    ctx.stats.calls += concurrent;
+    const outcomes = await Promise.all(Array.from({ length: concurrent }, () => settle(call.run)));
+    for (const outcome of outcomes) {
+      const problem = problemOf(call, outcome, ctx.pkg.ERROR_CODES, shape);
+      if (problem) ctx.finding({ kind: 'error' in outcome ? 'error' : 'result', label, problem, stack: stackOf(outcome) });
+    }
   }
+  if (call.after) call.after();
 }
 
 async function values(ctx) {
@@ -120,7 +127,19 @@ async function raceCalls(ctx, slot, shared, control, shouldStop, seed, indices) 
       Atomics.store(control, kSlotBase + 2 * slot + 1, Math.ceil((arena.shared.at - slotStart) / 4));
       return call;
     };
-    await runCall(ctx, label, build, { concurrent: async ? rng.int(1, 3) : 1, buildMayFail: true, shape: { rows, vocab } });
+    // The inputs as built, put back before each repetition (the writers' damage accumulates otherwise).
+    const rewind = () => {
+      const words = new Int32Array(shared, slotStart, Math.ceil((arena.shared.at - slotStart) / 4));
+      const pristine = words.slice();
+      return () => words.set(pristine);
+    };
+    await runCall(ctx, label, build, {
+      concurrent: async ? rng.int(1, 3) : 1,
+      repeat: rng.int(1, 20),
+      rewind,
+      buildMayFail: true,
+      shape: { rows, vocab },
+    });
   }
 }
 

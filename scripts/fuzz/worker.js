@@ -55,7 +55,7 @@ function writer() {
     const start = Atomics.load(control, kSlotBase + 2 * slot);
     const count = Atomics.load(control, kSlotBase + 2 * slot + 1);
     if (count === 0) continue;
-    if (rng.chance(0.3)) {
+    if (rng.chance(0.5)) {
       // A flicker: a bad value that is gone again a moment later (a check that looks twice sees two stories).
       const at = start + rng.int(0, count - 1);
       const before = words[at];
@@ -66,7 +66,7 @@ function writer() {
       for (let k = rng.int(1, 16); k > 0; k--) words[start + rng.int(0, count - 1)] = writerWord(rng);
     }
     // Bursts apart: most calls see a few writes, some none, some many.
-    for (let spin = rng.int(0, 20000); spin > 0; spin--);
+    for (let spin = rng.pick([0, 100, 2000, 20000]); spin > 0; spin--);
   }
 }
 
