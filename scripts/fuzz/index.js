@@ -30,6 +30,8 @@ function parseArgs(argv) {
   return args;
 }
 
+const kDeathLine = /runtime error:|ERROR: AddressSanitizer|terminate called|FATAL ERROR|Fatal error|Segmentation fault/;
+
 // Calls per batch when the run is bounded by calls: terminate calls start a worker each.
 const kBatchCalls = { values: 4000, race: 1500, terminate: 40, bytes: 3000 };
 
@@ -41,7 +43,7 @@ function runChild(args, batch) {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, SAMPLING_MASK_FUZZ_LABEL_FD: '3' },
   });
-  const result = { ...batch, calls: 0, threads: 1, maxRssKb: 0, findings: [], lastLabel: '', stderr: '', done: false };
+  const result = { ...batch, calls: 0, threads: 1, maxRssKb: 0, findings: [], lastLabel: '', stderr: '', headline: '', done: false };
   const lines = (stream, onLine) => {
     let pending = '';
     stream.on('data', (chunk) => {
@@ -69,8 +71,14 @@ function runChild(args, batch) {
   lines(child.stdio[3], (line) => {
     result.lastLabel = line;
   });
+  // The last of stderr, and its first line that says what killed the process (a sanitizer, V8, C++).
+  let stderrHead = '';
   child.stderr.on('data', (chunk) => {
     result.stderr = (result.stderr + chunk).slice(-4000);
+    if (!result.headline && stderrHead.length < 1 << 16) {
+      stderrHead += chunk;
+      result.headline = stderrHead.split('\n').find((line) => kDeathLine.test(line)) ?? '';
+    }
   });
   // A batch that overruns its time by far is hung.
   const limit = ((batch.seconds ?? 120) + 60) * 1000;
@@ -139,7 +147,8 @@ async function main() {
     perClass.maxRssKb = Math.max(perClass.maxRssKb, result.maxRssKb);
     const crash = processFinding(result);
     if (crash) {
-      record({ class: cls, seed: batch.seed, label: result.lastLabel, ...crash, stderr: result.stderr.slice(-1500) }, batch);
+      const problem = result.headline ? `${crash.problem}: ${result.headline.trim()}` : crash.problem;
+      record({ class: cls, seed: batch.seed, label: result.lastLabel, ...crash, problem, stderr: result.stderr.slice(-1500) }, batch);
     }
     for (const f of result.findings) record(f, batch);
     if (!args.quiet) {
