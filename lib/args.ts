@@ -54,14 +54,22 @@ function isShared(view: ArrayBufferView): boolean {
   }
 }
 
+type TypedArrayOf<T> = { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; new (source: T): T };
+
 /**
- * Bytes of a Uint8Array argument as a view of this package's own (the same
- * memory, without the caller's own properties), or a private copy when
- * another thread may write them (shared).
+ * A typed array argument as this package's own: a new view of the same
+ * memory (without the caller's own properties, e.g. a shadowing `subarray`),
+ * or a private copy when another thread may write it (shared), so that
+ * what is checked is what is used.
  */
+function ownView<T extends ArrayBufferView>(Kind: TypedArrayOf<T>, view: T, argument: string): T {
+  if (isShared(view)) return allocate(() => new Kind(view), argument);
+  return new Kind(typedArrayBuffer.call(view) as ArrayBuffer, typedArrayByteOffset.call(view) as number, lengthOf(view));
+}
+
+/** ownView of a Uint8Array (or Buffer) argument. */
 export function ownBytes(bytes: Uint8Array, argument: string): Uint8Array {
-  if (isShared(bytes)) return allocate(() => new Uint8Array(bytes), argument);
-  return new Uint8Array(typedArrayBuffer.call(bytes) as ArrayBuffer, typedArrayByteOffset.call(bytes) as number, lengthOf(bytes));
+  return ownView(Uint8Array, bytes, argument);
 }
 
 /** A value as an error message shows it, without running the caller's code. */
@@ -147,10 +155,10 @@ export function readIds(value: unknown, argument: string, what: string, min: num
   return ids;
 }
 
-/** A private copy of an Int32Array argument (another thread may write the caller's, if it is shared). */
-export function copyInt32(value: unknown, argument: string, what: string): Int32Array {
+/** ownView of an Int32Array argument, after checking that it is one. */
+export function ownInt32(value: unknown, argument: string, what: string): Int32Array {
   if (!isTypedArrayOf(value, 'Int32Array')) throw typeError(argument, `expected ${what}, got ${describe(value)}`);
-  return allocate(() => new Int32Array(value), argument);
+  return ownView(Int32Array, value, argument);
 }
 
 /**

@@ -1,7 +1,7 @@
 // The mask layouts trainers already have, to and from CSR: ids padded with
 // -1 to [rows, width] (PyTorch trainers) and bit-packed [rows, ceil(V / 8)]
 // bytes, bit i of a row at byte i >> 3, bit i & 7 (vLLM's fallback).
-import { allocate, describe, isTypedArrayOf, kMaxElements, lengthOf } from './args';
+import { allocate, describe, isTypedArrayOf, kMaxElements, lengthOf, ownBytes, ownInt32 } from './args';
 import { rangeError, typeError } from './errors';
 
 export interface Csr {
@@ -48,8 +48,8 @@ export function csrFromPadded(ids: Int32Array, rows: number, width: number, voca
   if (lengthOf(ids) !== rows * width) {
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'ids', `has ${lengthOf(ids)} entries, rows x width needs ${rows * width}`);
   }
-  // A private copy: the padding checks and the ids copied must be the same values.
-  ids = allocate(() => new Int32Array(ids), 'ids');
+  // The padding checks and the ids copied must be the same values (a copy when shared).
+  ids = ownInt32(ids, 'ids', 'an Int32Array of [rows, width] ids');
   const offsets = allocate(() => new Int32Array(rows + 1), 'rows');
   for (let r = 0; r < rows; r++) {
     let count = 0;
@@ -113,8 +113,8 @@ export function csrFromBitmask(bytes: Uint8Array, rows: number, vocab: number): 
   if (lengthOf(bytes) !== rows * rowBytes) {
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'bytes', `has ${lengthOf(bytes)} bytes, rows x ceil(vocab / 8) needs ${rows * rowBytes}`);
   }
-  // A private copy: the padding-bit check and the bits read must be the same bytes.
-  bytes = allocate(() => new Uint8Array(bytes), 'bytes');
+  // The padding-bit check and the bits read must be the same bytes (a copy when shared).
+  bytes = ownBytes(bytes, 'bytes');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const wholeWords = rowBytes >> 2;
   const paddingBits = rowBytes * 8 - vocab;

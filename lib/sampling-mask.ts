@@ -1,6 +1,6 @@
 // The kept ids of N rows in CSR form: row i keeps indices[offsets[i] ..
 // offsets[i+1]), strictly ascending, each in [0, vocab).
-import { copyInt32, describe, isTypedArrayOf, lengthOf } from './args';
+import { describe, isTypedArrayOf, lengthOf, ownInt32 } from './args';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
@@ -49,7 +49,7 @@ function checkCsr(offsets: Int32Array, indices: Int32Array, vocab: number, argum
   }
 }
 
-/** A mask's CSR as one read of its fields, with private copies of the arrays. */
+/** A mask's CSR as one read of its fields, over arrays of the package's own (ownInt32). */
 export interface MaskSnapshot {
   offsets: Int32Array;
   indices: Int32Array;
@@ -59,16 +59,17 @@ export interface MaskSnapshot {
 
 /**
  * A SamplingMask argument for code that indexes by its CSR here in JS: its
- * fields read once, its arrays copied (another thread may write them when
- * they are shared, and any caller can write into them) and the copies
- * checked like the constructor checks. O(rows + ids), as what uses it.
+ * fields read once, its arrays as the package's own (copied when they are
+ * shared: another thread may write them) and checked like the constructor
+ * checks (any caller can have written into them since). O(rows + ids), as
+ * what uses it.
  */
 export function readMask(value: unknown, argument: string): MaskSnapshot {
   if (!(value instanceof SamplingMask)) throw typeError(argument, `expected a SamplingMask, got ${describe(value)}`);
   const { offsets, indices, vocab } = value;
   const snapshot = {
-    offsets: copyInt32(offsets, argument, 'a SamplingMask (its offsets are not an Int32Array)'),
-    indices: copyInt32(indices, argument, 'a SamplingMask (its indices are not an Int32Array)'),
+    offsets: ownInt32(offsets, argument, 'a SamplingMask (its offsets are not an Int32Array)'),
+    indices: ownInt32(indices, argument, 'a SamplingMask (its indices are not an Int32Array)'),
     vocab,
   };
   checkCsr(snapshot.offsets, snapshot.indices, vocab, argument);
