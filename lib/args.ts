@@ -64,7 +64,12 @@ type TypedArrayOf<T> = { new (buffer: ArrayBufferLike, byteOffset: number, lengt
  */
 function ownView<T extends ArrayBufferView>(Kind: TypedArrayOf<T>, view: T, argument: string): T {
   if (isShared(view)) return allocate(() => new Kind(view), argument);
-  return new Kind(typedArrayBuffer.call(view) as ArrayBuffer, typedArrayByteOffset.call(view) as number, lengthOf(view));
+  try {
+    return new Kind(typedArrayBuffer.call(view) as ArrayBuffer, typedArrayByteOffset.call(view) as number, lengthOf(view));
+  } catch {
+    // The only view of a non-shared buffer that cannot be made again: one whose buffer was detached.
+    throw typeError(argument, 'its buffer has been detached (transferred)', { code: 'ERR_SM_DETACHED' });
+  }
 }
 
 /** ownView of a Uint8Array (or Buffer) argument. */

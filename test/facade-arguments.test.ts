@@ -246,6 +246,13 @@ describe('MaskRecorder steps are stored whole or not at all, never twice under o
     codedError(() => m.toBitmask(), { code: 'ERR_SM_INVALID_MASK' });
   });
 
+  test('a mask whose buffer was detached after it was built is refused, not taken for an empty one', () => {
+    const m = twoRows();
+    structuredClone(m.indices.buffer, { transfer: [m.indices.buffer as ArrayBuffer] });
+    codedError(() => SamplingMask.concat([m]), { name: 'TypeError', code: 'ERR_SM_DETACHED', argument: 'masks[0]' });
+    codedError(() => new MaskRecorder().record(['a', 'b'], m), { code: 'ERR_SM_DETACHED', argument: 'mask' });
+  });
+
   test('an empty response keeps the recorder consistent: its mask is over the recorder vocab', () => {
     const recorder = new MaskRecorder();
     recorder.recordResponse('a', SamplingMask.fromLists([], vocab));

@@ -9,8 +9,7 @@
 //                              [--threads W] [--from I]
 'use strict';
 const fs = require('fs');
-const path = require('path');
-const classes = require('./classes');
+const { classes, loadPackage } = require('./classes');
 
 function parseArgs(argv) {
   const args = { class: 'values', seed: 1, calls: Infinity, seconds: Infinity, threads: 2, from: 0 };
@@ -20,10 +19,6 @@ function parseArgs(argv) {
     args[key] = key === 'class' ? argv[i + 1] : Number(argv[i + 1]);
   }
   return args;
-}
-
-function loadPackage() {
-  return require(process.env.SAMPLING_MASK_FUZZ_PACKAGE || path.join(__dirname, '..', '..', 'dist'));
 }
 
 function emit(message) {

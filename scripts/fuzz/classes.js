@@ -247,4 +247,10 @@ function checkDecoded(pkg, result, original, mutation) {
   return decoded.join('|') === expected.join('|') ? null : 'intact bytes decoded to other masks';
 }
 
-module.exports = { values, race, terminate, bytes, raceCalls, callSeed, runCall };
+/** The package under test: dist/ (the compiled facade), or SAMPLING_MASK_FUZZ_PACKAGE. */
+function loadPackage() {
+  return require(process.env.SAMPLING_MASK_FUZZ_PACKAGE || path.join(__dirname, '..', '..', 'dist'));
+}
+
+const classes = { values, race, terminate, bytes };
+module.exports = { classes, raceCalls, callSeed, loadPackage, kControlStop, kControlPause, kSlotBase };

@@ -3,20 +3,11 @@
 //   caller  makes race calls of its own, concurrently with the main thread's, in its slot of the region
 //   victim  calls one operation in a loop (sync, or several async calls in flight) until it is terminated
 'use strict';
-const path = require('path');
 const { workerData, parentPort } = require('worker_threads');
 const { Rng } = require('./hostile');
 const { Arena } = require('./inputs');
 const { ops } = require('./ops');
-const { raceCalls, callSeed } = require('./classes');
-
-const kControlStop = 0;
-const kControlPause = 1;
-const kSlotBase = 8;
-
-function loadPackage() {
-  return require(process.env.SAMPLING_MASK_FUZZ_PACKAGE || path.join(__dirname, '..', '..', 'dist'));
-}
+const { raceCalls, loadPackage, kControlStop, kControlPause, kSlotBase } = require('./classes');
 
 // Words a writer puts into live inputs: logits bits (NaN, infinities, large
 // and ordinary values), ids and offsets around the valid range, garbage.
