@@ -98,7 +98,9 @@ const ops = {
     const { rng, arena, rows, vocab, bend, pkg } = ctx;
     const { offsets, indices } = inputs.csr(rng, arena, rows, vocab);
     const [o, i, v] = [bend(offsets), bend(indices), bend(vocab)];
-    return { run: () => new pkg.SamplingMask(o, i, v), check: hasMask(ctx) };
+    // A SamplingMask wraps its arrays: over memory that other threads write, its contents are theirs
+    // after the constructor's check (every use checks them again), so only an unshared one is checked here.
+    return { run: () => new pkg.SamplingMask(o, i, v), check: arena.shared ? undefined : hasMask(ctx) };
   },
 
   fromLists(ctx) {
