@@ -27,6 +27,10 @@ export const ERROR_CODES = [
   'ERR_SM_UNKNOWN_REQUEST',
   'ERR_SM_TOKEN_OUTSIDE_MASK',
   'ERR_SM_TOKENS_MISMATCH',
+  'ERR_SM_CORRUPT_FILE',
+  'ERR_SM_INVALID_ROLLOUT',
+  'ERR_SM_MISSING_DEPENDENCY',
+  'ERR_SM_NO_BINARY',
 ] as const;
 
 /** Every `code` an error thrown by this package can carry. */
@@ -58,6 +62,20 @@ export function rangeError(
   fields?: ErrorFields,
 ): RangeError & SamplingMaskErrorFields {
   return Object.assign(new RangeError(`${argument}: ${message}`), { code, argument, ...fieldsOf(fields) });
+}
+
+/**
+ * A RangeError about the package's environment rather than an argument (no
+ * binary loads, an optional package is not installed): its message is whole,
+ * its argument names what is missing.
+ */
+export function environmentError(
+  code: 'ERR_SM_NO_BINARY' | 'ERR_SM_MISSING_DEPENDENCY',
+  missing: string,
+  message: string,
+  fields?: ErrorFields,
+): RangeError & SamplingMaskErrorFields {
+  return Object.assign(new RangeError(message), { code, argument: missing, ...fieldsOf(fields) });
 }
 
 /** A TypeError (code ERR_SM_INVALID_ARG_TYPE) naming the argument. */

@@ -1,6 +1,6 @@
 export { mask, maskAsync, type MaskInput, type MaskOptions, type PerRow } from './mask';
 export { SamplingMask } from './sampling-mask';
-export type { DType, Tensor, LogitsInput } from './tensor';
+export type { DType, Tensor, LogitsInput, OrtLikeTensor } from './tensor';
 export {
   backendInfo,
   getBackend,
@@ -12,7 +12,14 @@ export {
 } from './backend';
 export { DeviceTensor, toDevice, toDeviceAsync, type ToDeviceOptions } from './device';
 export type { NativeProfile as MaskProfile } from './native';
-export { type FromListsOptions, type ConcatOptions, type ListOrder } from './lists';
+export {
+  trainerBatch,
+  type FromListsOptions,
+  type ConcatOptions,
+  type ListOrder,
+  type TrainerBatch,
+  type TrainerBatchRequest,
+} from './lists';
 export { serialize, deserialize, crc32c } from './codec';
 export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId } from './recorder';
 export {
@@ -44,3 +51,29 @@ export {
 } from './trainer';
 export type { PaddedIds } from './mask-formats';
 export { ERROR_CODES, type SamplingMaskErrorCode, type SamplingMaskError, type SamplingMaskErrorFields } from './errors';
+export { maskFromServer, type ServerMask, type CsrLists, type PackedBits } from './server-forms';
+export type { RolloutRecord, RolloutFile, RolloutScalar, RolloutReadOptions, RolloutWriteOptions } from './rollouts';
+export {
+  maskToArrow,
+  maskFromArrow,
+  rolloutTable,
+  rolloutsFromTable,
+  writeRolloutsArrow,
+  readRolloutsArrow,
+  type MaskVector,
+  type ArrowWriteOptions,
+} from './arrow';
+export { writeRolloutsParquet, readRolloutsParquet, type ParquetWriteOptions } from './parquet';
+export {
+  encodeSafetensors,
+  decodeSafetensors,
+  maskToSafetensors,
+  maskFromSafetensors,
+  writeRolloutsSafetensors,
+  readRolloutsSafetensors,
+  type SafetensorsDType,
+  type SafetensorsInput,
+  type SafetensorsTensor,
+  type SafetensorsContent,
+  type MaskSafetensorsOptions,
+} from './safetensors';

@@ -1,7 +1,7 @@
 // Building masks from what inference servers return (one id list per
 // generated token) and joining per-request masks into trainer batches.
-import { allocate, describe, kMaxElements, readLength, readList, readOptions } from './args';
-import { readMask, SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { allocate, describe, kMaxElements, readIds, readLength, readList, readOptions } from './args';
+import { readMask, SamplingMask, wrapNativeCsr, type MaskSnapshot } from './sampling-mask';
 import { rangeError, typeError } from './errors';
 
 /** What fromLists does with a row that is not strictly ascending. */
@@ -33,7 +33,8 @@ export interface ConcatOptions {
   padSide?: 'right' | 'left';
 }
 
-const kMaxVocab = 1 << 23;
+/** The largest vocabulary the package handles. */
+export const kMaxVocab = 1 << 23;
 
 function listError(message: string, row?: number): RangeError {
   return rangeError('ERR_SM_INVALID_MASK', 'lists', message, row);
@@ -48,6 +49,15 @@ export function checkVocab(vocab: unknown, argument = 'vocab'): number {
     throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${describe(vocab)}`);
   }
   return vocab;
+}
+
+export function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as ArrayLike<unknown>).length === 'number' &&
+    Number.isInteger((value as ArrayLike<unknown>).length)
+  );
 }
 
 const kAscending = -1;
@@ -148,35 +158,49 @@ export function concat(masks: readonly SamplingMask[], options?: ConcatOptions):
   if (!Array.isArray(masks)) throw typeError('masks', 'expected a non-empty array of SamplingMask');
   const parts = readList(masks, 'masks', 'a non-empty array of SamplingMask').map((m, i) => readMask(m, `masks[${i}]`));
   if (parts.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
+  return joinParts(parts, readPadding(options, parts), 'masks', (i) => `masks[${i}]`);
+}
+
+interface Padding {
+  padTo: number | undefined;
+  padId: number;
+  left: boolean;
+}
+
+// ConcatOptions read once and checked against the masks they pad.
+function readPadding(options: unknown, parts: readonly MaskSnapshot[]): Padding {
   const { padTo, padId = 0, padSide = 'right' } = readOptions(options, ['padTo', 'padId', 'padSide']);
-  parts.forEach((m, i) => {
-    if (m.vocab !== parts[0].vocab) throw outOfRange(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${parts[0].vocab}`);
-  });
-  const vocab = parts[0].vocab;
   if (padSide !== 'left' && padSide !== 'right') {
     throw typeError('options.padSide', `expected 'right' or 'left', got ${describe(padSide)}`);
   }
-  if (padTo !== undefined) {
-    if (typeof padTo !== 'number' || !Number.isInteger(padTo) || padTo < 0) {
-      throw outOfRange('options.padTo', `expected an integer >= 0, got ${describe(padTo)}`);
-    }
-    parts.forEach((m, i) => {
-      if (m.rows > padTo) throw outOfRange('options.padTo', `masks[${i}] has ${m.rows} rows, more than padTo ${padTo}`);
-    });
+  if (padTo !== undefined && (typeof padTo !== 'number' || !Number.isInteger(padTo) || padTo < 0)) {
+    throw outOfRange('options.padTo', `expected an integer >= 0, got ${describe(padTo)}`);
   }
+  const vocab = parts[0].vocab;
   if (typeof padId !== 'number' || !Number.isInteger(padId) || padId < 0 || padId >= vocab) {
     throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${describe(padId)}`);
   }
+  return { padTo: padTo as number | undefined, padId, left: padSide === 'left' };
+}
+
+// The rows of checked masks one after another, padded. Errors name the
+// argument that holds them, and name(i) mask i within it.
+function joinParts(parts: readonly MaskSnapshot[], { padTo, padId, left }: Padding, argument: string, name: (i: number) => string): SamplingMask {
+  const vocab = parts[0].vocab;
+  parts.forEach((m, i) => {
+    if (m.vocab !== vocab) throw outOfRange(name(i), `vocab ${m.vocab} differs from ${name(0)}'s ${vocab}`);
+    if (padTo !== undefined && m.rows > padTo) throw outOfRange('options.padTo', `${name(i)} has ${m.rows} rows, more than padTo ${padTo}`);
+  });
   let rows = 0;
   let ids = 0;
   for (const m of parts) {
-    const pad = padTo === undefined ? 0 : (padTo as number) - m.rows;
+    const pad = padTo === undefined ? 0 : padTo - m.rows;
     rows += m.rows + pad;
     ids += m.indices.length + pad;
   }
-  if (ids > kMaxElements || rows >= kMaxElements) throw outOfRange('masks', `${ids} ids in ${rows} rows, more than 2^31 - 1`);
-  const offsets = allocate(() => new Int32Array(rows + 1), 'masks');
-  const indices = allocate(() => new Int32Array(ids), 'masks');
+  if (ids > kMaxElements || rows >= kMaxElements) throw outOfRange(argument, `${ids} ids in ${rows} rows, more than 2^31 - 1`);
+  const offsets = allocate(() => new Int32Array(rows + 1), argument);
+  const indices = allocate(() => new Int32Array(ids), argument);
   let row = 0;
   let at = 0;
   const pad = (count: number) => {
@@ -185,15 +209,63 @@ export function concat(masks: readonly SamplingMask[], options?: ConcatOptions):
       offsets[++row] = at;
     }
   };
-  const padLeft = padSide === 'left';
   for (const m of parts) {
-    const padding = padTo === undefined ? 0 : (padTo as number) - m.rows;
-    if (padLeft) pad(padding);
+    const padding = padTo === undefined ? 0 : padTo - m.rows;
+    if (left) pad(padding);
     indices.set(m.indices, at);
     for (let r = 1; r <= m.rows; r++) offsets[row + r] = at + m.offsets[r];
     row += m.rows;
     at += m.indices.length;
-    if (!padLeft) pad(padding);
+    if (!left) pad(padding);
   }
   return wrapNativeCsr(offsets, indices, vocab);
+}
+
+/** One request of a trainer batch: its mask rows and the token generated at each. */
+export interface TrainerBatchRequest {
+  mask: SamplingMask;
+  tokens?: ArrayLike<number>;
+}
+
+/** A [B, T] batch, everything flattened row-major. */
+export interface TrainerBatch {
+  /** Each request's rows, padded as concat({ padTo }) pads: a padding row keeps only padId. */
+  mask: SamplingMask;
+  /** Each request's tokens, padId at the padded positions: maskedLogprobs gives exactly 0 there. */
+  targets: { data: Int32Array; shape: [number, number] };
+  /** 1 at the requests' positions, 0 at the padded ones. */
+  lossMask: Float32Array;
+}
+
+/**
+ * The masks, targets and loss mask of a [B, T] trainer batch, aligned:
+ * request b's rows and tokens at [b, 0 .. rows) (padSide 'right', default)
+ * or at the end of its row of T ('left'). padTo defaults to the longest
+ * request. Tokens must be ids in [0, vocab), one per mask row. Every request
+ * is read once (its mask checked as concat checks it).
+ */
+export function trainerBatch(requests: readonly TrainerBatchRequest[], options?: ConcatOptions): TrainerBatch {
+  const expected = 'a non-empty array of { mask, tokens }';
+  if (!Array.isArray(requests)) throw typeError('requests', `expected ${expected}`);
+  const fields = readList(requests, 'requests', expected).map((r, i) => {
+    if (r === null || typeof r !== 'object') throw typeError(`requests[${i}]`, 'expected { mask, tokens }');
+    const { mask, tokens } = r as TrainerBatchRequest;
+    return { mask: readMask(mask, `requests[${i}].mask`), tokens };
+  });
+  if (fields.length === 0) throw typeError('requests', `expected ${expected}`);
+  const parts = fields.map((f) => f.mask);
+  const padding = readPadding(options, parts);
+  const padTo = padding.padTo ?? Math.max(...parts.map((m) => m.rows));
+  const mask = joinParts(parts, { ...padding, padTo }, 'requests', (i) => `requests[${i}].mask`);
+  const targets = allocate(() => new Int32Array(fields.length * padTo), 'requests').fill(padding.padId);
+  const lossMask = allocate(() => new Float32Array(fields.length * padTo), 'requests');
+  fields.forEach(({ mask: m, tokens }, b) => {
+    const argument = `requests[${b}].tokens`;
+    const ids = readIds(tokens, argument, 'the token generated at each mask row', 0, mask.vocab);
+    if (ids.length !== m.rows) throw outOfRange(argument, `has ${ids.length} tokens for ${m.rows} mask rows`);
+    const start = b * padTo + (padding.left ? padTo - m.rows : 0);
+    targets.set(ids, start);
+    lossMask.fill(1, start, start + ids.length);
+  });
+  return { mask, targets: { data: targets, shape: [fields.length, padTo] }, lossMask };
 }

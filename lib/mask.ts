@@ -27,6 +27,14 @@ export interface MaskOptions extends ExecOptions {
   vocab?: number;
   /** Attach timings to the result (mask.profile). */
   profile?: boolean;
+  /**
+   * A row that has no mask (NaN or +inf logits, no finite logit, a maximum /
+   * temperature that overflows, an out-of-range per-row parameter): 'throw'
+   * (default) fails the call; 'skip' keeps no ids for it, marks it 0 in
+   * mask.valid with its error in mask.errors, and masks every other row
+   * exactly as it would be masked alone.
+   */
+  onInvalidRow?: 'throw' | 'skip';
 }
 
 function nativeCall(logits: MaskInput, options: MaskOptions): NativeMaskCall {
@@ -37,6 +45,8 @@ function nativeCall(logits: MaskInput, options: MaskOptions): NativeMaskCall {
 function toMask(csr: NativeCsr, vocab: number): SamplingMask {
   const result = wrapNativeCsr(csr.offsets, csr.indices, vocab);
   if (csr.profile) result.profile = csr.profile;
+  if (csr.valid) result.valid = csr.valid;
+  if (csr.errors) result.errors = csr.errors;
   return result;
 }
 

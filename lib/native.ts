@@ -1,6 +1,6 @@
-// Loads the compiled addon: a prebuild for this platform when one ships,
-// else what `npm install` built (node-gyp-build looks in both).
-import * as path from 'path';
+// The addon's interface; load.ts finds the binary (a source build, or the prebuild flavour this host runs).
+import type { SamplingMaskError } from './errors';
+import { loadAddon, type LoadedBinary } from './load';
 
 /** Raw 16-bit floats (bf16/f16) travel as Uint16Array, f32 as Float32Array. */
 export type LogitsData = Float32Array | Uint16Array;
@@ -22,6 +22,10 @@ export interface NativeCsr {
   offsets: Int32Array;
   indices: Int32Array;
   profile?: NativeProfile;
+  /** With onInvalidRow: 'skip': 1 for each row masked, 0 for each row skipped. */
+  valid?: Uint8Array;
+  /** With onInvalidRow: 'skip': each skipped row's error (with its `row`), ascending. */
+  errors?: SamplingMaskError[];
 }
 
 /** Opaque handle of device-resident logits. */
@@ -35,7 +39,7 @@ export interface NativeCudaDevice {
   memoryBytes: number;
 }
 
-export interface NativeBackendInfo {
+export interface NativeBackendInfo extends LoadedBinary {
   /** What calls with default options run on. */
   backend: 'cpu' | 'cuda';
   threads: number;
@@ -145,16 +149,6 @@ export interface NativeAddon {
   deserializeMask(bytes: Uint8Array): NativeCsr & { vocab: number };
   crc32c(call: { bytes: Uint8Array; seed?: number }): number;
   crc32cImpl(): string;
-}
-
-function loadAddon(): NativeAddon {
-  // An explicit addon file (e.g. a build carried to another machine) wins.
-  const explicit = process.env.SAMPLING_MASK_ADDON;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (explicit) return require(path.resolve(explicit)) as NativeAddon;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const load = require('node-gyp-build') as (dir: string) => NativeAddon;
-  return load(path.join(__dirname, '..'));
 }
 
 export const addon: NativeAddon = loadAddon();

@@ -3,8 +3,10 @@
 // every step, and requests join, finish, are preempted and resume.
 import { describe, readList, readOptions } from './args';
 import { rangeError, typeError } from './errors';
-import { checkVocab, fromLists, type ListOrder } from './lists';
+import { checkVocab, type ListOrder } from './lists';
+import type { MaskRecord } from './records';
 import { readMask, SamplingMask, wrapNativeCsr, type MaskSnapshot } from './sampling-mask';
+import { maskFromServer, type ServerMask } from './server-forms';
 
 /** A request id as the inference server names it; 7 and '7' are different ids. */
 export type RequestId = string | number;
@@ -19,6 +21,13 @@ export interface RecorderOptions {
    * step is stored and the request's outsideSteps lists where it happened.
    */
   onTokenOutsideMask?: 'throw' | 'count';
+  /**
+   * How recordResponse treats id lists that are not strictly ascending, unless
+   * a call says otherwise: 'reject' (default) or 'sort' (sort, keep repeated
+   * ids once). One recorder per server: SGLang's lists may come in
+   * probability order and repeat the sampled token, so use 'sort' there.
+   */
+  order?: ListOrder;
 }
 
 export interface RecordedRequest {
@@ -134,15 +143,19 @@ function keeps(ids: Int32Array, start: number, end: number, token: number): bool
 export class MaskRecorder {
   private readonly logs = new Map<RequestId, RequestLog>();
   private readonly onOutside: 'throw' | 'count';
+  private readonly order: ListOrder;
   private vocabSize: number | undefined;
 
   constructor(options?: RecorderOptions) {
-    const { vocab, onTokenOutsideMask: onOutside = 'throw' } = readOptions(options, ['vocab', 'onTokenOutsideMask']);
+    const fields = readOptions(options, ['vocab', 'onTokenOutsideMask', 'order']);
+    const { vocab, onTokenOutsideMask: onOutside = 'throw', order = 'reject' } = fields;
     if (vocab !== undefined) this.vocabSize = checkVocab(vocab, 'options.vocab');
     if (onOutside !== 'throw' && onOutside !== 'count') {
       throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${describe(onOutside)}`);
     }
     this.onOutside = onOutside;
+    if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+    this.order = order;
   }
 
   /** The vocabulary size, once known. */
@@ -153,7 +166,7 @@ export class MaskRecorder {
   /**
    * Records one decode step: row i of mask is the next step of request
    * requestIds[i], and tokens[i] (optional) the token sampled there. Every
-   * argument is read once into private copies, and the step is checked whole
+   * argument is read once into private values, and the step is checked whole
    * on them before anything is stored: it is recorded entirely or not at all.
    * Costs O(rows + kept ids).
    */
@@ -184,28 +197,23 @@ export class MaskRecorder {
 
   /**
    * Appends a whole response of one request at once: one row per generated
-   * token, from a SamplingMask or from the id lists a server returns (vLLM
-   * `sampling_mask`, SGLang `meta_info.output_token_sampling_mask`), with the
-   * generated tokens checked against their rows. Calls for the same request
-   * append (streamed chunks of one response). Recorded entirely or not at all.
+   * token, in any server form (see server-forms.ts: id lists as vLLM's
+   * `sampling_mask` and SGLang's `meta_info.output_token_sampling_mask`,
+   * vLLM's CSR { token_ids, offsets }, -1 padded ids { ids, rows, width },
+   * a bitmask { bitmask, rows }, or a SamplingMask), with the generated tokens
+   * checked against their rows. Calls for the same request append (one per
+   * streamed chunk). `order` overrides the recorder's for this call. Recorded
+   * entirely or not at all.
    */
-  recordResponse(
-    requestId: RequestId,
-    masks: SamplingMask | ArrayLike<ArrayLike<number>>,
-    tokens?: ArrayLike<number>,
-    options?: { order?: ListOrder },
-  ): void {
+  recordResponse(requestId: RequestId, masks: ServerMask, tokens?: ArrayLike<number>, options?: { order?: ListOrder }): void {
     const id = checkId(requestId, 'requestId');
-    let mask: SamplingMask;
-    if (masks instanceof SamplingMask) {
-      mask = masks;
-    } else {
-      if (this.vocabSize === undefined) {
-        throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'id lists need the vocabulary size: pass it to new MaskRecorder({ vocab })');
-      }
-      mask = fromLists(masks, this.vocabSize, options);
+    const { order = this.order } = readOptions(options, ['order']);
+    const isMask = masks instanceof SamplingMask;
+    if (this.vocabSize === undefined && !isMask) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })');
     }
-    const step = this.readStep(mask, 'masks');
+    // A SamplingMask is read once, by readStep; the other forms are converted (and read) by maskFromServer.
+    const step = this.readStep(isMask ? masks : maskFromServer(masks, this.vocabSize as number, { order: order as ListOrder }), 'masks');
     const tokenIds = this.readTokens(step, tokens, () => id);
     this.checkTokenPresence(id, tokenIds !== undefined);
     const outside = this.checkTokens(step, tokenIds, () => id);
@@ -222,13 +230,28 @@ export class MaskRecorder {
     return recorded;
   }
 
+  /**
+   * The requests (default: all, in first-seen order) as records for a file
+   * writer (writeRolloutsArrow, writeRolloutsParquet, ...), removed from the
+   * recorder. An unknown id is an error and then nothing is taken.
+   */
+  takeRecords(requestIds?: readonly RequestId[]): MaskRecord[] {
+    const ids = requestIds === undefined ? this.ids() : (readList(requestIds, 'requestIds', 'an array of request ids') as RequestId[]);
+    for (const id of ids) this.peekLog(id);
+    return ids.map((id) => ({ id, ...this.take(id) }));
+  }
+
   /** Like take(), without removing anything. */
   peek(requestId: RequestId): RecordedRequest {
+    return this.peekLog(requestId).toRecorded(this.vocabSize as number);
+  }
+
+  private peekLog(requestId: RequestId): RequestLog {
     const log = this.logs.get(requestId);
     if (log === undefined) {
       throw rangeError('ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${describe(requestId)}`, { requestId });
     }
-    return log.toRecorded(this.vocabSize as number);
+    return log;
   }
 
   /** Drops a request's rows (e.g. an aborted request restarted from scratch); false if it had none. */
@@ -257,7 +280,7 @@ export class MaskRecorder {
     return total;
   }
 
-  // The mask of a step, read once into checked private copies (readMask), over the recorder's vocab.
+  // The mask of a step, read once into checked arrays of the package's own (readMask), over the recorder's vocab.
   private readStep(mask: unknown, argument: string): MaskSnapshot {
     const step = readMask(mask, argument);
     if (this.vocabSize !== undefined && step.vocab !== this.vocabSize) {

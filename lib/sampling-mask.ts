@@ -4,7 +4,11 @@ import { describe, isTypedArrayOf, lengthOf, ownInt32 } from './args';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
-import { rangeError, typeError } from './errors';
+import { rangeError, typeError, type SamplingMaskError } from './errors';
+import { maskFromArrow, maskToArrow, type MaskVector } from './arrow';
+import { maskFromSafetensors, maskToSafetensors, type MaskSafetensorsOptions } from './safetensors';
+import type { RolloutReadOptions } from './rollouts';
+import type { Data, Int32, List } from 'apache-arrow';
 
 function maskError(argument: string, message: string, row?: number): RangeError {
   return rangeError('ERR_SM_INVALID_MASK', argument, message, row);
@@ -82,6 +86,10 @@ export class SamplingMask {
   readonly vocab: number;
   /** Timings of the call that computed this mask, when it was asked for (`profile: true`). */
   profile?: MaskProfile;
+  /** With mask()'s onInvalidRow: 'skip': 1 for each row masked, 0 for each row skipped (it keeps no ids). */
+  valid?: Uint8Array;
+  /** With mask()'s onInvalidRow: 'skip': the error of each skipped row (its `row` says which), ascending. */
+  errors?: SamplingMaskError[];
 
   /**
    * Wraps CSR arrays without copying. Checks the structure: offsets start at
@@ -149,6 +157,37 @@ export class SamplingMask {
   toBitmask(): Uint8Array {
     const snapshot = readMask(this, 'mask');
     return csrToBitmask(snapshot, snapshot.vocab);
+  }
+
+  /** Rows [start, end) as a mask: its ids are a view of this mask's, its offsets a new array. */
+  slice(start = 0, end = this.rows): SamplingMask {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > this.rows) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'start', `expected integers 0 <= start <= end <= ${this.rows}, got ${describe(start)}, ${describe(end)}`);
+    }
+    const base = this.offsets[start];
+    const offsets = new Int32Array(end - start + 1);
+    for (let r = 0; r < offsets.length; r++) offsets[r] = this.offsets[start + r] - base;
+    return wrapNativeCsr(offsets, this.indices.subarray(base, this.offsets[end]), this.vocab);
+  }
+
+  /** See maskToArrow() in arrow.ts: an Arrow List<Int32> vector sharing this mask's buffers (needs apache-arrow). */
+  toArrow(): MaskVector {
+    return maskToArrow(this);
+  }
+
+  /** See maskFromArrow() in arrow.ts: a mask over an Arrow List<Int32> vector's buffers, checked (needs apache-arrow). */
+  static fromArrow(vector: MaskVector | Data<List<Int32>>, vocab: number): SamplingMask {
+    return maskFromArrow(vector, vocab);
+  }
+
+  /** See maskToSafetensors() in safetensors.ts: tensors offsets, indices (and padded ids on request), vocab and rows in __metadata__. */
+  toSafetensors(options?: MaskSafetensorsOptions): Uint8Array {
+    return maskToSafetensors(this, options);
+  }
+
+  /** See maskFromSafetensors() in safetensors.ts: the mask of a safetensors mask set, every spec check made. */
+  static fromSafetensors(bytes: Uint8Array, options?: RolloutReadOptions): SamplingMask {
+    return maskFromSafetensors(bytes, options);
   }
 
   private checkRow(i: number): void {

@@ -8,7 +8,7 @@ import { type PerRow } from './mask';
 import { describe, readList } from './args';
 import { addon, type LogitsData, type NativeApplied, type NativeKeptRows, type NativeLogits, type NativeProfile } from './native';
 import { SamplingMask } from './sampling-mask';
-import { isTypedArrayOf, nativeLogits, type LogitsInput, type Rows } from './tensor';
+import { isTypedArrayOf, nativeLogits, type DType, type LogitsInput, type OrtLikeTensor, type Rows } from './tensor';
 
 /**
  * Where a trainer operation runs (backend, device, as for mask()) and
@@ -19,8 +19,13 @@ export interface TrainerExecOptions extends ExecOptions {
   profile?: boolean;
 }
 
-/** applyMask's result: its timings attached as `profile` when asked for. */
-export type Profiled<L> = L & { profile?: NativeProfile };
+/**
+ * applyMask's result: the input's own kind, except that a new tensor made
+ * from an onnxruntime / transformers.js one is a plain { data, dims, type }
+ * (`new ort.Tensor(type, data, dims)` wraps it); its timings attached as
+ * `profile` when asked for.
+ */
+export type Profiled<L> = (L extends OrtLikeTensor ? OrtLikeTensor : L) & { profile?: NativeProfile };
 
 /** Host logits, or logits already on a CUDA device (then the operation runs there, nothing re-uploaded). */
 export type TrainerInput = LogitsInput | DeviceTensor;
@@ -105,10 +110,8 @@ function targetIds(targets: Targets, leading: readonly number[] | undefined): In
   return data;
 }
 
-interface KeptRowsCall extends NativeKeptRows {
-  /** The logits' shape without its last dimension (a DeviceTensor: [rows]; a plain Float32Array: unknown). */
-  leading?: number[];
-}
+/** With the logits' shape as read (see Rows); a DeviceTensor's leading dims are [rows], a plain Float32Array has none. */
+type KeptRowsCall = NativeKeptRows & Pick<Rows, 'dims' | 'leading' | 'ortType'>;
 
 /**
  * The fields every native trainer operation starts with: logits rows and
@@ -140,17 +143,19 @@ function backwardCall(
 
 /**
  * The result in the input's own form: a Float32Array for a Float32Array, a
- * tensor of the shape and dtype that were read (and used) for a tensor.
+ * tensor of the form, shape and dtype that were read (and used) for a tensor.
  */
-function sameForm<L extends LogitsInput>(logits: L, call: KeptRowsCall, data: LogitsData): L {
-  if (isTypedArrayOf(logits, 'Float32Array')) return data as L;
-  return { data, shape: [...(call.leading as number[]), call.vocab], dtype: call.dtype } as unknown as L;
+function sameForm(logits: LogitsInput, call: KeptRowsCall, data: LogitsData): LogitsInput {
+  if (isTypedArrayOf(logits, 'Float32Array')) return data as Float32Array;
+  const dims = [...(call.dims as number[])];
+  if (call.ortType !== undefined) return { data, dims, type: call.ortType, location: 'cpu' };
+  return { data, shape: dims, dtype: call.dtype as DType };
 }
 
 /** applyMask's result: the input itself when masked in place (always for a DeviceTensor), else a new one; with its profile when asked for. */
 function applied<L extends TrainerInput>(logits: L, call: KeptRowsCall, result: NativeApplied): Profiled<L> {
   const inPlace = result.data === undefined || result.data === call.data;
-  const out = (inPlace ? logits : sameForm(logits as LogitsInput, call, result.data as LogitsData)) as L;
+  const out = (inPlace ? logits : sameForm(logits as LogitsInput, call, result.data as LogitsData)) as Profiled<L>;
   return result.profile ? Object.assign(out, { profile: result.profile }) : out;
 }
 

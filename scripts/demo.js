@@ -14,7 +14,8 @@
 //                        [--topP 0.9] [--topK 50] [--seed 1]
 'use strict';
 const sm = require('..');
-const { rng, table } = require('./bench/util');
+const { table } = require('./bench/util');
+const { rng } = require('./shared');
 
 function parseOptions(argv) {
   const options = { batch: 4, steps: 256, vocab: 32000, topP: 0.9, topK: 50, seed: 1 };
@@ -22,7 +23,9 @@ function parseOptions(argv) {
     const key = argv[i].replace(/^--/, '');
     const value = Number(argv[i + 1]);
     if (!(key in options) || !Number.isFinite(value)) {
-      console.error(`usage: node scripts/demo.js [--batch N] [--steps N] [--vocab N] [--topP p] [--topK k] [--seed s]\nbad option: ${argv[i]} ${argv[i + 1] ?? ''}`);
+      console.error(
+        `usage: node scripts/demo.js [--batch N] [--steps N] [--vocab N] [--topP p] [--topK k] [--seed s]\nbad option: ${argv[i]} ${argv[i + 1] ?? ''}`,
+      );
       process.exit(2);
     }
     options[key] = value;
@@ -115,7 +118,8 @@ function main() {
   const next = rng(seed);
   const rows = batch * steps;
   console.log(`sampling-mask demo: ${batch} requests x ${steps} decode steps over a ${vocab}-token vocabulary`);
-  console.log(`sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${JSON.stringify(sm.backendInfo())}\n`);
+  const info = sm.backendInfo();
+  console.log(`sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${info.backend} (${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads})\n`);
 
   const policy = timed(() => policyLogits(batch, steps, vocab, next));
   const logits = policy.value;
@@ -163,7 +167,9 @@ function main() {
 
   let entropy = 0;
   for (const h of masked.value.entropy) entropy += h;
-  console.log(`\n${rows} tokens, ${(indices.length / rows).toFixed(1)} kept ids per token on average, mean kept-set entropy ${(entropy / rows).toFixed(3)} nats`);
+  console.log(
+    `\n${rows} tokens, ${(indices.length / rows).toFixed(1)} kept ids per token on average, mean kept-set entropy ${(entropy / rows).toFixed(3)} nats`,
+  );
   console.log(`targets outside their recorded mask: ${masked.value.targetsOutsideMask}`);
   console.log(
     table([
@@ -174,7 +180,9 @@ function main() {
       { step: 'trainer: maskedLogprobsBackward over the recorded masks', ms: backward.ms.toFixed(2) },
     ]),
   );
-  console.log(`\nrecorded masks: ${(recorded.indices.byteLength / 1024).toFixed(0)} KiB of CSR ids vs ${((rows * Math.ceil(vocab / 8)) / 1024).toFixed(0)} KiB as a bitmask`);
+  console.log(
+    `\nrecorded masks: ${(recorded.indices.byteLength / 1024).toFixed(0)} KiB of CSR ids vs ${((rows * Math.ceil(vocab / 8)) / 1024).toFixed(0)} KiB as a bitmask`,
+  );
 }
 
 main();

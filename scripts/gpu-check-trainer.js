@@ -7,7 +7,8 @@ const path = require('path');
 
 const sm = require(path.join(__dirname, '..', 'dist'));
 const cases = require('./parity-cases');
-const { rng } = require('./bench/util');
+const { median } = require('./bench/util');
+const { errorFields, rng } = require('./shared');
 
 /** [N, V] logits: 64 generated rows repeated (the ops read only kept ids; masks differ per row). */
 function tiledLogits(gen, N, V, dtype, seed) {
@@ -61,6 +62,8 @@ function compareBits(a, b) {
   return { differing, maxAbs };
 }
 
+// One case a line: a table to read down.
+// prettier-ignore
 const PARITY = [
   { name: 'mask() k50 p0.9, f32', N: 512, V: 151936, dtype: 'float32', gen: 'peaked', maskParams: { topK: 50, topP: 0.9 }, apply: true, device: true },
   { name: 'mask() T0.7 p0.5, bf16', N: 256, V: 32000, dtype: 'bfloat16', gen: 'normal', maskParams: { temperature: 0.7, topP: 0.5 }, temperature: 0.7, apply: true },
@@ -90,7 +93,7 @@ function materialize(c, small, seed) {
     targets = { data: targets, shape: c.shape3 };
   }
   const next = rng(seed + 100);
-  const temperature = c.perRowT ? Float32Array.from({ length: N }, () => 0.5 + next()) : c.temperature ?? 1;
+  const temperature = c.perRowT ? Float32Array.from({ length: N }, () => 0.5 + next()) : (c.temperature ?? 1);
   const gradOutput = Float32Array.from({ length: N }, () => next() - 0.5);
   return { logits, mask, targets, temperature, gradOutput, N, V };
 }
@@ -99,7 +102,18 @@ function materialize(c, small, seed) {
 function parityCase(c, { gpu, small, seed, problem }) {
   const t0 = Date.now();
   const { logits, mask, targets, temperature, gradOutput, N, V } = materialize(c, small, seed);
-  const entry = { case: `${c.name} #${seed}`, N, V, dtype: c.dtype, logprobs: '', entropy: '', gradient: '', applyMask: '', outside: '', ms: 0 };
+  const entry = {
+    case: `${c.name} #${seed}`,
+    N,
+    V,
+    dtype: c.dtype,
+    logprobs: '',
+    entropy: '',
+    gradient: '',
+    applyMask: '',
+    outside: '',
+    ms: 0,
+  };
   const options = { temperature, entropy: true };
   const note = (field, cmp) => {
     entry[field] = cmp.differing === 0 ? 'identical' : `${cmp.differing} differ (max ${cmp.maxAbs})`;
@@ -172,19 +186,20 @@ function errorParity({ gpu, problem }) {
       sm.maskedLogprobs(logits, mask, targets, { backend });
       return null;
     } catch (e) {
-      return cases.errorShape(e);
+      return errorFields(e);
     }
   };
   const cpu = shape('cpu');
   const cuda = shape(gpu);
   const same = JSON.stringify(cpu) === JSON.stringify(cuda) && cpu !== null;
   if (!same) problem(`trainer errors differ: cpu ${JSON.stringify(cpu)} cuda ${JSON.stringify(cuda)}`);
-  return { case: 'error: NaN at a kept id', N: 8, V: 4099, dtype: 'float32', logprobs: same ? `same (${cpu.code} row ${cpu.row} col ${cpu.column})` : 'DIFFER' };
-}
-
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return {
+    case: 'error: NaN at a kept id',
+    N: 8,
+    V: 4099,
+    dtype: 'float32',
+    logprobs: same ? `same (${cpu.code} row ${cpu.row} col ${cpu.column})` : 'DIFFER',
+  };
 }
 
 /** Kernel time (CUDA events, median) and wall time of a call on a DeviceTensor. */
@@ -226,8 +241,14 @@ function bench({ small, dry, quick, bandwidthGBs }) {
   if (!dry) {
     const dt = sm.toDevice(logits);
     try {
-      Object.assign(forward, timeDevice(() => sm.maskedLogprobs(dt, mask, targets, { entropy: true, profile: true }), repeats));
-      Object.assign(backward, timeDevice(() => sm.maskedLogprobsBackward(dt, mask, targets, gradOutput, { profile: true }), repeats));
+      Object.assign(
+        forward,
+        timeDevice(() => sm.maskedLogprobs(dt, mask, targets, { entropy: true, profile: true }), repeats),
+      );
+      Object.assign(
+        backward,
+        timeDevice(() => sm.maskedLogprobsBackward(dt, mask, targets, gradOutput, { profile: true }), repeats),
+      );
     } finally {
       dt.free();
     }
@@ -236,13 +257,19 @@ function bench({ small, dry, quick, bandwidthGBs }) {
 
   const applyRows = small ? 16 : 512;
   const applyLogits = { data: logits.data.subarray(0, applyRows * V), shape: [applyRows, V], dtype: 'float32' };
-  const applyMask = sm.SamplingMask.fromLists(Array.from({ length: applyRows }, (_, r) => mask.row(r)), V);
+  const applyMask = sm.SamplingMask.fromLists(
+    Array.from({ length: applyRows }, (_, r) => mask.row(r)),
+    V,
+  );
   const apply = { op: 'applyMask in place', N: applyRows, V, dtype: 'float32', ids: 50 };
   apply.cpuMs = cpuMs(() => sm.applyMask(applyLogits, applyMask, { backend: 'cpu' }));
   if (!dry) {
     const dt = sm.toDevice(applyLogits);
     try {
-      Object.assign(apply, timeDevice(() => sm.applyMask(dt, applyMask, { inPlace: true, profile: true }), repeats));
+      Object.assign(
+        apply,
+        timeDevice(() => sm.applyMask(dt, applyMask, { inPlace: true, profile: true }), repeats),
+      );
     } finally {
       dt.free();
     }

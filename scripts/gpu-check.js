@@ -29,7 +29,8 @@ const sm = require(path.join(__dirname, '..', 'dist'));
 const { addon } = require(path.join(__dirname, '..', 'dist', 'native'));
 const cases = require('./parity-cases');
 const trainer = require('./gpu-check-trainer');
-const { table } = require('./bench/util');
+const { median, table } = require('./bench/util');
+const { errorFields } = require('./shared');
 
 const started = Date.now();
 const elapsedS = () => (Date.now() - started) / 1000;
@@ -75,7 +76,18 @@ function markdown() {
     '',
     '## Parity (CUDA vs CPU)',
     '',
-    table(report.parity.map((p) => ({ case: p.name, rows: p.rows, V: p.V, dtype: p.dtype, 'mismatched rows': p.mismatched, fill: p.fill, errors: p.errors, ms: p.ms }))),
+    table(
+      report.parity.map((p) => ({
+        case: p.name,
+        rows: p.rows,
+        V: p.V,
+        dtype: p.dtype,
+        'mismatched rows': p.mismatched,
+        fill: p.fill,
+        errors: p.errors,
+        ms: p.ms,
+      })),
+    ),
     '',
     '## Device tensors',
     '',
@@ -129,11 +141,6 @@ function problem(text) {
   console.log(`PROBLEM: ${text}`);
 }
 
-function median(xs) {
-  const s = xs.slice().sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 function run(fn) {
   try {
     return { value: fn(), error: null };
@@ -153,12 +160,15 @@ function parityCase(c, seed) {
   const cpu = run(() => sm.mask(cpuLogits, { ...options, backend: 'cpu' }));
   const gpu = run(() => sm.mask(gpuLogits, { ...options, backend: GPU }));
   const entry = { name: c.name, rows: c.B, V: c.V, dtype: c.dtype, mismatched: 0, fill: '', errors: '', ms: 0 };
-  const cpuError = cases.errorShape(cpu.error);
-  const gpuError = cases.errorShape(gpu.error);
+  const cpuError = errorFields(cpu.error);
+  const gpuError = errorFields(gpu.error);
   if (cpu.error || gpu.error) {
     const same = JSON.stringify(cpuError) === JSON.stringify(gpuError);
     entry.errors = same ? `same (${cpuError.code} row ${cpuError.row} col ${cpuError.column ?? '-'})` : 'DIFFER';
-    if (!same) problem(`${c.name}: errors differ: cpu ${JSON.stringify(cpuError)} ${cpu.error && cpu.error.message} / cuda ${JSON.stringify(gpuError)} ${gpu.error && gpu.error.message}`);
+    if (!same)
+      problem(
+        `${c.name}: errors differ: cpu ${JSON.stringify(cpuError)} ${cpu.error && cpu.error.message} / cuda ${JSON.stringify(gpuError)} ${gpu.error && gpu.error.message}`,
+      );
     if (!c.error) problem(`${c.name}: unexpected error ${cpu.error ? cpu.error.message : gpu.error.message}`);
     if (firstDiff(cpuLogits.data, logits.data) >= 0 || firstDiff(gpuLogits.data, logits.data) >= 0)
       problem(`${c.name}: a failed call changed the logits`);
@@ -219,7 +229,10 @@ function deviceTensorChecks() {
   // Top-p over a filled (truncated) row is legitimately stricter than over
   // the original, so the reference is the CPU's mask of the CPU-filled copy.
   const refilled = sm.mask(cases.copyTensor(filled), { ...params, backend: 'cpu' });
-  check('a mask of the filled copy = the CPU mask of the CPU-filled copy', cases.compareMasks(refilled, sm.mask(dt, params)).mismatched === 0);
+  check(
+    'a mask of the filled copy = the CPU mask of the CPU-filled copy',
+    cases.compareMasks(refilled, sm.mask(dt, params)).mismatched === 0,
+  );
   const cpuOnDevice = run(() => sm.mask(dt, { backend: 'cpu' }));
   check("backend 'cpu' on a DeviceTensor is refused", cpuOnDevice.error && cpuOnDevice.error.argument === 'backend');
   dt.free();
@@ -231,6 +244,17 @@ function deviceTensorChecks() {
   const tooBig = run(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } }));
   check('out of device memory is a JS error', tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY', tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`);
   check('the next call works', cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0);
+  // onInvalidRow: 'skip' (CUDA runs sub-batches around each bad row) = the CPU's native skip.
+  const poisoned = cases.copyTensor(logits);
+  poisoned.data[c.V + 3] = 0x7fc0; // row 1: a bf16 NaN
+  poisoned.data.fill(0xff80, 2 * c.V, 3 * c.V); // row 2: all bf16 -inf
+  const skipping = { ...params, onInvalidRow: 'skip' };
+  const cpuSkip = sm.mask(cases.copyTensor(poisoned), { ...skipping, backend: 'cpu' });
+  const sameSkip = (m) => cases.compareMasks(cpuSkip, m).mismatched === 0 && String(m.valid) === String(cpuSkip.valid);
+  check("onInvalidRow 'skip' on host logits = CPU", sameSkip(sm.mask(cases.copyTensor(poisoned), { ...skipping, backend: 'cuda' })));
+  const poisonedOnDevice = sm.toDevice(poisoned);
+  check("onInvalidRow 'skip' on a DeviceTensor = CPU", sameSkip(sm.mask(poisonedOnDevice, skipping)));
+  poisonedOnDevice.free();
   return checks;
 }
 
@@ -344,7 +368,9 @@ async function main() {
       const entry = parityCase(c, seed);
       entry.name = `${c.name} #${seed}`;
       report.parity.push(entry);
-      console.log(`parity ${entry.name}: ${entry.mismatched} mismatched of ${entry.rows}${entry.fill ? `, fill ${entry.fill}` : ''}${entry.errors ? `, errors ${entry.errors}` : ''} (${entry.ms} ms)`);
+      console.log(
+        `parity ${entry.name}: ${entry.mismatched} mismatched of ${entry.rows}${entry.fill ? `, fill ${entry.fill}` : ''}${entry.errors ? `, errors ${entry.errors}` : ''} (${entry.ms} ms)`,
+      );
     }
     save();
   }

@@ -2,44 +2,10 @@
 // Inputs that compare two backends of mask(): random rows and the
 // adversarial ones (ties at the k-th value and at the top-p boundary, -inf,
 // all-equal rows, narrow rows that overflow the candidate lists, bf16/f16,
-// vocabularies that break 16-byte alignment). Plain CommonJS with no
-// dependencies: the jest suite uses it, and so does scripts/gpu-check.js on
-// a machine that has only node.
-const { rng } = require('./bench/util');
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-function bf16Bits(x) {
-  f32[0] = x;
-  const b = u32[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;  // round to nearest even (finite inputs)
-}
-
-function f16Bits(x) {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let mant = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;  // a carry rounds into the exponent, as it should
-  return sign | h;
-}
+// vocabularies that break 16-byte alignment). Plain CommonJS that needs
+// only node: the jest suite uses it, and so does scripts/gpu-check.js on a
+// machine that has nothing else.
+const { encode, f32ToBf16, f32ToF16, rng } = require('./shared');
 
 function normal(next) {
   let u = next();
@@ -92,7 +58,10 @@ const rows = {
     for (let i = 0; i < v.length; i++) v[i] = (next() * 4.4 - 3.4) * 1e38;
   },
   // Rows alternate between the generators given.
-  mixed: (...gens) => (v, r, next) => gens[r % gens.length](v, r, next),
+  mixed:
+    (...gens) =>
+    (v, r, next) =>
+      gens[r % gens.length](v, r, next),
 };
 
 /** A tensor [B, V] of the dtype, filled row by row by gen, from a seed. */
@@ -100,14 +69,9 @@ function makeLogits(gen, B, V, dtype, seed) {
   const next = rng(seed);
   const row = new Float32Array(V);
   const data = dtype === 'float32' ? new Float32Array(B * V) : new Uint16Array(B * V);
-  const convert = dtype === 'bfloat16' ? bf16Bits : f16Bits;
   for (let r = 0; r < B; r++) {
     gen(row, r, next);
-    if (dtype === 'float32') {
-      data.set(row, r * V);
-    } else {
-      for (let i = 0; i < V; i++) data[r * V + i] = convert(row[i]);
-    }
+    data.set(encode(row, dtype), r * V);
   }
   return { data, shape: [B, V], dtype };
 }
@@ -138,6 +102,8 @@ function parityCases(mode) {
   const q = mode === 'quick';
   const V = (full, quick) => (q ? quick : full);
   const k50p09 = { topK: 50, topP: 0.9 };
+  // One case a line: a table to read down.
+  // prettier-ignore
   const cases = [
     { name: 'normal f32 k50 p0.9', B: q ? 4 : 128, V: V(131072, 8192), dtype: 'float32', gen: rows.normal(3), params: k50p09 },
     { name: 'normal f32 p0.9', B: q ? 4 : 64, V: V(131072, 8192), dtype: 'float32', gen: rows.normal(3), params: { topP: 0.9 } },
@@ -176,7 +142,7 @@ function materialize(c, seed = 1) {
   const logits = makeLogits(c.gen, c.B, c.V, c.dtype, seed);
   if (c.poison) {
     const { row, column, value } = c.poison;
-    const bits = c.dtype === 'bfloat16' ? bf16Bits : f16Bits;
+    const bits = c.dtype === 'bfloat16' ? f32ToBf16 : f32ToF16;
     const put = (i, v) => {
       if (c.dtype === 'float32') logits.data[i] = v;
       else logits.data[i] = v === -Infinity ? (c.dtype === 'bfloat16' ? 0xff80 : 0xfc00) : Number.isNaN(v) ? 0x7fc0 : bits(v);
@@ -225,14 +191,7 @@ function firstDifference(x, y) {
   return -1;
 }
 
-/** A thrown error's comparable fields. */
-function errorShape(e) {
-  return e ? { name: e.constructor.name, code: e.code, argument: e.argument, row: e.row, column: e.column } : null;
-}
-
 module.exports = {
-  bf16Bits,
-  f16Bits,
   rows,
   makeLogits,
   perRowParams,
@@ -241,5 +200,4 @@ module.exports = {
   copyTensor,
   compareMasks,
   firstDifference,
-  errorShape,
 };

@@ -1,20 +1,14 @@
 import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { SamplingMask, crc32c, deserialize, serialize } from '../lib';
-import { randomRow, referenceBytes, referenceCrc32c, referenceRow, referenceSerialize, rng, varint } from './carry-reference';
+import { referenceBytes, referenceCrc32c, referenceRow, referenceSerialize, varint } from './carry-reference';
+import { expectError, randomIds, rng } from './helpers';
 
 const V = 151936;
 
+/** Expects a TypeError or RangeError carrying this code. */
 function expectCode(fn: () => unknown, code: string): void {
-  let error: unknown;
-  try {
-    fn();
-  } catch (e) {
-    error = e;
-  }
-  // by name, not instanceof: errors from the addon belong to Node's main realm, not jest's
-  expect((error as Error | undefined)?.name).toMatch(/^(TypeError|RangeError)$/);
-  expect((error as { code?: string }).code).toBe(code);
+  expectError(fn, { name: expect.stringMatching(/^(TypeError|RangeError)$/), code });
 }
 
 function randomLists(seed: number, rows: number, vocab: number): number[][] {
@@ -23,8 +17,16 @@ function randomLists(seed: number, rows: number, vocab: number): number[][] {
     const kind = random();
     // empty, a few ids, around the varint/bitmap crossover, dense, all
     const count =
-      kind < 0.1 ? 0 : kind < 0.5 ? 1 + Math.floor(random() * 60) : kind < 0.7 ? Math.floor(vocab / 8 / 2 + random() * vocab / 8) : kind < 0.9 ? Math.floor(random() * vocab) : vocab;
-    return randomRow(random, vocab, count);
+      kind < 0.1
+        ? 0
+        : kind < 0.5
+          ? 1 + Math.floor(random() * 60)
+          : kind < 0.7
+            ? Math.floor(vocab / 8 / 2 + (random() * vocab) / 8)
+            : kind < 0.9
+              ? Math.floor(random() * vocab)
+              : vocab;
+    return randomIds(random, vocab, count);
   });
 }
 
@@ -46,7 +48,9 @@ describe('crc32c', () => {
       const bytes = Uint8Array.from({ length: 1001 }, (_, i) => (i * 131 + 7) & 255);
       console.log(JSON.stringify([addon.crc32cImpl(), addon.crc32c({ bytes }), addon.crc32c({ bytes: bytes.subarray(3), seed: 12345 })]));`;
     const run = (env: NodeJS.ProcessEnv) =>
-      JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env } }).toString());
+      JSON.parse(
+        execFileSync(process.execPath, ['-e', script], { cwd: path.join(__dirname, '..'), env: { ...process.env, ...env } }).toString(),
+      );
     const table = run({ SAMPLING_MASK_CRC32C: 'table' });
     const chosen = run({});
     expect(table[0]).toBe('table');
@@ -89,9 +93,12 @@ describe('serialize / deserialize', () => {
 
   test('picks the smaller form per row: sparse rows ~2 bytes per id, dense rows V/8 bytes', () => {
     const random = rng(9);
-    const sparse = SamplingMask.fromLists(Array.from({ length: 64 }, () => randomRow(random, V, 50)), V);
+    const sparse = SamplingMask.fromLists(
+      Array.from({ length: 64 }, () => randomIds(random, V, 50)),
+      V,
+    );
     expect(serialize(sparse).length / sparse.indices.length).toBeLessThanOrEqual(2.2);
-    const dense = SamplingMask.fromLists([randomRow(random, V, Math.floor(0.6 * V))], V);
+    const dense = SamplingMask.fromLists([randomIds(random, V, Math.floor(0.6 * V))], V);
     // one row: the bitmap, a 3-byte row header, the 32-byte header and the checksum
     expect(serialize(dense).length).toBe(Math.ceil(V / 8) + 3 + 32 + 4);
   });
@@ -128,7 +135,12 @@ describe('serialize / deserialize', () => {
 });
 
 describe('deserialize rejects bad bytes', () => {
-  const lists = [[3, 9, 200], [], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33], [255]];
+  const lists = [
+    [3, 9, 200],
+    [],
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33],
+    [255],
+  ];
   const vocab = 256;
   const good = serialize(SamplingMask.fromLists(lists, vocab));
 
@@ -150,7 +162,13 @@ describe('deserialize rejects bad bytes', () => {
       const byte = bit >> 3;
       // the field hit decides the error; everything else is caught by the checksum
       const code =
-        byte < 4 ? 'ERR_SM_BAD_MAGIC' : byte < 8 ? 'ERR_SM_UNSUPPORTED_VERSION' : byte >= 24 && byte < 32 ? /ERR_SM_(TRUNCATED|CORRUPT_MASK)/ : 'ERR_SM_CHECKSUM';
+        byte < 4
+          ? 'ERR_SM_BAD_MAGIC'
+          : byte < 8
+            ? 'ERR_SM_UNSUPPORTED_VERSION'
+            : byte >= 24 && byte < 32
+              ? /ERR_SM_(TRUNCATED|CORRUPT_MASK)/
+              : 'ERR_SM_CHECKSUM';
       let error: { code?: string; message?: string } = {};
       try {
         deserialize(bad);
@@ -223,6 +241,8 @@ describe('deserialize rejects bad bytes', () => {
     expect(deserialize(referenceBytes({ rows: 2, vocab, ids: 2, payload: [2, 5, 2, 7] })).toLists()).toEqual([[5], [7]]);
     expect(deserialize(referenceBytes({ rows: 1, vocab: 16, ids: 2, payload: [5, 3, 0] })).toLists()).toEqual([[0, 1]]);
     expect(deserialize(referenceBytes({ rows: 1, vocab: 12, ids: 1, payload: [3, 0, 0x08] })).toLists()).toEqual([[11]]);
-    expect(deserialize(referenceBytes({ rows: 1, vocab, ids: 2, payload: [4, ...varint(200), ...varint(54)] })).toLists()).toEqual([[200, 255]]);
+    expect(deserialize(referenceBytes({ rows: 1, vocab, ids: 2, payload: [4, ...varint(200), ...varint(54)] })).toLists()).toEqual([
+      [200, 255],
+    ]);
   });
 });

@@ -1,38 +1,41 @@
-import * as lib from '../lib';
-import { SamplingMask } from '../lib';
-import { randomRow, rng } from './carry-reference';
-
-function errorOf(fn: () => unknown): { name?: string; code?: string; argument?: string; row?: number; message?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
+import { maskedLogprobs, maskedLogprobsBackward, SamplingMask } from '../lib';
+import { randomIds, rng, thrown } from './helpers';
+import { referenceRow } from './trainer-reference';
 
 describe('SamplingMask.fromLists', () => {
   test('builds the same CSR as the lists, from arrays or typed arrays', () => {
     const random = rng(1);
-    const lists = Array.from({ length: 200 }, () => randomRow(random, 5000, Math.floor(random() * 80)));
+    const lists = Array.from({ length: 200 }, () => randomIds(random, 5000, Math.floor(random() * 80)));
     const mask = SamplingMask.fromLists(lists, 5000);
     expect(mask.rows).toBe(200);
     expect(mask.toLists()).toEqual(lists);
     // the constructor's full check agrees that the result is a valid mask
     expect(() => new SamplingMask(mask.offsets, mask.indices, mask.vocab)).not.toThrow();
-    expect(SamplingMask.fromLists(lists.map((l) => Int32Array.from(l)), 5000).toLists()).toEqual(lists);
+    expect(
+      SamplingMask.fromLists(
+        lists.map((l) => Int32Array.from(l)),
+        5000,
+      ).toLists(),
+    ).toEqual(lists);
     expect(SamplingMask.fromLists([], 10).rows).toBe(0);
     expect(SamplingMask.fromLists([[]], 10).toLists()).toEqual([[]]);
   });
 
   test("order 'sort' sorts rows and keeps repeated ids once; sorted rows are untouched", () => {
-    const mask = SamplingMask.fromLists([[5, 1, 3], [2, 2, 9, 2], [0, 4], [7, 7]], 10, { order: 'sort' });
+    const mask = SamplingMask.fromLists(
+      [
+        [5, 1, 3],
+        [2, 2, 9, 2],
+        [0, 4],
+        [7, 7],
+      ],
+      10,
+      { order: 'sort' },
+    );
     expect(mask.toLists()).toEqual([[1, 3, 5], [2, 9], [0, 4], [7]]);
     const random = rng(2);
     for (let trial = 0; trial < 50; trial++) {
-      const lists = Array.from({ length: 20 }, () =>
-        Array.from({ length: Math.floor(random() * 30) }, () => Math.floor(random() * 40)),
-      );
+      const lists = Array.from({ length: 20 }, () => Array.from({ length: Math.floor(random() * 30) }, () => Math.floor(random() * 40)));
       const expected = lists.map((l) => [...new Set(l)].sort((a, b) => a - b));
       expect(SamplingMask.fromLists(lists, 40, { order: 'sort' }).toLists()).toEqual(expected);
     }
@@ -50,32 +53,21 @@ describe('SamplingMask.fromLists', () => {
       [[[2 ** 32 + 1]], /row 0 has 4294967297/],
     ];
     cases.forEach(([lists, message]) => {
-      const e = errorOf(() => SamplingMask.fromLists(lists as number[][], 10));
+      const e = thrown(() => SamplingMask.fromLists(lists as number[][], 10));
       expect(e.code).toBe('ERR_SM_INVALID_MASK');
       expect(e.argument).toBe('lists');
       expect(e.message).toMatch(message);
       expect(e.row).toBe(Number(/row (\d+)/.exec(e.message as string)?.[1]));
     });
     // out-of-range ids are errors even when sorting
-    expect(errorOf(() => SamplingMask.fromLists([[3, 10]], 10, { order: 'sort' })).row).toBe(0);
-    expect(errorOf(() => SamplingMask.fromLists([[1], 5 as unknown as number[]], 10)).code).toBe('ERR_SM_INVALID_ARG_TYPE');
-    expect(errorOf(() => SamplingMask.fromLists(null as unknown as number[][], 10)).argument).toBe('lists');
-    expect(errorOf(() => SamplingMask.fromLists([[1]], 0)).argument).toBe('vocab');
-    expect(errorOf(() => SamplingMask.fromLists([[1]], 2 ** 23 + 1)).argument).toBe('vocab');
-    expect(errorOf(() => SamplingMask.fromLists([[1]], 5, { order: 'shuffle' as 'sort' })).argument).toBe('options.order');
+    expect(thrown(() => SamplingMask.fromLists([[3, 10]], 10, { order: 'sort' })).row).toBe(0);
+    expect(thrown(() => SamplingMask.fromLists([[1], 5 as unknown as number[]], 10)).code).toBe('ERR_SM_INVALID_ARG_TYPE');
+    expect(thrown(() => SamplingMask.fromLists(null as unknown as number[][], 10)).argument).toBe('lists');
+    expect(thrown(() => SamplingMask.fromLists([[1]], 0)).argument).toBe('vocab');
+    expect(thrown(() => SamplingMask.fromLists([[1]], 2 ** 23 + 1)).argument).toBe('vocab');
+    expect(thrown(() => SamplingMask.fromLists([[1]], 5, { order: 'shuffle' as 'sort' })).argument).toBe('options.order');
   });
 });
-
-// The log-prob of target over a row's kept ids, in float64: the documented
-// meaning of a mask row on the trainer side (z = logits / T).
-function maskedLogprob(logits: Float64Array, kept: Int32Array, target: number, temperature = 1): number {
-  if (!kept.includes(target)) return -Infinity;
-  let max = -Infinity;
-  for (const id of kept) max = Math.max(max, logits[id] / temperature);
-  let sum = 0;
-  for (const id of kept) sum += Math.exp(logits[id] / temperature - max);
-  return logits[target] / temperature - max - Math.log(sum);
-}
 
 describe('SamplingMask.concat', () => {
   const a = SamplingMask.fromLists([[1, 2], [5]], 8);
@@ -87,10 +79,13 @@ describe('SamplingMask.concat', () => {
   });
 
   test('pads each mask to a [B, T] batch with rows keeping only padId, right or left', () => {
+    // One line per mask of the batch.
+    // prettier-ignore
     expect(SamplingMask.concat([a, b], { padTo: 4, padId: 6 }).toLists()).toEqual([
       [1, 2], [5], [6], [6],
       [], [0, 7], [3], [6],
     ]);
+    // prettier-ignore
     expect(SamplingMask.concat([a, b], { padTo: 3, padSide: 'left' }).toLists()).toEqual([
       [0], [1, 2], [5],
       [], [0, 7], [3],
@@ -102,7 +97,10 @@ describe('SamplingMask.concat', () => {
     const vocab = 50;
     const padId = 0;
     const masks = [4, 1, 6].map((steps) =>
-      SamplingMask.fromLists(Array.from({ length: steps }, () => randomRow(random, vocab, 5)), vocab),
+      SamplingMask.fromLists(
+        Array.from({ length: steps }, () => randomIds(random, vocab, 5)),
+        vocab,
+      ),
     );
     const T = 6;
     const batch = SamplingMask.concat(masks, { padTo: T, padId });
@@ -111,14 +109,15 @@ describe('SamplingMask.concat', () => {
       for (let t = 0; t < m.rows; t++) targets[b * T + t] = m.row(t)[Math.floor(random() * m.count(t))];
     });
     for (let row = 0; row < batch.rows; row++) {
-      const logits = Float64Array.from({ length: vocab }, () => random() * 20 - 10);
-      const lp = maskedLogprob(logits, batch.row(row), targets[row], 0.7);
+      const logits = Array.from({ length: vocab }, () => random() * 20 - 10);
+      const kept = Array.from(batch.row(row));
+      const lp = referenceRow(logits, kept, targets[row], 0.7).logprob;
       const isPad = row % T >= masks[Math.floor(row / T)].rows;
       if (isPad) {
         expect(lp).toBe(0);
         // softmax over one kept id is 1: the gradient (onehot - softmax) / T is 0
         expect(batch.row(row)).toEqual(Int32Array.of(padId));
-        expect(maskedLogprob(logits, batch.row(row), 1)).toBe(-Infinity);
+        expect(referenceRow(logits, kept, 1, 1).logprob).toBe(-Infinity);
       } else {
         expect(lp).toBeLessThanOrEqual(0);
         expect(Number.isFinite(lp)).toBe(true);
@@ -126,43 +125,69 @@ describe('SamplingMask.concat', () => {
     }
   });
 
-  // The trainer side is built in parallel (branch trainer); this runs once
-  // the package exports it, and checks the padding rule on the real thing.
-  type Trainer = {
-    maskedLogprobs(logits: Float32Array, mask: SamplingMask, targets: Int32Array, options: object): { logprobs: Float32Array; entropy?: Float32Array; targetsOutsideMask: number };
-    maskedLogprobsBackward(logits: Float32Array, mask: SamplingMask, targets: Int32Array, gradOutput: Float32Array, options: object): { values: Float32Array; targetsOutsideMask: number };
-  };
-  const trainer = lib as unknown as Partial<Trainer>;
-  (trainer.maskedLogprobs ? test : test.skip)('maskedLogprobs and its backward give exactly 0 at padding rows', () => {
+  test('maskedLogprobs and its backward give exactly 0 at padding rows', () => {
     const vocab = 16;
     const T = 4;
     const padId = 5;
-    const batch = SamplingMask.concat([SamplingMask.fromLists([[1, 2, 3], [0, 9]], vocab), SamplingMask.fromLists([[4, 7, 8]], vocab)], { padTo: T, padId });
+    const batch = SamplingMask.concat(
+      [
+        SamplingMask.fromLists(
+          [
+            [1, 2, 3],
+            [0, 9],
+          ],
+          vocab,
+        ),
+        SamplingMask.fromLists([[4, 7, 8]], vocab),
+      ],
+      { padTo: T, padId },
+    );
     const logits = Float32Array.from({ length: batch.rows * vocab }, (_, i) => 3 * Math.sin(i));
     const targets = Int32Array.of(2, 9, padId, padId, 7, padId, padId, padId);
     const pad = [2, 3, 5, 6, 7];
     const options = { vocab, temperature: 0.7, entropy: true };
-    const out = trainer.maskedLogprobs!(logits, batch, targets, options);
+    const out = maskedLogprobs(logits, batch, targets, options);
     expect(out.targetsOutsideMask).toBe(0);
     for (let r = 0; r < batch.rows; r++) {
       if (pad.includes(r)) {
         expect(out.logprobs[r]).toBe(0);
-        expect(out.entropy![r]).toBe(0);
+        expect(out.entropy?.[r]).toBe(0);
       } else {
         expect(out.logprobs[r]).toBeLessThan(0);
       }
     }
     const gradOutput = Float32Array.from({ length: batch.rows }, () => 1);
-    const grad = trainer.maskedLogprobsBackward!(logits, batch, targets, gradOutput, options);
+    const grad = maskedLogprobsBackward(logits, batch, targets, gradOutput, options);
     for (const r of pad) expect(grad.values[batch.offsets[r]]).toBe(0);
   });
 
   test('errors', () => {
-    expect(errorOf(() => SamplingMask.concat([])).argument).toBe('masks');
-    expect(errorOf(() => SamplingMask.concat([a, SamplingMask.fromLists([[1]], 9)])).argument).toBe('masks[1]');
-    expect(errorOf(() => SamplingMask.concat([a, {} as SamplingMask])).code).toBe('ERR_SM_INVALID_ARG_TYPE');
-    expect(errorOf(() => SamplingMask.concat([a, b], { padTo: 2 })).argument).toBe('options.padTo');
-    expect(errorOf(() => SamplingMask.concat([a], { padTo: 2, padId: 8 })).argument).toBe('options.padId');
-    expect(errorOf(() => SamplingMask.concat([a], { padTo: 2, padSide: 'up' as 'left' })).argument).toBe('options.padSide');
+    expect(thrown(() => SamplingMask.concat([])).argument).toBe('masks');
+    expect(thrown(() => SamplingMask.concat([a, SamplingMask.fromLists([[1]], 9)])).argument).toBe('masks[1]');
+    expect(thrown(() => SamplingMask.concat([a, {} as SamplingMask])).code).toBe('ERR_SM_INVALID_ARG_TYPE');
+    expect(thrown(() => SamplingMask.concat([a, b], { padTo: 2 })).argument).toBe('options.padTo');
+    expect(thrown(() => SamplingMask.concat([a], { padTo: 2, padId: 8 })).argument).toBe('options.padId');
+    expect(thrown(() => SamplingMask.concat([a], { padTo: 2, padSide: 'up' as 'left' })).argument).toBe('options.padSide');
+  });
+});
+
+describe('SamplingMask.slice', () => {
+  test('rows [start, end) with their ids as a view; concat of the slices gives the mask back', () => {
+    const random = rng(61);
+    const lists = Array.from({ length: 30 }, () => randomIds(random, 300, Math.floor(random() * 12)));
+    const mask = SamplingMask.fromLists(lists, 300);
+    const cuts = [0, 4, 4, 17, 30];
+    const parts = cuts.slice(1).map((end, i) => mask.slice(cuts[i], end));
+    parts.forEach((part, i) => {
+      expect(part.toLists()).toEqual(lists.slice(cuts[i], cuts[i + 1]));
+      expect(part.indices.buffer).toBe(mask.indices.buffer);
+      expect(part.offsets[0]).toBe(0);
+    });
+    expect(SamplingMask.concat(parts).toLists()).toEqual(lists);
+    expect(mask.slice().toLists()).toEqual(lists);
+    expect(mask.slice(30).rows).toBe(0);
+    for (const [start, end] of [[-1, 2], [3, 2], [0, 31], [0.5, 2]]) {
+      expect(thrown(() => mask.slice(start, end))).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE' });
+    }
   });
 });

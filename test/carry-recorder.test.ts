@@ -1,14 +1,6 @@
 import { MaskRecorder, SamplingMask, mask, maskAsync, type RequestId } from '../lib';
-import { ReferenceRecorder, randomRow, rng } from './carry-reference';
-
-function errorOf(fn: () => unknown): { code?: string; argument?: string; row?: number; requestId?: RequestId; message?: string } {
-  try {
-    fn();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
+import { ReferenceRecorder } from './carry-reference';
+import { randomIds, rng, thrown } from './helpers';
 
 function expectSame(recorder: MaskRecorder, reference: ReferenceRecorder, id: RequestId, withTokens: boolean): void {
   const expected = reference.requests.get(id)!;
@@ -64,8 +56,9 @@ function simulate(seed: number, withTokens: boolean): void {
     if (batch.length > 0) {
       const lists = batch.map(() => {
         const u = random();
-        const count = u < 0.05 && !withTokens ? 0 : u < 0.1 ? Math.floor(random() * Math.min(vocab, 3000)) + 1 : 1 + Math.floor(random() * 60);
-        return randomRow(random, vocab, count);
+        const count =
+          u < 0.05 && !withTokens ? 0 : u < 0.1 ? Math.floor(random() * Math.min(vocab, 3000)) + 1 : 1 + Math.floor(random() * 60);
+        return randomIds(random, vocab, count);
       });
       const tokens = withTokens ? lists.map((row) => row[Math.floor(random() * row.length)]) : undefined;
       recorder.record(batch, SamplingMask.fromLists(lists, vocab), tokens);
@@ -113,23 +106,23 @@ describe('MaskRecorder', () => {
     recorder.record(['a', 'b'], step([[1, 2], [3]]), [1, 3]);
     const before = () => ({ a: recorder.steps('a'), b: recorder.steps('b'), c: recorder.steps('c'), ids: recorder.ids() });
     const snapshot = before();
-    let e = errorOf(() => recorder.record(['c', 'a', 'c'], step([[1], [2], [3]]), [1, 2, 3]));
+    let e = thrown(() => recorder.record(['c', 'a', 'c'], step([[1], [2], [3]]), [1, 2, 3]));
     expect(e.code).toBe('ERR_SM_DUPLICATE_REQUEST');
     expect(e.row).toBe(2);
     expect(e.requestId).toBe('c');
-    e = errorOf(() => recorder.record(['c', 'a', 'b'], step([[1], [2], [3, 4]]), [1, 2, 5]));
+    e = thrown(() => recorder.record(['c', 'a', 'b'], step([[1], [2], [3, 4]]), [1, 2, 5]));
     expect(e.code).toBe('ERR_SM_TOKEN_OUTSIDE_MASK');
     expect(e.row).toBe(2);
     expect(e.requestId).toBe('b');
     expect(e.message).toMatch(/token 5/);
-    expect(errorOf(() => recorder.record(['c', 'a'], step([[1], [2]]))).code).toBe('ERR_SM_TOKENS_MISMATCH');
-    expect(errorOf(() => recorder.record(['c', 'a'], step([[1], [2]]), [1])).argument).toBe('tokens');
-    expect(errorOf(() => recorder.record(['c', 'a'], step([[1], [2]]), [1, 20])).code).toBe('ERR_SM_OUT_OF_RANGE');
-    expect(errorOf(() => recorder.record(['c'], step([[1], [2]]))).argument).toBe('requestIds');
-    expect(errorOf(() => recorder.record(['c', 1.5], step([[1], [2]]))).row).toBe(1);
-    expect(errorOf(() => recorder.record(['c', {} as string], step([[1], [2]]))).code).toBe('ERR_SM_INVALID_ARG_TYPE');
-    expect(errorOf(() => recorder.record(['c'], SamplingMask.fromLists([[1]], 21), [1])).code).toBe('ERR_SM_OUT_OF_RANGE');
-    expect(errorOf(() => recorder.record(['c'], { rows: 1 } as SamplingMask)).argument).toBe('mask');
+    expect(thrown(() => recorder.record(['c', 'a'], step([[1], [2]]))).code).toBe('ERR_SM_TOKENS_MISMATCH');
+    expect(thrown(() => recorder.record(['c', 'a'], step([[1], [2]]), [1])).argument).toBe('tokens');
+    expect(thrown(() => recorder.record(['c', 'a'], step([[1], [2]]), [1, 20])).code).toBe('ERR_SM_OUT_OF_RANGE');
+    expect(thrown(() => recorder.record(['c'], step([[1], [2]]))).argument).toBe('requestIds');
+    expect(thrown(() => recorder.record(['c', 1.5], step([[1], [2]]))).row).toBe(1);
+    expect(thrown(() => recorder.record(['c', {} as string], step([[1], [2]]))).code).toBe('ERR_SM_INVALID_ARG_TYPE');
+    expect(thrown(() => recorder.record(['c'], SamplingMask.fromLists([[1]], 21), [1])).code).toBe('ERR_SM_OUT_OF_RANGE');
+    expect(thrown(() => recorder.record(['c'], { rows: 1 } as SamplingMask)).argument).toBe('mask');
     expect(before()).toEqual(snapshot);
     expect(recorder.take('a').mask.toLists()).toEqual([[1, 2]]);
   });
@@ -153,7 +146,7 @@ describe('MaskRecorder', () => {
   test('take, peek, discard, ids, steps, bytes', () => {
     const recorder = new MaskRecorder({ vocab });
     expect(recorder.vocab).toBe(vocab);
-    expect(errorOf(() => recorder.take('x')).code).toBe('ERR_SM_UNKNOWN_REQUEST');
+    expect(thrown(() => recorder.take('x')).code).toBe('ERR_SM_UNKNOWN_REQUEST');
     expect(recorder.steps('x')).toBe(0);
     recorder.record(['x', 'y'], step([[1], [2, 3]]));
     recorder.record(['y'], step([[4]]));
@@ -166,8 +159,8 @@ describe('MaskRecorder', () => {
     expect(recorder.discard('x')).toBe(false);
     expect(recorder.take('y').mask.toLists()).toEqual([[2, 3], [4]]);
     expect(recorder.bytes()).toBe(0);
-    expect(errorOf(() => new MaskRecorder({ vocab: 0 })).argument).toBe('options.vocab');
-    expect(errorOf(() => new MaskRecorder({ onTokenOutsideMask: 'warn' as 'count' })).argument).toBe('options.onTokenOutsideMask');
+    expect(thrown(() => new MaskRecorder({ vocab: 0 })).argument).toBe('options.vocab');
+    expect(thrown(() => new MaskRecorder({ onTokenOutsideMask: 'warn' as 'count' })).argument).toBe('options.onTokenOutsideMask');
   });
 
   test('storage grows in chunks: bounded slack over many steps, all returned on take', () => {
@@ -175,7 +168,7 @@ describe('MaskRecorder', () => {
     const random = rng(4);
     const lists: number[][] = [];
     for (let s = 0; s < 5000; s++) {
-      const row = randomRow(random, 151936, 1 + Math.floor(random() * 100));
+      const row = randomIds(random, 151936, 1 + Math.floor(random() * 100));
       lists.push(row);
       recorder.record(['long'], SamplingMask.fromLists([row], 151936), [row[0]]);
     }
@@ -198,14 +191,14 @@ describe('MaskRecorder', () => {
     const taken = recorder.take('r1');
     expect(taken.mask.toLists()).toEqual(response.sampling_mask);
     expect(Array.from(taken.tokens!)).toEqual([3, 9, 0]);
-    expect(errorOf(() => recorder.recordResponse('r2', [[1, 3], [9]], [1, 8])).code).toBe('ERR_SM_TOKEN_OUTSIDE_MASK');
-    expect(errorOf(() => recorder.recordResponse('r2', [[3, 1]], [1])).code).toBe('ERR_SM_INVALID_MASK');
+    expect(thrown(() => recorder.recordResponse('r2', [[1, 3], [9]], [1, 8])).code).toBe('ERR_SM_TOKEN_OUTSIDE_MASK');
+    expect(thrown(() => recorder.recordResponse('r2', [[3, 1]], [1])).code).toBe('ERR_SM_INVALID_MASK');
     recorder.recordResponse('r2', [[3, 1]], [1], { order: 'sort' });
     recorder.recordResponse('r3', step([[4]]));
     expect(recorder.take('r2').mask.toLists()).toEqual([[1, 3]]);
     expect(recorder.ids()).toEqual(['r3']);
-    expect(errorOf(() => new MaskRecorder().recordResponse('r', [[1]])).argument).toBe('options.vocab');
-    expect(errorOf(() => recorder.recordResponse(null as unknown as string, [[1]])).argument).toBe('requestId');
+    expect(thrown(() => new MaskRecorder().recordResponse('r', [[1]])).argument).toBe('options.vocab');
+    expect(thrown(() => recorder.recordResponse(null as unknown as string, [[1]])).argument).toBe('requestId');
   });
 
   test('recording from the event loop while maskAsync calls are in flight', async () => {
@@ -229,7 +222,11 @@ describe('MaskRecorder', () => {
       const sync = mask({ data: logits[s], shape: [requests.length, V], dtype: 'float32' }, options);
       reference.record(orders[s], sync.toLists());
       const async = await inFlight[s];
-      recorder.record(orders[s], async, Array.from({ length: async.rows }, (_, i) => async.row(i)[0]));
+      recorder.record(
+        orders[s],
+        async,
+        Array.from({ length: async.rows }, (_, i) => async.row(i)[0]),
+      );
       expect(async.toLists()).toEqual(sync.toLists());
     }
     for (const id of requests) expect(recorder.take(id).mask.toLists()).toEqual(reference.take(id)!.rows);

@@ -2,20 +2,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PassThrough, Readable } from 'stream';
-import {
-  MaskRecordReader,
-  MaskRecordWriter,
-  SamplingMask,
-  decodeRecords,
-  encodeRecord,
-  type MaskRecord,
-} from '../lib';
-import { randomRow, rng } from './carry-reference';
+import { MaskRecordReader, MaskRecordWriter, SamplingMask, decodeRecords, encodeRecord, type MaskRecord } from '../lib';
+import { randomIds, rng } from './helpers';
 
 function makeRecords(seed: number, count: number, vocab = 1000): MaskRecord[] {
   const random = rng(seed);
   return Array.from({ length: count }, (_, i) => {
-    const lists = Array.from({ length: Math.floor(random() * 6) }, () => randomRow(random, vocab, 1 + Math.floor(random() * 30)));
+    const lists = Array.from({ length: Math.floor(random() * 6) }, () => randomIds(random, vocab, 1 + Math.floor(random() * 30)));
     const record: MaskRecord = { id: i % 2 === 0 ? i * 1e9 + 1 : `request-${i}-é`, mask: SamplingMask.fromLists(lists, vocab) };
     if (i % 3 !== 2) record.tokens = Int32Array.from(lists, (row) => row[0]);
     if (i % 4 === 1) record.outsideSteps = lists.length > 0 ? [0] : [];
@@ -87,7 +80,9 @@ describe('record streams', () => {
       if (atBoundary) {
         expect(skipped).toEqual([]);
       } else {
-        expect(skipped).toEqual([{ offset: starts[whole], length: cut - starts[whole], code: 'ERR_SM_TRUNCATED_RECORD', reason: expect.any(String) }]);
+        expect(skipped).toEqual([
+          { offset: starts[whole], length: cut - starts[whole], code: 'ERR_SM_TRUNCATED_RECORD', reason: expect.any(String) },
+        ]);
       }
     }
     // the default reader yields the whole records, then throws naming the offset
@@ -124,7 +119,12 @@ describe('record streams', () => {
   });
 
   test('garbage between records, and a length over maxRecordBytes', () => {
-    const garbage = Buffer.concat([Buffer.from('junk SMRS junk'), stream.subarray(0, starts[2]), Buffer.alloc(50, 0x53), stream.subarray(starts[2])]);
+    const garbage = Buffer.concat([
+      Buffer.from('junk SMRS junk'),
+      stream.subarray(0, starts[2]),
+      Buffer.alloc(50, 0x53),
+      stream.subarray(starts[2]),
+    ]);
     const { records: got, skipped } = decodeRecords(garbage, { onCorrupt: 'skip' });
     expect(got.map(plain)).toEqual(records.map(plain));
     expect(skipped.map((s) => s.length)).toEqual([14, 50]);
@@ -139,7 +139,9 @@ describe('record streams', () => {
       expect.objectContaining({ argument: 'record.tokens' }),
     );
     expect(() => new MaskRecordReader(5 as unknown as Readable)).toThrow(expect.objectContaining({ argument: 'source' }));
-    expect(() => decodeRecords(stream, { onCorrupt: 'ignore' as 'skip' })).toThrow(expect.objectContaining({ argument: 'options.onCorrupt' }));
+    expect(() => decodeRecords(stream, { onCorrupt: 'ignore' as 'skip' })).toThrow(
+      expect.objectContaining({ argument: 'options.onCorrupt' }),
+    );
     expect(() => new MaskRecordWriter({} as PassThrough)).toThrow(expect.objectContaining({ argument: 'destination' }));
   });
 });

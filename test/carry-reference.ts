@@ -100,31 +100,3 @@ export class ReferenceRecorder {
     return entry;
   }
 }
-
-/** A seeded PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** count distinct random ids in [0, vocab), ascending. */
-export function randomRow(random: () => number, vocab: number, count: number): number[] {
-  const n = Math.min(count, vocab);
-  if (n > vocab / 2) {
-    const all = Array.from({ length: vocab }, (_, i) => i);
-    for (let i = vocab - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [all[i], all[j]] = [all[j], all[i]];
-    }
-    return all.slice(0, n).sort((a, b) => a - b);
-  }
-  const set = new Set<number>();
-  while (set.size < n) set.add(Math.floor(random() * vocab));
-  return [...set].sort((a, b) => a - b);
-}

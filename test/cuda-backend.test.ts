@@ -2,6 +2,7 @@
 // it proves that CUDA reports why it is unavailable and that asking for it
 // is a clear error; on a GPU machine, that 'auto' picks it.
 import { backendInfo, getBackend, mask, maskAsync, setBackend, toDevice, type Tensor } from '../lib';
+import { describeWithoutCuda } from './helpers';
 
 const info = backendInfo();
 const cudaRuns = info.cuda.available;
@@ -71,21 +72,21 @@ test('bad backend and device options are typed errors naming the option', () => 
   expect(() => setBackend('tpu' as 'cpu')).toThrow(expect.objectContaining({ name: 'TypeError', argument: 'backend' }) as unknown as Error);
 });
 
-const withoutCuda = cudaRuns ? test.skip : test;
-
-withoutCuda("'cuda' where CUDA cannot run is a clear error, never a CPU run", async () => {
-  const unavailable = expect.objectContaining({
-    code: 'ERR_SM_CUDA_UNAVAILABLE',
-    argument: 'backend',
-    message: expect.stringContaining(info.cuda.reason as string),
+describeWithoutCuda('without a usable CUDA device', () => {
+  test("'cuda' where CUDA cannot run is a clear error, never a CPU run", async () => {
+    const unavailable = expect.objectContaining({
+      code: 'ERR_SM_CUDA_UNAVAILABLE',
+      argument: 'backend',
+      message: expect.stringContaining(info.cuda.reason as string),
+    });
+    expect(() => mask(tensor(), { backend: 'cuda' })).toThrow(unavailable);
+    await expect(maskAsync(tensor(), { backend: 'cuda' })).rejects.toEqual(unavailable);
+    expect(() => toDevice(tensor())).toThrow(unavailable);
+    expect(() => setBackend('cuda')).toThrow(unavailable);
+    expect(getBackend().backend).toBe('auto');
+    // The input is untouched by the refused call.
+    const t = tensor();
+    expect(() => mask(t, { backend: 'cuda', fillLogits: true, topK: 1 })).toThrow();
+    expect(Array.from(t.data)).toEqual([1, 3, 2, 3, 0, -1, 5, 4]);
   });
-  expect(() => mask(tensor(), { backend: 'cuda' })).toThrow(unavailable as unknown as Error);
-  await expect(maskAsync(tensor(), { backend: 'cuda' })).rejects.toEqual(unavailable);
-  expect(() => toDevice(tensor())).toThrow(unavailable as unknown as Error);
-  expect(() => setBackend('cuda')).toThrow(unavailable as unknown as Error);
-  expect(getBackend().backend).toBe('auto');
-  // The input is untouched by the refused call.
-  const t = tensor();
-  expect(() => mask(t, { backend: 'cuda', fillLogits: true, topK: 1 })).toThrow();
-  expect(Array.from(t.data)).toEqual([1, 3, 2, 3, 0, -1, 5, 4]);
 });

@@ -2,15 +2,10 @@
 // sets, filled logits and errors must be identical on every row, for random
 // and adversarial inputs, host tensors and device tensors. Runs only where
 // CUDA can run; elsewhere it skips and says why.
-import { backendInfo, mask, maskAsync, toDevice, type MaskOptions, type SamplingMask } from '../lib';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const cases = require('../scripts/parity-cases');
-
-const info = backendInfo();
-const cuda = info.cuda.available;
-if (!cuda) console.log(`CUDA mask tests skipped: ${info.cuda.reason}`);
-const onGpu = cuda ? describe : describe.skip;
+import { mask, maskAsync, toDevice, type MaskOptions, type SamplingMask } from '../lib';
+import { addon } from '../lib/native';
+import * as cases from '../scripts/parity-cases';
+import { describeCuda, errorFields } from './helpers';
 
 function mismatches(a: SamplingMask, b: SamplingMask) {
   return cases.compareMasks(a, b);
@@ -20,11 +15,11 @@ function outcome(fn: () => SamplingMask): { mask?: SamplingMask; error?: unknown
   try {
     return { mask: fn() };
   } catch (error) {
-    return { error: cases.errorShape(error) };
+    return { error: errorFields(error) };
   }
 }
 
-onGpu('CUDA mask = CPU mask', () => {
+describeCuda('CUDA mask = CPU mask', () => {
   for (const c of cases.parityCases('quick')) {
     test(c.name, () => {
       for (const seed of [1, 2, 3]) {
@@ -37,13 +32,13 @@ onGpu('CUDA mask = CPU mask', () => {
         expect(gpu.error).toEqual(cpu.error);
         expect(Boolean(cpu.error)).toBe(c.error === true);
         if (cpu.mask && gpu.mask) expect(mismatches(cpu.mask, gpu.mask).first).toEqual([]);
-        expect(cases.firstDifference(onCuda.data, onCpu.data)).toBe(-1);  // fill, or untouched on error
+        expect(cases.firstDifference(onCuda.data, onCpu.data)).toBe(-1); // fill, or untouched on error
       }
     });
   }
 });
 
-onGpu('device tensors', () => {
+describeCuda('device tensors', () => {
   const c = { B: 16, V: 30000, dtype: 'bfloat16', gen: cases.rows.peaked };
   const params = { topK: 40, topP: 0.8, temperature: 0.9 };
 
@@ -61,7 +56,7 @@ onGpu('device tensors', () => {
     expect(cases.firstDifference(dt.download().data, logits.data)).toBe(-1);
     mask(dt, { ...params, fillLogits: true });
     expect(cases.firstDifference(dt.download().data, filled.data)).toBe(-1);
-    expect(cases.firstDifference(logits.data, cases.materialize(c, 3).logits.data)).toBe(-1);  // host copy untouched
+    expect(cases.firstDifference(logits.data, cases.materialize(c, 3).logits.data)).toBe(-1); // host copy untouched
     dt.free();
     expect(dt.freed).toBe(true);
     expect(() => mask(dt, params)).toThrow(TypeError);
@@ -69,23 +64,19 @@ onGpu('device tensors', () => {
 
   test("a DeviceTensor refuses backend 'cpu' and another device", () => {
     const dt = toDevice(cases.materialize(c, 4).logits);
-    expect(() => mask(dt, { backend: 'cpu' })).toThrow(expect.objectContaining({ argument: 'backend' }) as unknown as Error);
+    expect(() => mask(dt, { backend: 'cpu' })).toThrow(expect.objectContaining({ argument: 'backend' }));
     expect(() => mask(dt, { device: dt.device + 1 })).toThrow(RangeError);
     dt.free();
   });
 });
 
-onGpu('CUDA errors leave the process and the device usable', () => {
+describeCuda('CUDA errors leave the process and the device usable', () => {
   test('out of device memory is a JS error, and the next call works', () => {
     const { logits } = cases.materialize({ B: 4, V: 5000, dtype: 'float32', gen: cases.rows.normal(3) }, 5);
     expect(() => toDevice({ data: new Float32Array(16), shape: [1, 16], dtype: 'float32' }, { device: 999 })).toThrow(
-      expect.objectContaining({ code: 'ERR_SM_CUDA_UNAVAILABLE' }) as unknown as Error,
+      expect.objectContaining({ code: 'ERR_SM_CUDA_UNAVAILABLE' }),
     );
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { addon } = require('../lib/native');
-    expect(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } })).toThrow(
-      expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }) as unknown as Error,
-    );
+    expect(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } })).toThrow(expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }));
     const cpu = mask(cases.copyTensor(logits), { topK: 5, backend: 'cpu' });
     expect(mismatches(cpu, mask(cases.copyTensor(logits), { topK: 5, backend: 'cuda' })).mismatched).toBe(0);
   });

@@ -7,21 +7,25 @@
 import {
   applyMask,
   applyMaskAsync,
-  backendInfo,
   maskedLogprobs,
   maskedLogprobsAsync,
   maskedLogprobsBackward,
   toDevice,
+  type DType,
   type SamplingMask,
 } from '../lib';
-import { expectError, maskOf, randomIds, randomLogits, rng, type LogitsCase } from './trainer-fixtures';
-import type { DTypeName } from './trainer-reference';
-
-const info = backendInfo();
-const cuda = info.cuda.available;
-if (!cuda) console.log(`CUDA trainer tests skipped: ${info.cuda.reason}`);
-const onGpu = cuda ? describe : describe.skip;
-const withoutGpu = cuda ? describe.skip : describe;
+import {
+  describeCuda,
+  describeWithoutCuda,
+  expectError,
+  maskOf,
+  randomIds,
+  randomLogits,
+  rng,
+  tensorOf,
+  thrown,
+  type LogitsCase,
+} from './helpers';
 
 /** The first index where two arrays differ in their bits, or -1 (jest's toEqual is far too slow for millions of values). */
 function firstBitDifference(a: Float32Array | Uint16Array | undefined, b: Float32Array | Uint16Array | undefined): number {
@@ -33,12 +37,13 @@ function firstBitDifference(a: Float32Array | Uint16Array | undefined, b: Float3
   return -1;
 }
 
-function tensorOf(c: LogitsCase) {
-  return { data: c.data.slice(), shape: [c.rows, c.vocab], dtype: c.dtype };
+/** A tensor over a copy of the logits, so that calls writing into one leave the others' inputs as they were. */
+function copyOf(logits: LogitsCase) {
+  return tensorOf({ ...logits, data: logits.data.slice() });
 }
 
 /** A random batch: logits, a mask of 0..maxIds ids per row and targets, some outside their row. */
-function batch(seed: number, rows: number, vocab: number, dtype: DTypeName, maxIds: number) {
+function batch(seed: number, rows: number, vocab: number, dtype: DType, maxIds: number) {
   const next = rng(seed);
   const logits = randomLogits(next, rows, vocab, dtype, { negInfRate: 0.01 });
   const lists = Array.from({ length: rows }, () => randomIds(next, vocab, 1 + Math.floor(next() * maxIds)));
@@ -53,8 +58,8 @@ function batch(seed: number, rows: number, vocab: number, dtype: DTypeName, maxI
   return { logits, mask: maskOf(lists, vocab), targets, gradOutput, temperature };
 }
 
-onGpu('CUDA trainer ops = CPU, bit for bit', () => {
-  const shapes: [DTypeName, number, number, number][] = [
+describeCuda('CUDA trainer ops = CPU, bit for bit', () => {
+  const shapes: [DType, number, number, number][] = [
     ['float32', 64, 32000, 60],
     ['bfloat16', 17, 65536, 200],
     ['float16', 17, 4099, 4099],
@@ -63,7 +68,7 @@ onGpu('CUDA trainer ops = CPU, bit for bit', () => {
     test(`${dtype} ${rows}x${vocab}, up to ${maxIds} ids per row`, () => {
       for (const seed of [1, 2]) {
         const { logits, mask, targets, gradOutput, temperature } = batch(seed, rows, vocab, dtype, maxIds);
-        const t = tensorOf(logits);
+        const t = copyOf(logits);
         for (const m of [mask, null] as (SamplingMask | null)[]) {
           const options = { temperature, entropy: true };
           const cpu = maskedLogprobs(t, m, targets, { ...options, backend: 'cpu' });
@@ -80,7 +85,7 @@ onGpu('CUDA trainer ops = CPU, bit for bit', () => {
         }
         const cpuOut = applyMask(t, mask, { backend: 'cpu' });
         expect(firstBitDifference(applyMask(t, mask, { backend: 'cuda' }).data, cpuOut.data)).toBe(-1);
-        const inPlace = tensorOf(logits);
+        const inPlace = copyOf(logits);
         applyMask(inPlace, mask, { backend: 'cuda', inPlace: true });
         expect(firstBitDifference(inPlace.data, cpuOut.data)).toBe(-1);
       }
@@ -97,21 +102,21 @@ onGpu('CUDA trainer ops = CPU, bit for bit', () => {
 
   test('async calls on CUDA', async () => {
     const { logits, mask, targets } = batch(4, 32, 20000, 'bfloat16', 80);
-    const t = tensorOf(logits);
+    const t = copyOf(logits);
     const cpu = maskedLogprobs(t, mask, targets, { backend: 'cpu' });
     const [a, b] = await Promise.all([
       maskedLogprobsAsync(t, mask, targets, { backend: 'cuda' }),
-      maskedLogprobsAsync(tensorOf(logits), mask, targets, { backend: 'cuda' }),
+      maskedLogprobsAsync(copyOf(logits), mask, targets, { backend: 'cuda' }),
     ]);
     expect(firstBitDifference(a.logprobs, cpu.logprobs)).toBe(-1);
     expect(firstBitDifference(b.logprobs, cpu.logprobs)).toBe(-1);
-    const applied = await applyMaskAsync(tensorOf(logits), mask, { backend: 'cuda' });
+    const applied = await applyMaskAsync(copyOf(logits), mask, { backend: 'cuda' });
     expect(firstBitDifference(applied.data, applyMask(t, mask, { backend: 'cpu' }).data)).toBe(-1);
   });
 
   test('a DeviceTensor: log-probs, then the backward on the same upload, then applyMask in place', () => {
     const { logits, mask, targets, gradOutput } = batch(5, 40, 30000, 'float32', 100);
-    const t = tensorOf(logits);
+    const t = copyOf(logits);
     const dt = toDevice(t);
     try {
       const lp = maskedLogprobs(dt, mask, targets, { entropy: true });
@@ -135,28 +140,19 @@ onGpu('CUDA trainer ops = CPU, bit for bit', () => {
     // Row 2 names an id past the vocabulary (changed after the mask was built and checked).
     const tampered = maskOf(mask.toLists(), 4099);
     tampered.indices[tampered.offsets[2]] = 4099;
-    const shape = (fn: () => unknown) => {
-      try {
-        fn();
-        return null;
-      } catch (e) {
-        const { name, code, argument, row, column } = e as Record<string, unknown>;
-        return { name, code, argument, row, column };
-      }
-    };
-    const t = tensorOf(logits);
+    const t = copyOf(logits);
     for (const m of [mask, tampered]) {
-      const cpu = shape(() => maskedLogprobs(t, m, targets, { backend: 'cpu' }));
-      expect(cpu).not.toBeNull();
-      expect(shape(() => maskedLogprobs(t, m, targets, { backend: 'cuda' }))).toEqual(cpu);
-      expect(shape(() => maskedLogprobsBackward(t, m, targets, 1, { backend: 'cuda' }))).toEqual(cpu);
+      const { name, code, argument, row, column } = thrown(() => maskedLogprobs(t, m, targets, { backend: 'cpu' }));
+      const cpu = { name, code, argument, row, column };
+      expect(thrown(() => maskedLogprobs(t, m, targets, { backend: 'cuda' }))).toMatchObject(cpu);
+      expect(thrown(() => maskedLogprobsBackward(t, m, targets, 1, { backend: 'cuda' }))).toMatchObject(cpu);
     }
   });
 });
 
-withoutGpu('trainer ops without a usable GPU', () => {
+describeWithoutCuda('trainer ops without a usable GPU', () => {
   const { logits, mask, targets } = batch(7, 4, 100, 'float32', 10);
-  const t = tensorOf(logits);
+  const t = copyOf(logits);
   test("backend 'cuda' is a clear error, never a silent CPU run", () => {
     const unavailable = { code: 'ERR_SM_CUDA_UNAVAILABLE', argument: 'backend' };
     expectError(() => maskedLogprobs(t, mask, targets, { backend: 'cuda' }), unavailable);
@@ -172,6 +168,6 @@ withoutGpu('trainer ops without a usable GPU', () => {
 
 test("'auto' keeps host logits on the CPU even where CUDA runs (CUDA would upload every logit)", () => {
   const { logits, mask, targets } = batch(8, 4, 100, 'float32', 10);
-  const result = maskedLogprobsBackward(tensorOf(logits), mask, targets, 1, { backend: 'auto', profile: true });
+  const result = maskedLogprobsBackward(copyOf(logits), mask, targets, 1, { backend: 'auto', profile: true });
   expect(result.profile?.backend).toBe('cpu');
 });

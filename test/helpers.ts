@@ -1,23 +1,27 @@
-// Test inputs: a seeded PRNG, logits generators of the shapes that matter to
-// the rule (smooth, heavy-tailed, tied, quantized), and f32 -> bf16/f16
-// encoders so that 16-bit inputs can be built from f32 values.
-import type { DType, SamplingMask, Tensor } from '../lib';
+// What the tests share: seeded random inputs (logits of the shapes that
+// matter to the rule, id lists, masks), f32 -> bf16/f16 encoders, error
+// capture, the accuracy bounds the README states, and the CUDA suites'
+// explicit skip. The PRNG, the encoders and the error fields come from
+// scripts/shared.js, which the benchmarks and the GPU check use too.
+import { backendInfo, SamplingMask, type DType, type Tensor } from '../lib';
+import { errorFields, f32ToBf16, rng, type ErrorFields } from '../scripts/shared';
 
-/** mulberry32: small, fast, and the same sequence on every run for a seed. */
+export { bitsToF32, encode, errorFields, f32Bits, f32ToBf16, f32ToF16, rng } from '../scripts/shared';
+
+export type Storage = Float32Array | Uint16Array;
+
+export const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
+
+/** The stored bits of -inf in each format: what fillLogits and applyMask write. */
+export const maskedBits: Record<DType, number> = { float32: 0xff800000, bfloat16: 0xff80, float16: 0xfc00 };
+
+/** The seeded PRNG with the draws the mask tests need. */
 export class Rng {
-  private state: number;
+  /** Uniform in [0, 1); a plain function, so it can be handed to the generators below. */
+  readonly next: () => number;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = rng(seed);
   }
 
   /** Uniform integer in [lo, hi]. */
@@ -83,91 +87,89 @@ export function logitsBatch(rng: Rng, rows: number, vocab: number, kind?: Logits
   return out;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-export function f32Bits(value: number): number {
-  f32[0] = value;
-  return u32[0];
+/** Random logits already in their storage format, with their shape. */
+export interface LogitsCase {
+  data: Storage;
+  dtype: DType;
+  rows: number;
+  vocab: number;
 }
 
-export function bitsToF32(bits: number): number {
-  u32[0] = bits >>> 0;
-  return f32[0];
+/**
+ * Logits of spread `scale` around 0 (a Zipf-like heavy top when zipf), some
+ * entries -inf when negInfRate > 0. f16 is built from a random exponent in
+ * [2^-6, 2^5] and fraction.
+ */
+export function randomLogits(
+  next: () => number,
+  rows: number,
+  vocab: number,
+  dtype: DType,
+  { scale = 3, zipf = false, negInfRate = 0 } = {},
+): LogitsCase {
+  const value = (i: number) => (zipf ? -Math.log(1 + (i % vocab)) * scale + next() : (next() + next() + next() - 1.5) * 2 * scale);
+  const count = rows * vocab;
+  if (dtype === 'float32') {
+    const data = new Float32Array(count);
+    for (let i = 0; i < count; i++) data[i] = next() < negInfRate ? -Infinity : value(i);
+    return { data, dtype, rows, vocab };
+  }
+  const data = new Uint16Array(count);
+  for (let i = 0; i < count; i++) {
+    if (next() < negInfRate) {
+      data[i] = maskedBits[dtype];
+    } else if (dtype === 'bfloat16') {
+      data[i] = f32ToBf16(value(i));
+    } else {
+      const exponent = 9 + Math.floor(next() * 11);
+      data[i] = (next() < 0.5 ? 0x8000 : 0) | (exponent << 10) | Math.floor(next() * 1024);
+    }
+  }
+  return { data, dtype, rows, vocab };
 }
 
-/** f32 -> bf16 bits, round to nearest even (NaN stays a quiet NaN). */
-export function f32ToBf16(value: number): number {
-  const bits = f32Bits(value);
-  if (Number.isNaN(value)) return ((bits >>> 16) | 0x0040) & 0xffff;
-  const roundingBias = 0x7fff + ((bits >>> 16) & 1);
-  return ((bits + roundingBias) >>> 16) & 0xffff;
-}
-
-/** f32 -> IEEE half bits, round to nearest even, with subnormals and overflow to inf. */
-export function f32ToF16(value: number): number {
-  const bits = f32Bits(value);
-  const sign = (bits >>> 16) & 0x8000;
-  const biased = (bits >>> 23) & 0xff;
-  const mantissa = bits & 0x7fffff;
-  if (biased === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  if (biased === 0) return sign; // f32 subnormals are far below half's smallest subnormal
-  const exponent = biased - 127; // |value| = significand * 2^(exponent - 23)
-  const significand = mantissa | 0x800000;
-  // Half keeps 11 significant bits, and nothing finer than 2^-24 (its subnormal step).
-  const shift = Math.max(exponent - 10, -24) - (exponent - 23);
-  if (shift > 25) return sign;
-  const step = 2 ** shift;
-  let units = Math.floor(significand / step);
-  const rest = significand - units * step;
-  if (rest > step / 2 || (rest === step / 2 && units % 2 === 1)) units += 1;
-  // Below 2^-14 units are the subnormal bits; a carry into 1024 lands on the smallest normal, as it should.
-  const half = exponent >= -14 ? ((exponent + 15) << 10) + units - 1024 : units;
-  return sign | Math.min(half, 0x7c00);
-}
-
-/** A fresh copy of f32 logits in the storage of a dtype (raw 16-bit floats for bf16/f16). */
-export function encode(values: Float32Array, dtype: DType): Float32Array | Uint16Array {
-  if (dtype === 'float32') return values.slice();
-  const out = new Uint16Array(values.length);
-  const convert = dtype === 'bfloat16' ? f32ToBf16 : f32ToF16;
-  for (let i = 0; i < values.length; i++) out[i] = convert(values[i]);
-  return out;
-}
-
-export function tensor(data: Float32Array | Uint16Array, rows: number, vocab: number, dtype: DType): Tensor {
+export function tensor(data: Storage, rows: number, vocab: number, dtype: DType): Tensor {
   return { data, shape: [rows, vocab], dtype };
 }
 
-/** The fields every error of the package carries, for toMatchObject. */
-export interface ErrorFields {
-  name?: string;
-  code?: string;
-  argument?: string;
-  row?: number;
-  column?: number;
+export function tensorOf(logits: LogitsCase): Tensor {
+  return tensor(logits.data, logits.rows, logits.vocab, logits.dtype);
 }
 
-/** Runs fn, expects it to throw, and returns the error's class name and fields. */
-export function thrown(fn: () => unknown): ErrorFields & { message: string } {
-  try {
-    fn();
-  } catch (error) {
-    const e = error as Error & ErrorFields;
-    return { name: e.constructor.name, message: e.message, code: e.code, argument: e.argument, row: e.row, column: e.column };
-  }
-  throw new Error('expected an error, none was thrown');
+/** A view of the stored bits (writes go through), so that -0, NaN payloads and -inf compare exactly. */
+export function bitsOf(data: Storage): Uint32Array | Uint16Array {
+  // BYTES_PER_ELEMENT, not instanceof: the addon's arrays come from another realm than jest's.
+  return data.BYTES_PER_ELEMENT === 2 ? (data as Uint16Array) : new Uint32Array(data.buffer, data.byteOffset, data.length);
 }
 
-/** Like thrown(), for a promise that must reject. */
-export async function rejected(promise: Promise<unknown>): Promise<ErrorFields & { message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = error as Error & ErrorFields;
-    return { name: e.constructor.name, message: e.message, code: e.code, argument: e.argument, row: e.row, column: e.column };
+/** Byte equality of two typed arrays (jest's toEqual walks large arrays slowly). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** count distinct random ids in [0, vocab), ascending (all of them when count >= vocab). */
+export function randomIds(next: () => number, vocab: number, count: number): number[] {
+  if (count >= vocab) return Array.from({ length: vocab }, (_, i) => i);
+  if (count > vocab / 2) {
+    const all = Array.from({ length: vocab }, (_, i) => i);
+    for (let i = vocab - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [all[i], all[j]] = [all[j], all[i]];
+    }
+    return all.slice(0, count).sort((a, b) => a - b);
   }
-  throw new Error('expected a rejection, the promise resolved');
+  const ids = new Set<number>();
+  while (ids.size < count) ids.add(Math.floor(next() * vocab));
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** A SamplingMask from plain lists, built without the package's converters. */
+export function maskOf(lists: number[][], vocab: number): SamplingMask {
+  const offsets = new Int32Array(lists.length + 1);
+  lists.forEach((ids, r) => (offsets[r + 1] = offsets[r] + ids.length));
+  const indices = new Int32Array(offsets[lists.length]);
+  lists.forEach((ids, r) => indices.set(ids, offsets[r]));
+  return new SamplingMask(offsets, indices, vocab);
 }
 
 /**
@@ -183,9 +185,86 @@ export function firstDifference(actual: SamplingMask, expected: number[][]): str
     if (got.length === want.length && want.every((id, i) => got[i] === id)) continue;
     const gotSet = new Set(got);
     const wantSet = new Set(want);
-    const extra = Array.from(got).filter((id) => !wantSet.has(id)).slice(0, 8);
+    const extra = Array.from(got)
+      .filter((id) => !wantSet.has(id))
+      .slice(0, 8);
     const missing = want.filter((id) => !gotSet.has(id)).slice(0, 8);
     return `row ${r}: kept ${got.length} ids, expected ${want.length}; extra [${extra}], missing [${missing}]`;
   }
   return null;
+}
+
+/** A caught error's comparable fields and message, for toMatchObject and toEqual. */
+export type CaughtError = Partial<ErrorFields> & { message: string };
+
+function caught(error: unknown): CaughtError {
+  return { ...errorFields(error), message: (error as Error).message };
+}
+
+/** Runs fn, expects it to throw, and returns the error's class name and fields. */
+export function thrown(fn: () => unknown): CaughtError {
+  try {
+    fn();
+  } catch (error) {
+    return caught(error);
+  }
+  throw new Error('expected an error, none was thrown');
+}
+
+/** Like thrown(), for a promise that must reject. */
+export async function rejected(promise: Promise<unknown>): Promise<CaughtError> {
+  try {
+    await promise;
+  } catch (error) {
+    return caught(error);
+  }
+  throw new Error('expected a rejection, the promise resolved');
+}
+
+/** Expects fn to throw an error with these fields (name, code, argument, row, ...). */
+export function expectError(fn: () => unknown, fields: Partial<CaughtError>): void {
+  expect(thrown(fn)).toMatchObject(fields);
+}
+
+/**
+ * describe() for suites that need a usable CUDA device. Where none is, the
+ * suite is skipped, and says so and why: a skip is never silent.
+ */
+export function describeCuda(name: string, suite: () => void): void {
+  const { available, reason } = backendInfo().cuda;
+  if (available) {
+    describe(name, suite);
+  } else {
+    console.log(`skipped "${name}": CUDA cannot run here (${reason})`);
+    describe.skip(name, suite);
+  }
+}
+
+/** describe() for suites about running without CUDA (clear errors, CPU fallback); skipped where CUDA runs. */
+export function describeWithoutCuda(name: string, suite: () => void): void {
+  if (!backendInfo().cuda.available) {
+    describe(name, suite);
+  } else {
+    console.log(`skipped "${name}": CUDA runs here`);
+    describe.skip(name, suite);
+  }
+}
+
+// The documented accuracy against the float64 reference (README, "Trainer
+// side: accuracy"). u = 2^-24 is the f32 unit roundoff.
+const U = 2 ** -24;
+
+/** |logprob - reference| <= 8 u (1 + |reference| + ln K) for K kept ids. */
+export function logprobBound(reference: number, kept: number): number {
+  return 8 * U * (1 + Math.abs(reference) + Math.log(kept));
+}
+
+/** |entropy - reference| <= 8 u (1 + reference). */
+export function entropyBound(reference: number): number {
+  return 8 * U * (1 + reference);
+}
+
+/** |gradient - reference| <= 8 u |gradOutput| / T per kept id (T as the f32 the addon receives). */
+export function gradientBound(gradOutput: number, temperature: number): number {
+  return (8 * U * Math.abs(gradOutput)) / Math.fround(temperature);
 }

@@ -5,14 +5,12 @@ import * as path from 'path';
 import { setFlagsFromString } from 'v8';
 import { runInNewContext } from 'vm';
 import { Worker } from 'worker_threads';
-import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
-import { encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
+import { mask, maskAsync, setThreads, type MaskOptions, type Tensor } from '../lib';
+import { dtypes, encode, firstDifference, logitsBatch, rejected, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
-
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
 
 test('concurrent calls from the event loop agree with mask() and the reference', async () => {
   const rng = new Rng(12);
@@ -21,7 +19,12 @@ test('concurrent calls from the event loop agree with mask() and the reference',
     const rows = rng.int(1, 16);
     const vocab = rng.int(100, 6000);
     const data = encode(logitsBatch(rng, rows, vocab), dtype);
-    const options: MaskOptions = { temperature: rng.pick([0, 0.6, 1]), topK: rng.pick([-1, 5, 64]), topP: rng.pick([1, 0.9, 0.5]), minP: rng.pick([0, 0.02]) };
+    const options: MaskOptions = {
+      temperature: rng.pick([0, 0.6, 1]),
+      topK: rng.pick([-1, 5, 64]),
+      topP: rng.pick([1, 0.9, 0.5]),
+      minP: rng.pick([0, 0.02]),
+    };
     return { logits: tensor(data, rows, vocab, dtype), options, expected: referenceMask(data, dtype, rows, vocab, options) };
   });
   const results = await Promise.all(jobs.map((job) => maskAsync(job.logits, job.options)));
@@ -132,7 +135,9 @@ describe('worker threads on a SharedArrayBuffer', () => {
       const bad = await runInWorker(workers[0], tensor(parts[0], half, vocab, 'float32'), { topP: 0 }, true);
       expect(bad.error).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE', argument: 'topP' });
       // fillLogits writes the shared memory the main thread sees.
-      await Promise.all(workers.map((worker, w) => runInWorker(worker, tensor(parts[w], half, vocab, 'float32'), { ...options, fillLogits: true }, true)));
+      await Promise.all(
+        workers.map((worker, w) => runInWorker(worker, tensor(parts[w], half, vocab, 'float32'), { ...options, fillLogits: true }, true)),
+      );
       const keptFlat = new Set(expected.flatMap((ids, r) => ids.map((id) => r * vocab + id)));
       const wrong = Array.from(shared).flatMap((v, i) => (Object.is(v, keptFlat.has(i) ? values[i] : -Infinity) ? [] : [i]));
       expect(wrong.slice(0, 10)).toEqual([]);

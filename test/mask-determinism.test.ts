@@ -2,7 +2,7 @@
 // at any thread count, alone or anywhere inside a larger batch, whichever
 // path (row-parallel or row split across threads) the batch takes.
 import { mask, setThreads, type DType } from '../lib';
-import { encode, logitsBatch, logitsRow, Rng, tensor } from './helpers';
+import { dtypes, encode, logitsBatch, logitsRow, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 
 interface Probe {
@@ -14,7 +14,6 @@ interface Probe {
 }
 
 const vocab = 9000; // above the 8192 at which small batches split rows across threads
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
 
 function probes(rng: Rng, dtype: DType): Probe[] {
   const settings = [

@@ -2,7 +2,7 @@
 // stable `code`, the `argument` at fault and, where it applies, the `row` and
 // `column`: never a crash, never a silent result.
 import { mask, maskAsync, setThreads, type DType, type MaskOptions, type Tensor } from '../lib';
-import { encode, logitsBatch, rejected, Rng, tensor, thrown, type ErrorFields } from './helpers';
+import { dtypes, encode, logitsBatch, rejected, Rng, tensor, thrown, type CaughtError } from './helpers';
 import { referenceMask } from './reference';
 
 const TYPE = { name: 'TypeError', code: 'ERR_SM_INVALID_ARG_TYPE' };
@@ -12,7 +12,7 @@ const LOGITS = { name: 'RangeError', code: 'ERR_SM_INVALID_LOGITS', argument: 'l
 const good = (): Tensor => tensor(new Float32Array([1, 2, 3, 4, 5, 6]), 2, 3, 'float32');
 
 /** mask() and maskAsync() must both fail the same way. */
-async function expectBoth(logits: unknown, options: unknown, fields: ErrorFields): Promise<void> {
+async function expectBoth(logits: unknown, options: unknown, fields: Partial<CaughtError>): Promise<void> {
   expect(thrown(() => mask(logits as Tensor, options as MaskOptions))).toMatchObject(fields);
   expect(await rejected(maskAsync(logits as Tensor, options as MaskOptions))).toMatchObject(fields);
 }
@@ -101,7 +101,10 @@ describe('parameters', () => {
   ])('%s = %p is a RangeError naming the parameter', async (argument, value) => {
     await expectBoth(good(), { [argument]: value }, { ...RANGE, argument, row: undefined });
     // Per row: the row is named.
-    const perRow = argument === 'topK' && Number.isInteger(value) ? Int32Array.from([1, value]) : Float64Array.from([argument === 'topK' ? 1 : 0.5, value]);
+    const perRow =
+      argument === 'topK' && Number.isInteger(value)
+        ? Int32Array.from([1, value])
+        : Float64Array.from([argument === 'topK' ? 1 : 0.5, value]);
     await expectBoth(good(), { [argument]: perRow }, { ...RANGE, argument, row: 1 });
     await expectBoth(good(), { [argument]: [argument === 'topK' ? 1 : 0.5, value] }, { ...RANGE, argument, row: 1 });
   });
@@ -148,7 +151,7 @@ describe('parameters', () => {
       }
       const viaReference = () => referenceMask(values, 'float32', 4, 50, options);
       const native = () => mask(tensor(values, 4, 50, 'float32'), options);
-      let expected: ErrorFields | null = null;
+      let expected: CaughtError | null = null;
       try {
         viaReference();
       } catch {
@@ -175,7 +178,7 @@ describe('logits values', () => {
     float16: { nan: 0x7e00, posInf: 0x7c00, negInf: 0xfc00 },
   };
 
-  test.each(['float32', 'bfloat16', 'float16'] as const)('NaN and +inf name the first bad row and its first bad column (%s)', async (dtype) => {
+  test.each(dtypes)('NaN and +inf name the first bad row and its first bad column (%s)', async (dtype) => {
     const rng = new Rng(1);
     for (const [rows, vocab, threads] of [
       [9, 300, 2],
@@ -226,7 +229,11 @@ describe('logits values', () => {
     await expectBoth(tensor(data, 2, 3, 'float32'), { temperature: [1, 0.5] }, { ...RANGE, argument: 'temperature', row: 1 });
     // Greedy rows never divide, and row 0 scales fine.
     expect(mask(tensor(data, 2, 3, 'float32'), { temperature: [0.5, 0] }).toLists()).toEqual([[0, 1, 2], [0]]);
-    await expectBoth(tensor(new Float32Array([-3e38, -3e38]), 1, 2, 'float32'), { temperature: 0.5 }, { ...RANGE, argument: 'temperature', row: 0 });
+    await expectBoth(
+      tensor(new Float32Array([-3e38, -3e38]), 1, 2, 'float32'),
+      { temperature: 0.5 },
+      { ...RANGE, argument: 'temperature', row: 0 },
+    );
   });
 });
 

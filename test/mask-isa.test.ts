@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { DType, MaskOptions } from '../lib';
-import { encode, logitsBatch, Rng, thrown } from './helpers';
+import { bitsOf, dtypes, encode, errorFields, logitsBatch, maskedBits, Rng } from './helpers';
 import { referenceMask } from './reference';
 
 interface Case {
@@ -24,9 +24,6 @@ interface ChildResult {
   filled?: string;
   error?: Record<string, unknown>;
 }
-
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
-const maskedBits: Record<DType, number> = { float32: 0xff800000, bfloat16: 0xff80, float16: 0xfc00 };
 
 function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint16Array)[] } {
   const rng = new Rng(0x15a);
@@ -45,7 +42,16 @@ function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint1
   };
   for (const dtype of dtypes) {
     // Lengths around the vector widths and block sizes, short and long rows, both batch paths.
-    for (const [rows, vocab] of [[3, 1], [5, 15], [4, 17], [6, 63], [3, 333], [40, 1000], [1, 20000], [2, 9001]]) {
+    for (const [rows, vocab] of [
+      [3, 1],
+      [5, 15],
+      [4, 17],
+      [6, 63],
+      [3, 333],
+      [40, 1000],
+      [1, 20000],
+      [2, 9001],
+    ]) {
       for (const options of [
         { topK: 20 },
         { topP: 0.9, temperature: 0.7 },
@@ -63,10 +69,6 @@ function buildCases(dir: string): { cases: Case[]; inputs: (Float32Array | Uint1
   return { cases, inputs };
 }
 
-function bitsOf(data: Float32Array | Uint16Array): number[] {
-  return data.BYTES_PER_ELEMENT === 2 ? Array.from(data) : Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length));
-}
-
 function filledBits(base64: string, dtype: DType): number[] {
   const bytes = Buffer.from(base64, 'base64');
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
@@ -82,9 +84,8 @@ test('baseline, AVX2 and AVX-512 kernels all keep what the reference keeps', () 
     const expected = cases.map((c, i) => {
       try {
         return { lists: referenceMask(inputs[i], c.dtype, c.rows, c.vocab, c.options) };
-      } catch {
-        const { name, code, argument, row, column } = thrown(() => referenceMask(inputs[i], c.dtype, c.rows, c.vocab, c.options));
-        return { error: { name, code, argument, row, column } };
+      } catch (error) {
+        return { error: errorFields(error) };
       }
     });
     const script = path.join(__dirname, 'fixtures', 'isa-masks.js');
@@ -103,7 +104,8 @@ test('baseline, AVX2 and AVX-512 kernels all keep what the reference keeps', () 
         const c = cases[i];
         const want = expected[i];
         const label = `${out.isa} case ${i} (${c.dtype} B=${c.rows} V=${c.vocab} ${JSON.stringify(c.options)})`;
-        if (want.error) return JSON.stringify(result.error) === JSON.stringify(want.error) ? [] : [`${label}: error ${JSON.stringify(result.error)}`];
+        if (want.error)
+          return JSON.stringify(result.error) === JSON.stringify(want.error) ? [] : [`${label}: error ${JSON.stringify(result.error)}`];
         const lists = want.lists!;
         const offsets = [0, ...lists.map((_, r) => lists.slice(0, r + 1).reduce((n, ids) => n + ids.length, 0))];
         if (JSON.stringify(result.offsets) !== JSON.stringify(offsets) || JSON.stringify(result.indices) !== JSON.stringify(lists.flat())) {

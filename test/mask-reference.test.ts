@@ -3,10 +3,8 @@
 // block checks the reference's own building blocks against first principles,
 // so that agreement means something.
 import { mask, setThreads, type DType, type MaskOptions, type PerRow } from '../lib';
-import { encode, f32ToBf16, f32ToF16, firstDifference, logitsBatch, logitsKinds, Rng, tensor } from './helpers';
+import { dtypes, encode, f32ToBf16, f32ToF16, firstDifference, logitsBatch, logitsKinds, Rng, tensor } from './helpers';
 import { decodeBf16, decodeF16, fixedWeight, keptIds, referenceMask, topPBudget } from './reference';
-
-const dtypes: readonly DType[] = ['float32', 'bfloat16', 'float16'];
 
 describe('the reference itself', () => {
   test('decodes every half and bf16 bit pattern to the value the encoders map back to it', () => {
@@ -158,7 +156,9 @@ describe('native and reference keep the same ids', () => {
     const vocab = 2 ** 20;
     const values = logitsBatch(new Rng(0x100000), 1, vocab, 'normal');
     const options = { topP: 0.9, temperature: 0.8 };
-    expect(firstDifference(mask(tensor(values, 1, vocab, 'float32'), options), referenceMask(values, 'float32', 1, vocab, options))).toBeNull();
+    expect(
+      firstDifference(mask(tensor(values, 1, vocab, 'float32'), options), referenceMask(values, 'float32', 1, vocab, options)),
+    ).toBeNull();
   });
 
   test.each(logitsKinds)('every parameter on at once on %s rows', (kind) => {

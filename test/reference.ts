@@ -30,12 +30,7 @@ export function decodeF16(bits: number): number {
 }
 
 /** Row r of a batch as f32 values. */
-export function decodeRow(
-  data: Float32Array | Uint16Array,
-  dtype: ReferenceDType,
-  row: number,
-  vocab: number,
-): Float64Array {
+export function decodeRow(data: Float32Array | Uint16Array, dtype: ReferenceDType, row: number, vocab: number): Float64Array {
   const raw = data.subarray(row * vocab, (row + 1) * vocab);
   if (dtype === 'float32') return Float64Array.from(raw);
   return Float64Array.from(raw, dtype === 'bfloat16' ? decodeBf16 : decodeF16);
@@ -61,7 +56,7 @@ function rangeError(code: string, argument: string, message: string, row?: numbe
 // ---------------------------------------------------------------------------
 // Top-p weights: the package's own exp, every operation one f32 rounding.
 
-const LOG2_E = f32(1.44269504088896341);
+const LOG2_E = f32(Math.LOG2E); // Cephes writes it 1.44269504088896341, the same double
 const LN2_HIGH = f32(0.693359375);
 const LN2_LOW = f32(-2.1219444e-4);
 const ROUND_TO_INTEGER = f32(12582912); // 1.5 * 2^23: adding it rounds to an integer
@@ -149,7 +144,7 @@ export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): n
     // within budget. The kept set is then every survivor at or above the last kept group.
     let lastKept = sorted[0];
     let weightAbove = 0n;
-    for (let start = 0; start < sorted.length && weightAbove < budget; ) {
+    for (let start = 0; start < sorted.length && weightAbove < budget;) {
       lastKept = sorted[start];
       let end = start;
       while (end < sorted.length && sorted[end] === lastKept) weightAbove += weight(sorted[end++]);
@@ -189,8 +184,7 @@ function perRow(
     return convert(v, row);
   };
   if (typeof value === 'number') return new Array(rows).fill(check(value));
-  const isArray =
-    Array.isArray(value) || value instanceof Float64Array || value instanceof Float32Array || value instanceof Int32Array;
+  const isArray = Array.isArray(value) || value instanceof Float64Array || value instanceof Float32Array || value instanceof Int32Array;
   if (!isArray) {
     throw Object.assign(new TypeError(`${name}: expected a number or an array`), {
       code: 'ERR_SM_INVALID_ARG_TYPE',
@@ -212,13 +206,12 @@ export function rowParams(options: ReferenceOptions, rows: number): RowParams[] 
     if (k < -1) throw rangeError('ERR_SM_OUT_OF_RANGE', 'topK', 'below -1', row);
     return Math.min(k, 2 ** 31 - 1);
   });
-  const anyPerRow = [options.temperature, options.minP, options.topK, options.topP].some(
-    (v) => v !== undefined && typeof v !== 'number',
-  );
+  const anyPerRow = [options.temperature, options.minP, options.topK, options.topP].some((v) => v !== undefined && typeof v !== 'number');
   const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r] }));
   params.forEach((p, r) => {
     const row = anyPerRow ? r : undefined;
-    if (!(Number.isFinite(p.temperature) && p.temperature >= 0)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', 'not a finite number >= 0', row);
+    if (!(Number.isFinite(p.temperature) && p.temperature >= 0))
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', 'not a finite number >= 0', row);
     if (!(p.minP >= 0 && p.minP <= 1)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'minP', 'not in [0, 1]', row);
     if (!(p.topP > 0 && p.topP <= 1)) throw rangeError('ERR_SM_OUT_OF_RANGE', 'topP', 'not in (0, 1]', row);
   });

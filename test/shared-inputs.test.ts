@@ -38,10 +38,9 @@ describe('inputs changed while a call runs', () => {
 
   test('a resizable ArrayBuffer shrunk while maskAsync fills it is refused, not overrun', async () => {
     const bytes = 4 * rows * vocab;
-    const buffer = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(
-      bytes,
-      { maxByteLength: bytes },
-    );
+    const buffer = new (
+      ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void }
+    )(bytes, { maxByteLength: bytes });
     const data = new Float32Array(buffer);
     data.set(logits.data);
     const pending = maskAsync({ data, shape: [rows, vocab], dtype: 'float32' }, { topK: 5, fillLogits: true });

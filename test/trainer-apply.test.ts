@@ -1,18 +1,9 @@
 import { applyMask, applyMaskAsync, mask as computeMask, maskAsync, type Tensor } from '../lib';
-import { maskOf, randomIds, randomLogits, rng } from './trainer-fixtures';
-import { referenceApplyMask, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
-
-/** The stored bits, so that -0, NaN payloads and -inf compare exactly. */
-function bitsOf(data: Float32Array | Uint16Array): Uint32Array | Uint16Array {
-  return data instanceof Uint16Array || Object.prototype.toString.call(data) === '[object Uint16Array]'
-    ? (data as Uint16Array)
-    : new Uint32Array(data.buffer, data.byteOffset, data.length);
-}
+import { bitsOf, dtypes, maskOf, randomIds, randomLogits, rng } from './helpers';
+import { referenceApplyMask } from './trainer-reference';
 
 describe('applyMask', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: -inf in its own format off the mask, kept entries untouched bit for bit`, () => {
       const next = rng(dtype.length * 31);
       for (const [rows, vocab] of [
@@ -22,7 +13,8 @@ describe('applyMask', () => {
       ]) {
         const logits = randomLogits(next, rows, vocab, dtype, { negInfRate: 0.05 });
         // Special values among the kept entries: -0, NaN with a payload, the largest finite.
-        const special = dtype === 'float32' ? [0x80000000, 0x7fc12345, 0x7f7fffff] : [0x8000, 0x7e01, dtype === 'bfloat16' ? 0x7f7f : 0x7bff];
+        const special =
+          dtype === 'float32' ? [0x80000000, 0x7fc12345, 0x7f7fffff] : [0x8000, 0x7e01, dtype === 'bfloat16' ? 0x7f7f : 0x7bff];
         const bits = bitsOf(logits.data);
         special.forEach((b, k) => (bits[k % bits.length] = b));
         const kept = Array.from({ length: rows }, (_, r) => randomIds(next, vocab, [0, 1, 5, vocab][r % 4]));
@@ -53,7 +45,7 @@ describe('applyMask', () => {
 
   test('agrees with mask({ fillLogits: true }) on the same rows', () => {
     const next = rng(8);
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       const logits = randomLogits(next, 12, 2000, dtype);
       const tensor: Tensor = { data: logits.data, shape: [12, 2000], dtype };
       const options = { topK: 30, topP: 0.8 };
@@ -97,7 +89,9 @@ describe('applyMask', () => {
     const logits = new Float32Array([1, 2, 3, 4, 5, 6]);
     const mask = maskOf([[0], [1]], 3);
     mask.indices[1] = 7;
-    expect(() => applyMask(logits, mask, { vocab: 3, inPlace: true })).toThrow(expect.objectContaining({ code: 'ERR_SM_INVALID_MASK', row: 1 }));
+    expect(() => applyMask(logits, mask, { vocab: 3, inPlace: true })).toThrow(
+      expect.objectContaining({ code: 'ERR_SM_INVALID_MASK', row: 1 }),
+    );
     expect(logits).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
   });
 });

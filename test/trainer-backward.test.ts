@@ -1,11 +1,9 @@
 import { maskedLogprobs, maskedLogprobsBackward, maskedLogprobsBackwardAsync, type Tensor } from '../lib';
-import { gradientBound, maskOf, randomIds, randomLogits, rng } from './trainer-fixtures';
-import { everyId, referenceRow, rowValues, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
+import { dtypes, gradientBound, maskOf, randomIds, randomLogits, rng } from './helpers';
+import { everyId, referenceRow, rowValues } from './trainer-reference';
 
 describe('maskedLogprobsBackward', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: (onehot - q) / T * gradOutput on kept ids, within the stated bound`, () => {
       const next = rng(dtype.length * 104729);
       for (const [rows, vocab] of [
@@ -17,7 +15,9 @@ describe('maskedLogprobsBackward', () => {
         for (const scale of [0.3, 3, 40]) {
           const logits = randomLogits(next, rows, vocab, dtype, { scale });
           const kept = Array.from({ length: rows }, () => randomIds(next, vocab, [1, 5, 16, 33, vocab][Math.floor(next() * 5)]));
-          const targets = Int32Array.from(kept.map((ids) => (next() < 0.85 ? ids[Math.floor(next() * ids.length)] : Math.floor(next() * vocab))));
+          const targets = Int32Array.from(
+            kept.map((ids) => (next() < 0.85 ? ids[Math.floor(next() * ids.length)] : Math.floor(next() * vocab))),
+          );
           const gradOutput = Float64Array.from({ length: rows }, () => (next() - 0.5) * 6);
           const temperature = Float32Array.from({ length: rows }, () => [1, 0.5, 1.7, 0.2][Math.floor(next() * 4)]);
           const tensor: Tensor = { data: logits.data, shape: [rows, vocab], dtype };
@@ -64,7 +64,10 @@ describe('maskedLogprobsBackward', () => {
         const down = row.slice();
         up[id] += h;
         down[id] -= h;
-        const fd = (referenceRow(up, kept[r], targets[r], temperature, smooth).logprob - referenceRow(down, kept[r], targets[r], temperature, smooth).logprob) / (2 * h);
+        const fd =
+          (referenceRow(up, kept[r], targets[r], temperature, smooth).logprob -
+            referenceRow(down, kept[r], targets[r], temperature, smooth).logprob) /
+          (2 * h);
         expect(Math.abs(result.values[j++] - fd)).toBeLessThan(2e-6);
       }
     }
@@ -101,9 +104,18 @@ describe('maskedLogprobsBackward', () => {
     const result = maskedLogprobsBackward(tensor, null, targets, new Float32Array([1, -1, 0.5]), { temperature: 1.5, dense: true });
     expect(result.values.length).toBe(3 * vocab);
     expect(result.dense).toBe(result.values);
-    const viaMask = maskedLogprobsBackward(tensor, maskOf([0, 1, 2].map(() => everyId(vocab)), vocab), targets, new Float32Array([1, -1, 0.5]), {
-      temperature: 1.5,
-    });
+    const viaMask = maskedLogprobsBackward(
+      tensor,
+      maskOf(
+        [0, 1, 2].map(() => everyId(vocab)),
+        vocab,
+      ),
+      targets,
+      new Float32Array([1, -1, 0.5]),
+      {
+        temperature: 1.5,
+      },
+    );
     expect(Array.from(result.values)).toEqual(Array.from(viaMask.values));
   });
 

@@ -1,5 +1,5 @@
 import { mask as computeMask, SamplingMask } from '../lib';
-import { expectError, maskOf, randomIds, randomLogits, rng, sameBytes } from './trainer-fixtures';
+import { expectError, maskOf, randomIds, randomLogits, rng, sameBytes } from './helpers';
 
 /** Random masks with empty rows, single ids, dense rows and the last id. */
 function randomMask(next: () => number, rows: number, vocab: number): SamplingMask {
@@ -13,7 +13,7 @@ function randomMask(next: () => number, rows: number, vocab: number): SamplingMa
 }
 
 /** The bitmask written out bit by bit, independently of toBitmask. */
-function bitsOf(lists: number[][], vocab: number): Uint8Array {
+function referenceBitmask(lists: number[][], vocab: number): Uint8Array {
   const rowBytes = Math.ceil(vocab / 8);
   const bytes = new Uint8Array(lists.length * rowBytes);
   lists.forEach((ids, r) => ids.forEach((id) => (bytes[r * rowBytes + Math.floor(id / 8)] += 2 ** (id % 8))));
@@ -51,7 +51,10 @@ describe('padded ids', () => {
   test('bad padded input is rejected naming the argument and row', () => {
     const ok = new Int32Array([1, 2, -1, 0]);
     expectError(() => SamplingMask.fromPadded([1, 2] as unknown as Int32Array, 1, 2, 5), { name: 'TypeError', argument: 'ids' });
-    expectError(() => SamplingMask.fromPadded(new Float32Array(4) as unknown as Int32Array, 2, 2, 5), { name: 'TypeError', argument: 'ids' });
+    expectError(() => SamplingMask.fromPadded(new Float32Array(4) as unknown as Int32Array, 2, 2, 5), {
+      name: 'TypeError',
+      argument: 'ids',
+    });
     expectError(() => SamplingMask.fromPadded(ok, 3, 2, 5), { name: 'RangeError', argument: 'ids', code: 'ERR_SM_OUT_OF_RANGE' });
     expectError(() => SamplingMask.fromPadded(ok, 2, 2, 0), { name: 'RangeError', argument: 'vocab' });
     expectError(() => SamplingMask.fromPadded(ok, 2.5, 2, 5), { name: 'RangeError', argument: 'rows' });
@@ -71,7 +74,7 @@ describe('bitmask', () => {
     for (const vocab of [1, 7, 8, 9, 31, 32, 33, 64, 1000, 151936]) {
       const original = randomMask(next, 10, vocab);
       const bytes = original.toBitmask();
-      expect(sameBytes(bytes, bitsOf(original.toLists(), vocab))).toBe(true);
+      expect(sameBytes(bytes, referenceBitmask(original.toLists(), vocab))).toBe(true);
       const back = SamplingMask.fromBitmask(bytes, 10, vocab);
       expect(sameBytes(back.offsets, original.offsets)).toBe(true);
       expect(sameBytes(back.indices, original.indices)).toBe(true);
@@ -103,14 +106,25 @@ describe('bitmask', () => {
 
   test('bad bitmask input is rejected naming the argument and row', () => {
     const bytes = maskOf([[1], [2]], 12).toBitmask();
-    expectError(() => SamplingMask.fromBitmask(Array.from(bytes) as unknown as Uint8Array, 2, 12), { name: 'TypeError', argument: 'bytes' });
-    expectError(() => SamplingMask.fromBitmask(new Uint16Array(4) as unknown as Uint8Array, 2, 12), { name: 'TypeError', argument: 'bytes' });
+    expectError(() => SamplingMask.fromBitmask(Array.from(bytes) as unknown as Uint8Array, 2, 12), {
+      name: 'TypeError',
+      argument: 'bytes',
+    });
+    expectError(() => SamplingMask.fromBitmask(new Uint16Array(4) as unknown as Uint8Array, 2, 12), {
+      name: 'TypeError',
+      argument: 'bytes',
+    });
     expectError(() => SamplingMask.fromBitmask(bytes, 3, 12), { name: 'RangeError', argument: 'bytes', code: 'ERR_SM_OUT_OF_RANGE' });
     expectError(() => SamplingMask.fromBitmask(bytes, 2, 17), { name: 'RangeError', argument: 'bytes' });
     expectError(() => SamplingMask.fromBitmask(bytes, 2, 0), { name: 'RangeError', argument: 'vocab' });
     expectError(() => SamplingMask.fromBitmask(bytes, -1, 12), { name: 'RangeError', argument: 'rows' });
     const stray = bytes.slice();
     stray[3] |= 0x10; // id 12 of row 1: at vocab
-    expectError(() => SamplingMask.fromBitmask(stray, 2, 12), { name: 'RangeError', code: 'ERR_SM_INVALID_MASK', argument: 'bytes', row: 1 });
+    expectError(() => SamplingMask.fromBitmask(stray, 2, 12), {
+      name: 'RangeError',
+      code: 'ERR_SM_INVALID_MASK',
+      argument: 'bytes',
+      row: 1,
+    });
   });
 });

@@ -1,20 +1,6 @@
-import {
-  applyMask,
-  mask as computeMask,
-  maskedLogprobs,
-  maskedLogprobsAsync,
-  setThreads,
-  backendInfo,
-  type Tensor,
-} from '../lib';
-import { entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, type LogitsCase } from './trainer-fixtures';
-import { everyId, referenceRow, rowValues, type DTypeName } from './trainer-reference';
-
-const DTYPES: DTypeName[] = ['float32', 'bfloat16', 'float16'];
-
-function tensorOf(c: LogitsCase): Tensor {
-  return { data: c.data, shape: [c.rows, c.vocab], dtype: c.dtype };
-}
+import { applyMask, mask as computeMask, maskedLogprobs, maskedLogprobsAsync, setThreads, backendInfo, type DType } from '../lib';
+import { dtypes, entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, tensorOf, type LogitsCase } from './helpers';
+import { everyId, referenceRow, rowValues } from './trainer-reference';
 
 interface Case {
   logits: LogitsCase;
@@ -24,7 +10,7 @@ interface Case {
 }
 
 /** Random rows, kept sets of every size class (1, < 16, 16, 17, 50, all) and targets mostly inside. */
-function randomCase(next: () => number, rows: number, vocab: number, dtype: DTypeName, opts = {}): Case {
+function randomCase(next: () => number, rows: number, vocab: number, dtype: DType, opts = {}): Case {
   const logits = randomLogits(next, rows, vocab, dtype, opts);
   const sizes = [1, 3, 16, 17, 50, vocab, Math.ceil(vocab / 3)];
   const kept: number[][] = [];
@@ -48,7 +34,7 @@ function withFiniteKept(c: Case): void {
 }
 
 describe('maskedLogprobs against the float64 reference', () => {
-  for (const dtype of DTYPES) {
+  for (const dtype of dtypes) {
     test(`${dtype}: random rows, masks and temperatures, within the stated bound`, () => {
       const next = rng(dtype.length * 7919);
       for (const [rows, vocab] of [
@@ -85,15 +71,23 @@ describe('maskedLogprobs against the float64 reference', () => {
 
   test('mask null is the log-softmax over every id, bit for bit the same as a mask that keeps every id', () => {
     const next = rng(11);
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       for (const vocab of [1, 15, 16, 17, 333, 4099]) {
         const logits = randomLogits(next, 4, vocab, dtype);
         const targets = Int32Array.from({ length: 4 }, () => Math.floor(next() * vocab));
         const dense = maskedLogprobs(tensorOf(logits), null, targets, { temperature: 0.8, entropy: true });
-        const full = maskedLogprobs(tensorOf(logits), maskOf([0, 1, 2, 3].map(() => everyId(vocab)), vocab), targets, {
-          temperature: 0.8,
-          entropy: true,
-        });
+        const full = maskedLogprobs(
+          tensorOf(logits),
+          maskOf(
+            [0, 1, 2, 3].map(() => everyId(vocab)),
+            vocab,
+          ),
+          targets,
+          {
+            temperature: 0.8,
+            entropy: true,
+          },
+        );
         expect(Array.from(dense.logprobs)).toEqual(Array.from(full.logprobs));
         expect(Array.from(dense.entropy!)).toEqual(Array.from(full.entropy!));
         expect(dense.targetsOutsideMask).toBe(0);
@@ -123,7 +117,18 @@ describe('maskedLogprobs against the float64 reference', () => {
 
   test('a target outside the kept set gives -inf and is counted, not hidden', () => {
     const logits = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
-    const result = maskedLogprobs(logits, maskOf([[1, 2], [0, 3]], 4), new Int32Array([3, 3]), { vocab: 4, entropy: true });
+    const result = maskedLogprobs(
+      logits,
+      maskOf(
+        [
+          [1, 2],
+          [0, 3],
+        ],
+        4,
+      ),
+      new Int32Array([3, 3]),
+      { vocab: 4, entropy: true },
+    );
     expect(result.logprobs[0]).toBe(-Infinity);
     expect(Number.isFinite(result.logprobs[1])).toBe(true);
     expect(result.targetsOutsideMask).toBe(1);
@@ -161,7 +166,10 @@ describe('maskedLogprobs shapes, determinism and async', () => {
     const kept = Array.from({ length: B * T }, () => randomIds(next, V, 10));
     const targets = Int32Array.from(kept.map((ids) => ids[3]));
     const flat = maskedLogprobs(tensorOf(logits), maskOf(kept, V), targets);
-    const cube = maskedLogprobs({ data: logits.data, shape: [B, T, V], dtype: 'bfloat16' }, maskOf(kept, V), { data: targets, shape: [B, T] });
+    const cube = maskedLogprobs({ data: logits.data, shape: [B, T, V], dtype: 'bfloat16' }, maskOf(kept, V), {
+      data: targets,
+      shape: [B, T],
+    });
     expect(cube).toEqual(flat);
   });
 
@@ -191,7 +199,7 @@ describe('maskedLogprobs shapes, determinism and async', () => {
   test('masks from mask() round-trip: log-probs over the mask equal those over -inf-filled logits, and sum to 1', () => {
     const next = rng(44);
     const vocab = 3000;
-    for (const dtype of DTYPES) {
+    for (const dtype of dtypes) {
       const logits = randomLogits(next, 16, vocab, dtype, { zipf: dtype === 'float16' ? false : true });
       const tensor = tensorOf(logits);
       const options = { temperature: 0.9, topK: 40, topP: 0.9, minP: 0.01 };
@@ -206,9 +214,17 @@ describe('maskedLogprobs shapes, determinism and async', () => {
         const ids = Array.from(recorded.row(r));
         const copies = new (logits.data.constructor as Float32ArrayConstructor)(ids.length * vocab);
         ids.forEach((_, k) => copies.set(logits.data.subarray(r * vocab, (r + 1) * vocab) as Float32Array, k * vocab));
-        const each = maskedLogprobs({ data: copies, shape: [ids.length, vocab], dtype }, maskOf(ids.map(() => ids), vocab), Int32Array.from(ids), {
-          temperature: 0.9,
-        });
+        const each = maskedLogprobs(
+          { data: copies, shape: [ids.length, vocab], dtype },
+          maskOf(
+            ids.map(() => ids),
+            vocab,
+          ),
+          Int32Array.from(ids),
+          {
+            temperature: 0.9,
+          },
+        );
         const total = Array.from(each.logprobs).reduce((sum, lp) => sum + Math.exp(lp), 0);
         expect(Math.abs(total - 1)).toBeLessThan(1e-5);
       }

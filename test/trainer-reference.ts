@@ -3,36 +3,30 @@
 // rule defines it (one f32 division, Math.fround of the exact quotient);
 // everything after that is double precision.
 
-export type Storage = Float32Array | Uint16Array;
-export type DTypeName = 'float32' | 'bfloat16' | 'float16';
+import { decodeBf16, decodeF16, type ReferenceDType } from './reference';
+
+type Storage = Float32Array | Uint16Array;
 
 /** One stored logit widened to a number. */
-export function widen(data: Storage, i: number, dtype: DTypeName): number {
+function widen(data: Storage, i: number, dtype: ReferenceDType): number {
   if (dtype === 'float32') return data[i];
-  const bits = data[i];
-  if (dtype === 'bfloat16') return new Float32Array(new Uint32Array([bits << 16]).buffer)[0];
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const fraction = bits & 0x3ff;
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+  return dtype === 'bfloat16' ? decodeBf16(data[i]) : decodeF16(data[i]);
 }
 
 /** Row r of [rows, vocab] logits as numbers. */
-export function rowValues(data: Storage, dtype: DTypeName, vocab: number, r: number): number[] {
+export function rowValues(data: Storage, dtype: ReferenceDType, vocab: number, r: number): number[] {
   const row: number[] = [];
   for (let i = 0; i < vocab; i++) row.push(widen(data, r * vocab + i, dtype));
   return row;
 }
 
 /** The stored -inf of each format. */
-export function negInfBits(dtype: DTypeName): number {
+export function negInfBits(dtype: ReferenceDType): number {
   return dtype === 'float32' ? -Infinity : dtype === 'bfloat16' ? 0xff80 : 0xfc00;
 }
 
 /** applyMask: every entry not kept becomes -inf; kept entries are copied as stored. */
-export function referenceApplyMask(data: Storage, dtype: DTypeName, vocab: number, kept: number[][]): Storage {
+export function referenceApplyMask(data: Storage, dtype: ReferenceDType, vocab: number, kept: number[][]): Storage {
   const out = data.slice();
   for (let r = 0; r < kept.length; r++) {
     const keep = new Set(kept[r]);

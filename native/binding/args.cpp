@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -172,13 +173,26 @@ KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async) {
 
 namespace {
 
-// A parameter given as one number for all rows or one value per row.
+// Rows whose own parameter value is out of range, when mask() skips them.
+using InvalidRowList = std::vector<std::pair<int64_t, PendingError>>;
+
+// A parameter given as one number for all rows or one value per row. With
+// invalid_rows, a row whose value fails its range check is recorded there
+// and gets `fallback` instead of failing the call.
 template <class T, class Check>
-std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* argument, const Check& check) {
+std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* argument, const Check& check,
+                            InvalidRowList* invalid_rows = nullptr, T fallback = T{}) {
   Napi::Env env = value.Env();
   auto convert = [&](double d, int64_t row) -> T {
-    if (std::isnan(d)) throw_range(env, argument, "is NaN" + (row >= 0 ? " at row " + std::to_string(row) : std::string()), row);
-    return check(d, row);
+    try {
+      if (std::isnan(d))
+        throw_range(env, argument, "is NaN" + (row >= 0 ? " at row " + std::to_string(row) : std::string()), row);
+      return check(d, row);
+    } catch (const PendingError& error) {
+      if (!invalid_rows || row < 0 || error.kind != ErrorKind::kRange) throw;
+      invalid_rows->emplace_back(row, error);
+      return fallback;
+    }
   };
   if (value.IsNumber()) return std::vector<T>(1, convert(value.As<Napi::Number>().DoubleValue(), -1));
   if (value.IsArray()) {
@@ -230,8 +244,20 @@ std::string at_row(int64_t row) { return row >= 0 ? " at row " + std::to_string(
 
 }  // namespace
 
+// The f32 every backend computes with. A nonzero value that f32 cannot tell
+// from 0 (e.g. a temperature of 1e-50, which would silently mean greedy) is
+// an error, not a different parameter.
+static float to_f32(Napi::Env env, const char* argument, double d, int64_t row) {
+  const float f = static_cast<float>(d);
+  if (f == 0.0f && d != 0.0)
+    throw_range(env, argument,
+                "is " + std::to_string(d) + at_row(row) + ", which rounds to 0 in f32 (the precision masks use)", row);
+  return f;
+}
+
 std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument) {
-  return read_per_row<float>(value, rows, argument, [](double d, int64_t) { return static_cast<float>(d); });
+  Napi::Env env = value.Env();
+  return read_per_row<float>(value, rows, argument, [&](double d, int64_t row) { return to_f32(env, argument, d, row); });
 }
 
 BatchParams ParamsArg::view() const {
@@ -243,47 +269,91 @@ BatchParams ParamsArg::view() const {
   return params;
 }
 
-ParamsArg read_params(const CallArgs& options, int64_t rows) {
+namespace {
+
+// Replaces row r's parameters by those that keep every finite logit (one
+// value per row from then on).
+void neutralize_row(ParamsArg* params, int64_t rows, int64_t r) {
+  auto set = [&](auto& values, auto neutral) {
+    if (values.size() == 1) values.assign(static_cast<size_t>(rows), values[0]);
+    values[r] = neutral;
+  };
+  set(params->temperature, 1.0f);
+  set(params->min_p, 0.0f);
+  set(params->top_p, 1.0f);
+  set(params->top_k, int32_t{-1});
+}
+
+}  // namespace
+
+ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_rows) {
   Napi::Env env = options.env();
+  ParamsArg params;
+  InvalidRowList* invalid_rows = skip_invalid_rows ? &params.invalid_rows : nullptr;
   bool per_row = false;  // some parameter has one value per row: errors then name the row
-  auto floats = [&](const char* name, double fallback) {
+  auto floats = [&](const char* name, float neutral) {
     Napi::Value v = options.option(name);
     per_row |= v.IsTypedArray() || v.IsArray();
-    if (v.IsUndefined()) return std::vector<float>(1, static_cast<float>(fallback));
-    return read_per_row<float>(v, rows, name, [](double d, int64_t) { return static_cast<float>(d); });
+    if (v.IsUndefined()) return std::vector<float>(1, neutral);
+    return read_per_row<float>(
+        v, rows, name, [&](double d, int64_t row) { return to_f32(env, name, d, row); }, invalid_rows, neutral);
   };
-  ParamsArg params;
-  params.temperature = floats("temperature", 1.0);
-  params.min_p = floats("minP", 0.0);
-  params.top_p = floats("topP", 1.0);
+  params.temperature = floats("temperature", 1.0f);
+  params.min_p = floats("minP", 0.0f);
+  params.top_p = floats("topP", 1.0f);
   Napi::Value k = options.option("topK");
   per_row |= k.IsTypedArray() || k.IsArray();
   params.top_k = k.IsUndefined() ? std::vector<int32_t>(1, -1)
-                                 : read_per_row<int32_t>(k, rows, "topK", [&](double d, int64_t row) {
-                                     if (d != std::floor(d) || d < -1)
-                                       throw_range(env, "topK",
-                                                   "must be an integer >= -1 (0 and -1 mean off)" + at_row(row) +
-                                                       ", got " + std::to_string(d),
-                                                   row);
-                                     return d > INT32_MAX ? INT32_MAX : static_cast<int32_t>(d);
-                                   });
+                                 : read_per_row<int32_t>(
+                                       k, rows, "topK",
+                                       [&](double d, int64_t row) {
+                                         if (!std::isfinite(d) || d != std::floor(d) || d < -1)
+                                           throw_range(env, "topK",
+                                                       "must be an integer >= -1 (0 and -1 mean off)" + at_row(row) +
+                                                           ", got " + std::to_string(d),
+                                                       row);
+                                         return d > INT32_MAX ? INT32_MAX : static_cast<int32_t>(d);
+                                       },
+                                       invalid_rows, int32_t{-1});
+  for (const auto& [row, error] : params.invalid_rows) neutralize_row(&params, rows, row);
   // The ranges themselves are the rule's (core/rule.h).
-  const BatchParams batch = params.view();
   for (int64_t r = 0; r < (per_row ? rows : 1); ++r) {
-    const RowParams p = batch.row(r);
+    const RowParams p = params.view().row(r);
     const int64_t row = per_row ? r : -1;
-    switch (invalid_param(p)) {
-      case Param::kNone: break;
+    std::string argument, requirement;
+    std::string got;
+    const Param invalid = invalid_param(p);
+    auto per_row_values = [&](size_t size) { return size > 1; };
+    bool own_value = false;  // the row's own value, not one shared by every row
+    switch (invalid) {
+      case Param::kNone: continue;
       case Param::kTemperature:
-        throw_range(env, "temperature", "must be a finite number >= 0 (0 is greedy)" + at_row(row) + ", got " + std::to_string(p.temperature), row);
+        argument = "temperature", requirement = "a finite number >= 0 (0 is greedy)";
+        got = std::to_string(p.temperature), own_value = per_row_values(params.temperature.size());
+        break;
       case Param::kMinP:
-        throw_range(env, "minP", "must be in [0, 1]" + at_row(row) + ", got " + std::to_string(p.min_p), row);
+        argument = "minP", requirement = "in [0, 1]", got = std::to_string(p.min_p);
+        own_value = per_row_values(params.min_p.size());
+        break;
       case Param::kTopK:
-        throw_range(env, "topK", "must be an integer >= -1" + at_row(row), row);
+        argument = "topK", requirement = "an integer >= -1", got = std::to_string(p.top_k);
+        own_value = per_row_values(params.top_k.size());
+        break;
       case Param::kTopP:
-        throw_range(env, "topP", "must be in (0, 1]" + at_row(row) + ", got " + std::to_string(p.top_p), row);
+        argument = "topP", requirement = "in (0, 1]", got = std::to_string(p.top_p);
+        own_value = per_row_values(params.top_p.size());
+        break;
     }
+    const std::string message = argument + ": must be " + requirement + at_row(row) + ", got " + got;
+    if (!skip_invalid_rows || !own_value) throw_error(env, ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, row);
+    params.invalid_rows.emplace_back(r, PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, r));
+    neutralize_row(&params, rows, r);
   }
+  // One error per row: the first found.
+  auto& invalid = params.invalid_rows;
+  std::stable_sort(invalid.begin(), invalid.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  invalid.erase(std::unique(invalid.begin(), invalid.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+                invalid.end());
   return params;
 }
 

@@ -10,6 +10,7 @@
 #include "../core/rule.h"
 #include "../core/types.h"
 #include "../host/host_buffer.h"
+#include "errors.h"
 
 namespace sm::binding {
 
@@ -109,10 +110,14 @@ KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async);
 struct ParamsArg {
   std::vector<float> temperature, min_p, top_p;
   std::vector<int32_t> top_k;
+  // With skip_invalid_rows: each row whose own value is out of range, with
+  // its error, ascending; its parameters are replaced by those that keep
+  // every finite logit (so a fill leaves it as it was).
+  std::vector<std::pair<int64_t, PendingError>> invalid_rows;
   BatchParams view() const;
 };
 // Options temperature, minP, topK and topP.
-ParamsArg read_params(const CallArgs& call, int64_t rows);
+ParamsArg read_params(const CallArgs& call, int64_t rows, bool skip_invalid_rows = false);
 
 // Per-row f32 values (a number for all rows, or one per row as a typed
 // array or an array of numbers), e.g. temperature.

@@ -41,14 +41,25 @@ StableSpan<T> stable_span(const TypedBytes& bytes) {
   return span;
 }
 
-// A typed array whose memory V8 allocates (and frees directly when it is
-// collected; external memory would wait for a finalizer, so loops that drop
-// results would keep touching fresh pages).
+// A result typed array. Up to kV8ResultBytes its memory is V8's (freed
+// directly when it is collected; external memory would wait for a
+// finalizer, so loops that drop results would keep touching fresh pages).
+// Larger ones are ours: V8 ends the process when it cannot allocate an
+// ArrayBuffer, while a HostBuffer that cannot be had throws, which becomes
+// ERR_SM_OUT_OF_MEMORY.
+constexpr size_t kV8ResultBytes = size_t{16} << 20;
+
 template <class Array, class T>
-Array new_typed_array(Napi::Env env, size_t length, T** data) {
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, length * sizeof(T));
-  *data = static_cast<T*>(buffer.Data());
-  return Array::New(env, length, buffer, 0);
+Array new_typed_array(Napi::Env env, size_t length, T** data, napi_typedarray_type type) {
+  const size_t bytes = length * sizeof(T);
+  if (bytes <= kV8ResultBytes) {
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, bytes);
+    *data = static_cast<T*>(buffer.Data());
+    return Array::New(env, length, buffer, 0);
+  }
+  HostBuffer owned(bytes);
+  *data = owned.as<T>();
+  return to_typed_array(env, std::move(owned), type).As<Array>();
 }
 
 // serializeMask({ offsets, indices, vocab })
@@ -84,7 +95,7 @@ Napi::Value serialize_mask(const Napi::CallbackInfo& info) {
                   status.row);
   }
   uint8_t* data = nullptr;
-  Napi::Uint8Array out = new_typed_array<Napi::Uint8Array>(env, plan.total_bytes, &data);
+  Napi::Uint8Array out = new_typed_array<Napi::Uint8Array>(env, plan.total_bytes, &data, napi_uint8_array);
   codec::encode(csr, plan, data);
   return out;
 }
@@ -149,8 +160,8 @@ Napi::Value deserialize_mask(const Napi::CallbackInfo& info) {
   if (!status.ok()) throw_corrupt(env, status);
   int32_t* offsets_data = nullptr;
   int32_t* indices_data = nullptr;
-  Napi::Int32Array offsets = new_typed_array<Napi::Int32Array>(env, header.rows + size_t{1}, &offsets_data);
-  Napi::Int32Array indices = new_typed_array<Napi::Int32Array>(env, header.index_count, &indices_data);
+  Napi::Int32Array offsets = new_typed_array<Napi::Int32Array>(env, header.rows + size_t{1}, &offsets_data, napi_int32_array);
+  Napi::Int32Array indices = new_typed_array<Napi::Int32Array>(env, header.index_count, &indices_data, napi_int32_array);
   status = codec::decode(bytes.data, bytes.length, header, offsets_data, indices_data);
   if (!status.ok()) throw_corrupt(env, status);
   Napi::Object out = Napi::Object::New(env);

@@ -12,18 +12,20 @@ Napi::Error PendingError::to_js(Napi::Env env) const {
   return error;
 }
 
-void throw_error(Napi::Env env, ErrorKind kind, ErrorCode code, const std::string& argument,
-                 const std::string& message, int64_t row, int64_t column) {
-  throw PendingError::make(kind, code, argument, message, row, column).to_js(env);
+void throw_error(Napi::Env, ErrorKind kind, ErrorCode code, const std::string& argument, const std::string& message,
+                 int64_t row, int64_t column) {
+  throw PendingError::make(kind, code, argument, message, row, column);
 }
 
 PendingError row_error(int64_t row, const RowStatus& status) {
   const std::string at = "row " + std::to_string(row);
   switch (status.error) {
     case RowError::kInvalidLogit:
+      // No column: the value was rewritten (shared memory) before it could be located.
       return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidLogits, "logits",
-                                "logits: NaN or +inf at " + at + ", column " + std::to_string(status.column), row,
-                                status.column);
+                                "logits: NaN or +inf at " + at +
+                                    (status.column >= 0 ? ", column " + std::to_string(status.column) : ""),
+                                row, status.column);
     case RowError::kNoFiniteLogit:
       return PendingError::make(ErrorKind::kRange, ErrorCode::kInvalidLogits, "logits",
                                 "logits: " + at + " has no finite value", row);

@@ -33,8 +33,9 @@ struct PendingError {
   Napi::Error to_js(Napi::Env env) const;
 };
 
-// Thrown as a C++ exception (NAPI_CPP_EXCEPTIONS); node-addon-api turns it
-// into the pending JS error when the callback returns.
+// Thrown as a PendingError; every exported function is guarded (job.h), so it
+// becomes the JS error when the callback returns. (A row of mask() with
+// onInvalidRow: 'skip' catches it and reports the row instead.)
 [[noreturn]] void throw_error(Napi::Env env, ErrorKind kind, ErrorCode code, const std::string& argument,
                               const std::string& message, int64_t row = -1, int64_t column = -1);
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <system_error>
 
 #include "../host/backend.h"
 #include "args.h"
@@ -28,6 +29,10 @@ inline PendingError failure_error(const std::exception_ptr& failure) {
                               "", e.what());
   } catch (const std::bad_alloc&) {
     return PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfMemory, "", "sampling-mask: out of memory");
+  } catch (const std::system_error& e) {
+    // The system refused a resource (a thread, a mapping): as good as out of memory to the caller.
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfMemory, "",
+                              std::string("sampling-mask: out of resources: ") + e.what());
   } catch (const std::exception& e) {
     return PendingError::make(ErrorKind::kRange, ErrorCode::kInternal, "", std::string("sampling-mask: ") + e.what());
   } catch (...) {
@@ -45,26 +50,36 @@ PendingError run_guarded(Job& job) {
   return {};
 }
 
-// A plain callback (no Job) with the same error mapping: a C++ exception
-// never escapes to node-addon-api, which would end the process.
-template <Napi::Value (*Callback)(const Napi::CallbackInfo&)>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
+// Runs fn on the JS thread with the same error mapping: a C++ exception
+// other than a JS error never escapes to node-addon-api, which would end the
+// process (an allocation that fails while reading arguments, say).
+template <class Fn>
+decltype(auto) on_js_thread(Napi::Env env, const Fn& fn) {
   try {
-    return Callback(info);
+    return fn();
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
-    throw failure_error(std::current_exception()).to_js(info.Env());
+    throw failure_error(std::current_exception()).to_js(env);
   }
+}
+
+// A plain callback (no Job), guarded.
+template <Napi::Value (*Callback)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return on_js_thread(info.Env(), [&] { return Callback(info); });
 }
 
 template <class Job>
 Napi::Value run_sync(const Napi::CallbackInfo& info) {
-  Job job(CallArgs(info), false);
-  PendingError error = run_guarded(job);
-  Napi::Value value = error.set ? info.Env().Undefined() : job.finish(info.Env(), &error);
-  if (error.set) throw error.to_js(info.Env());
-  return value;
+  Napi::Env env = info.Env();
+  return on_js_thread(env, [&] {
+    Job job(CallArgs(info), false);
+    PendingError error = run_guarded(job);
+    Napi::Value value = error.set ? env.Undefined() : job.finish(env, &error);
+    if (error.set) throw error.to_js(env);
+    return value;
+  });
 }
 
 template <class Job>
@@ -107,7 +122,10 @@ class JobWorker : public Napi::AsyncWorker {
 
 template <class Job>
 Napi::Value run_async(const Napi::CallbackInfo& info) {
-  auto* worker = new JobWorker<Job>(info.Env(), std::make_unique<Job>(CallArgs(info), true));
+  Napi::Env env = info.Env();
+  // The job copies its inputs here (an ordinary ArrayBuffer may be detached
+  // meanwhile): a copy that cannot be allocated is an error, not an abort.
+  auto* worker = on_js_thread(env, [&] { return new JobWorker<Job>(env, std::make_unique<Job>(CallArgs(info), true)); });
   worker->Queue();
   return worker->promise();
 }

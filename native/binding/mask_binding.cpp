@@ -1,6 +1,11 @@
 // mask() and maskAsync(): named arguments in, one backend call, CSR out.
 #include <napi.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../host/skip_rows.h"
 #include "args.h"
 #include "device_binding.h"
 #include "errors.h"
@@ -11,17 +16,34 @@
 namespace sm::binding {
 namespace {
 
+// onInvalidRow: 'throw' (default) fails the call on the first row without a
+// mask; 'skip' masks every other row as if alone and reports the rest.
+InvalidRows read_invalid_rows(const CallArgs& call) {
+  const Napi::Value value = call.option("onInvalidRow");
+  if (value.IsUndefined()) return InvalidRows::kFailBatch;
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "throw") return InvalidRows::kFailBatch;
+  if (name != "skip") throw_type(call.env(), "onInvalidRow", "expected 'throw' or 'skip'");
+  return InvalidRows::kSkip;
+}
+
 // { data, dtype, rows, vocab | data: DeviceTensor, options: { temperature,
-//   minP, topK, topP, fillLogits, backend, device, profile } }
+//   minP, topK, topP, fillLogits, onInvalidRow, backend, device, profile } }
 class MaskJob {
  public:
   MaskJob(const CallArgs& call, bool async)
       : input_(call, async, AutoPicks::kCudaWhenUsable),
-        params_(read_params(call, input_.view().rows)),
+        invalid_rows_(read_invalid_rows(call)),
+        params_(read_params(call, input_.view().rows, invalid_rows_ == InvalidRows::kSkip)),
         fill_(read_flag(call, "fillLogits")) {}
 
   void run() {
-    result_ = input_.backend().mask(input_.logits(), params_.view(), fill_, input_.exec().profile ? &profile_ : nullptr);
+    result_ = input_.backend().mask(input_.logits(), params_.view(), fill_, invalid_rows_,
+                                    input_.exec().profile ? &profile_ : nullptr);
+    if (params_.invalid_rows.empty() || result_.too_many_ids) return;
+    std::vector<bool> drop(static_cast<size_t>(input_.view().rows), false);
+    for (const auto& invalid : params_.invalid_rows) drop[invalid.first] = true;
+    host::drop_rows(&result_, drop);
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
@@ -38,12 +60,35 @@ class MaskJob {
     Napi::Object out = Napi::Object::New(env);
     out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
     out.Set("indices", to_int32_array(env, std::move(result_.indices)));
+    if (invalid_rows_ == InvalidRows::kSkip) set_row_validity(env, out);
     set_profile(env, out, input_.exec(), profile_);
     return out;
   }
 
  private:
+  // valid: Uint8Array (1 = masked), errors: the error of each skipped row,
+  // ascending: its parameter's when it has one, else what masking found.
+  void set_row_validity(Napi::Env env, Napi::Object out) const {
+    const int64_t rows = input_.view().rows;
+    Napi::Uint8Array valid_array = Napi::Uint8Array::New(env, static_cast<size_t>(rows));
+    uint8_t* valid = valid_array.Data();
+    std::fill(valid, valid + rows, uint8_t{1});
+    std::vector<std::pair<int64_t, PendingError>> skipped = params_.invalid_rows;
+    for (const auto& invalid : params_.invalid_rows) valid[invalid.first] = 0;
+    for (const RowFailure& failure : result_.skipped) {
+      if (valid[failure.row] == 0) continue;
+      skipped.emplace_back(failure.row, row_error(failure.row, failure.status));
+      valid[failure.row] = 0;
+    }
+    std::sort(skipped.begin(), skipped.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    Napi::Array errors = Napi::Array::New(env, skipped.size());
+    for (size_t i = 0; i < skipped.size(); ++i) errors[i] = skipped[i].second.to_js(env).Value();
+    out.Set("valid", valid_array);
+    out.Set("errors", errors);
+  }
+
   LogitsInput input_;
+  InvalidRows invalid_rows_;
   ParamsArg params_;
   bool fill_;
   Profile profile_;
@@ -52,8 +97,6 @@ class MaskJob {
 
 }  // namespace
 
-void register_mask(Napi::Env env, Napi::Object exports) {
-  export_job<MaskJob>(env, exports, "mask");
-}
+void register_mask(Napi::Env env, Napi::Object exports) { export_job<MaskJob>(env, exports, "mask"); }
 
 }  // namespace sm::binding

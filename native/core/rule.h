@@ -161,10 +161,15 @@ SM_HD float min_p_z_cut(float z_max, float min_p, const Search& search = Search{
 // returns the exact f32 value 2^40 * exp(d) before truncation. It is a
 // template so the CPU backend can run the very same steps on vector lanes
 // (cpu/simd.h); F is float everywhere else.
+//
+// d > 0 cannot happen for a row read once (z_max is its maximum); it weighs
+// as d = 0 so that a row rewritten by another thread during the call (shared
+// memory) gives a wrong mask, never a weight beyond 2^40 whose conversion to
+// an integer is undefined.
 template <class F>
 SM_HD F fixed_weight_before_truncation(F d) {
-  const auto weighs = d >= F(kWeightFloor);  // also false for -inf
-  const SplitExp<F> e = split_exp(select(weighs, d, F(0.0f)));
+  const auto weighs = d >= F(kWeightFloor);  // also false for -inf and NaN
+  const SplitExp<F> e = split_exp(select(weighs, select(d > F(0.0f), F(0.0f), d), F(0.0f)));
   // The exponent is in [-40, 0], so 2^(exponent + 40) is an exact power of two.
   const F scaled = mul_rn(e.mantissa, pow2_of_integral(add_rn(e.exponent, F(static_cast<float>(kWeightFractionBits)))));
   return select(weighs, scaled, F(0.0f));

@@ -13,9 +13,12 @@ constexpr int kWeightBuckets = 2048;
 constexpr float kBucketsPerUnit = 73.0f;  // 28 * 73 = 2044 < kWeightBuckets
 
 // The bucket of a survivor's d in [-28, 0]; 0 holds the row maximum. (The CPU
-// computes the same per vector lane in row_kernels_impl.inc.)
+// computes the same per vector lane in row_kernels_impl.inc.) Any other d
+// (only a row rewritten by another thread during the call has one) is
+// clamped into the histogram: a wrong mask, never an index outside it.
 SM_HD int weight_bucket(float d) {
-  const float position = mul_rn(-d, kBucketsPerUnit);  // in [0, 2044]
+  const float unclamped = mul_rn(-d, kBucketsPerUnit);  // in [0, 2044] for d in [-28, 0]
+  const float position = unclamped >= 0.0f ? (unclamped <= 2044.0f ? unclamped : 2044.0f) : 0.0f;  // NaN: 0
 #if defined(__CUDA_ARCH__)
   // Truncated as the low significand bits of position + 2^23 rounded toward
   // zero (exact below 2^23): no float-to-int conversion, a slow instruction

@@ -21,8 +21,9 @@ const LogitsView& host_view(const Logits& logits) {
 
 class CpuBackend final : public Backend {
  public:
-  MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, Profile* profile) override {
-    return timed_on_host(profile, [&] { return mask_rows(host_view(logits), params, fill); });
+  MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                      Profile* profile) override {
+    return timed_on_host(profile, [&] { return mask_rows(host_view(logits), params, fill, invalid_rows); });
   }
 
   RowFailure apply_mask(const KeptRows& in, void* out, Profile* profile) override {

@@ -163,6 +163,8 @@ struct RowOutcome {
   }
 };
 
+bool valid(const RowOutcome& outcome) { return outcome.status.error == RowError::kNone; }
+
 // Computes one row's cut and kept ids. The first pass reads the row once for
 // its maximum and, when top-k applies, the candidates for the k largest with
 // their ids; the kept ids then come straight from the candidates. Later
@@ -397,7 +399,8 @@ class RowMasker {
 };
 
 template <class S>
-MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill) {
+MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill,
+                               InvalidRows invalid_rows) {
   using Stored = typename S::Stored;
   const std::shared_ptr<ThreadPool> pool_owner = pool();
   ThreadPool& pool = *pool_owner;
@@ -424,6 +427,10 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   int64_t total = 0;
   for (int64_t r = 0; r < rows; ++r) {
     if (outcomes[r].status.error != RowError::kNone) {
+      if (invalid_rows == InvalidRows::kSkip) {
+        result.skipped.push_back(RowFailure{r, outcomes[r].status});
+        continue;
+      }
       result.error_row = r;
       result.error = outcomes[r].status;
       return result;
@@ -437,10 +444,11 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   result.offsets.resize(rows + 1);
   result.offsets[0] = 0;
   for (int64_t r = 0; r < rows; ++r)
-    result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(outcomes[r].count());
+    result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(valid(outcomes[r]) ? outcomes[r].count() : 0);
   result.indices = HostBuffer(static_cast<size_t>(total) * sizeof(int32_t));
   // Every row is valid now, so the input may be written.
   for_rows([&](int64_t r) {
+    if (!valid(outcomes[r])) return;  // skipped: no ids, logits untouched
     int32_t* out = result.indices.as<int32_t>() + result.offsets[r];
     for (const IdPiece& piece : outcomes[r].pieces) {
       const int32_t* ids = piece.arena->ids.data() + piece.offset;
@@ -455,9 +463,9 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
 
 }  // namespace
 
-MaskRowsResult mask_rows(const LogitsView& logits, const BatchParams& params, bool fill) {
+MaskRowsResult mask_rows(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows) {
   return with_storage(logits.dtype, [&](auto storage) {
-    return mask_rows_typed<decltype(storage)>(logits, params, fill);
+    return mask_rows_typed<decltype(storage)>(logits, params, fill, invalid_rows);
   });
 }
 

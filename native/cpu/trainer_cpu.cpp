@@ -38,9 +38,11 @@ class KeptDistribution {
   RowStatus prepare(const Ids& ids, int64_t target_position, bool with_entropy) {
     const ScanResult scan = scan_row<V>(values_, count_);
     if (scan.has_invalid) {
+      // Bounded: in a SharedArrayBuffer another thread may have rewritten the
+      // value the scan saw; then no column is named.
       int64_t i = 0;
-      while (!is_nan_or_pos_inf(V::load(values_[i]))) ++i;
-      return RowStatus{RowError::kInvalidLogit, ids(i)};
+      while (i < count_ && !is_nan_or_pos_inf(V::load(values_[i]))) ++i;
+      return RowStatus{RowError::kInvalidLogit, i < count_ ? ids(i) : -1};
     }
     if (scan.max == kNegInf) return RowStatus{RowError::kNoFiniteKeptLogit, -1};
     z_max_ = scaled_logit(scan.max, temperature_);

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "../host/kept_ids.h"
+#include "../host/skip_rows.h"
 #include "context.h"
 #include "cuda_backend.h"
 #include "operations.h"
@@ -19,8 +20,11 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {}
 
-  MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, Profile* profile) override {
-    if (DeviceLogits* resident = resident_of(logits)) return mask_rows(*resident, params, fill, profile);
+  MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                      Profile* profile) override {
+    if (invalid_rows == InvalidRows::kSkip)
+      return host::mask_skipping_invalid_rows(*this, logits, params, fill, profile);
+    if (DeviceLogits* resident = resident_of(logits)) return mask_rows(*resident, logits.view, params, fill, profile);
     return mask_rows(logits.view, params, fill, device_, profile);
   }
 

@@ -268,10 +268,11 @@ MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool
   });
 }
 
-MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool fill, Profile* profile) {
-  return Context::get(logits.device()).run([&](Context& ctx) {
-    require_current(logits, ctx);
-    return Pipeline(ctx, profile).run(logits.view(), params, fill);
+MaskRowsResult mask_rows(DeviceLogits& owner, const LogitsView& view, const BatchParams& params, bool fill,
+                         Profile* profile) {
+  return Context::get(owner.device()).run([&](Context& ctx) {
+    require_current(owner, ctx);
+    return Pipeline(ctx, profile).run(view, params, fill);
   });
 }
 

@@ -39,8 +39,10 @@ class DeviceLogits final : public ResidentLogits {
 // mask() on host logits: uploads them, computes, copies back the CSR (and,
 // with fill, the filled logits).
 MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool fill, int device, Profile* profile);
-// mask() on device logits; fill writes into them.
-MaskRowsResult mask_rows(DeviceLogits& logits, const BatchParams& params, bool fill, Profile* profile);
+// mask() on rows of device logits (view: all of owner's rows or some of
+// them); fill writes into them.
+MaskRowsResult mask_rows(DeviceLogits& owner, const LogitsView& view, const BatchParams& params, bool fill,
+                         Profile* profile);
 
 // The trainer side: rows [0, shape.rows) are computed, their data in host
 // memory (uploaded for the call) or, when resident is set, on its device.

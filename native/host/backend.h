@@ -73,8 +73,10 @@ class Backend {
   virtual ~Backend() = default;
 
   // mask(): the kept ids of every row (README "The rule"). With fill, every
-  // entry not kept becomes -inf in place, only once every row is valid.
-  virtual MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, Profile* profile) = 0;
+  // entry not kept becomes -inf in place: with kFailBatch only once every row
+  // is valid, with kSkip in the valid rows only (skipped rows are untouched).
+  virtual MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                              Profile* profile) = 0;
 
   // -inf at every id a row does not keep. Host logits are written to out
   // ([rows, vocab] in their format; may be logits.view.data); resident

@@ -4,17 +4,25 @@
 #include <cstdint>
 #include <vector>
 
-#include "host_buffer.h"
+#include "../core/trainer.h"
 #include "../core/types.h"
+#include "host_buffer.h"
 
 namespace sm {
+
+// What a batch does with a row that has no mask (mask()'s onInvalidRow).
+enum class InvalidRows {
+  kFailBatch,  // the first such row fails the whole call
+  kSkip,       // the row keeps no ids and is reported in skipped; the others are masked as alone
+};
 
 struct MaskRowsResult {
   std::vector<int32_t> offsets;  // rows + 1 entries
   HostBuffer indices;            // int32: the ascending kept ids of each row
-  int64_t error_row = -1;        // the first row that has no mask, or -1
+  int64_t error_row = -1;        // kFailBatch: the first row that has no mask, or -1
   RowStatus error;
-  bool too_many_ids = false;     // more kept ids in all than an Int32Array offset can address
+  std::vector<RowFailure> skipped;  // kSkip: every row that has no mask, ascending
+  bool too_many_ids = false;        // more kept ids in all than an Int32Array offset can address
 };
 
 }  // namespace sm

@@ -48,6 +48,7 @@ class ThreadPool {
  private:
   void worker_loop();
   void drain();
+  void stop();
 
   std::vector<std::thread> workers_;
   std::recursive_mutex submit_mutex_;  // one parallel_for (or Exclusive holder) at a time

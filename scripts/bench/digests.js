@@ -7,7 +7,8 @@
 //   node scripts/bench/digests.js [package dir]   prints the digests as JSON
 const crypto = require('crypto');
 const path = require('path');
-const { normalLogits, zipfLogits, toBf16 } = require('./mask');
+const { normalLogits, zipfLogits } = require('./mask');
+const { encode } = require('../shared');
 
 const B = 64;
 const V = 128256;
@@ -30,7 +31,7 @@ function benchDigests(sm) {
   const logits = { normal: normalLogits(B, V, 3, 1), zipf: zipfLogits(B, V, 2) };
   for (const dtype of ['float32', 'bfloat16']) {
     for (const c of MASK_CASES) {
-      const data = dtype === 'float32' ? logits[c.dist] : toBf16(logits[c.dist]);
+      const data = dtype === 'float32' ? logits[c.dist] : encode(logits[c.dist], 'bfloat16');
       const m = sm.mask({ data, shape: [B, V], dtype }, c.params);
       out[`mask ${c.name} ${dtype}`] = digest(m.offsets, m.indices);
     }
@@ -42,7 +43,7 @@ function benchDigests(sm) {
   }
   // The trainer ops over the sampler's own masks, targets the first kept id of each row.
   for (const dtype of ['float32', 'bfloat16']) {
-    const data = dtype === 'float32' ? logits.zipf : toBf16(logits.zipf);
+    const data = dtype === 'float32' ? logits.zipf : encode(logits.zipf, 'bfloat16');
     const tensor = { data, shape: [B, V], dtype };
     const kept = sm.mask(tensor, { topK: 50, topP: 0.9, temperature: 0.7 });
     const targets = Int32Array.from({ length: B }, (_, r) => kept.indices[kept.offsets[r]]);

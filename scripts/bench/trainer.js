@@ -15,7 +15,8 @@
 // - SamplingMask.fromBitmask vs unpacking every bit in a plain JS loop (what
 //   numpy unpackbits + nonzero does), 64 rows x V = 151936.
 const sm = require('../..');
-const { rng } = require('./util');
+const { rng } = require('../shared');
+const { median } = require('./util');
 
 const KEPT = 50;
 
@@ -53,13 +54,15 @@ async function compare(candidate, baseline, { repeats = 7, warmup = 1 } = {}) {
   }
   const times = { candidate: [], baseline: [] };
   for (let i = 0; i < repeats; i++) {
-    for (const [name, fn] of [['baseline', baseline], ['candidate', candidate]]) {
+    for (const [name, fn] of [
+      ['baseline', baseline],
+      ['candidate', candidate],
+    ]) {
       const start = process.hrtime.bigint();
       await fn();
       times[name].push(Number(process.hrtime.bigint() - start) / 1e6);
     }
   }
-  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1];
   return { ms: median(times.candidate), baselineMs: median(times.baseline) };
 }
 
@@ -104,14 +107,25 @@ async function trainerRows(batch, steps, vocab, next) {
     return sm.maskedLogprobs(scratch, null, targets);
   };
   const reference = masked().logprobs;
-  for (const [name, other] of [['native dense', denseNative().logprobs], ['JS dense', denseLogprobsJs(logits, mask, targets)]]) {
+  for (const [name, other] of [
+    ['native dense', denseNative().logprobs],
+    ['JS dense', denseLogprobsJs(logits, mask, targets)],
+  ]) {
     const worst = worstDifference(reference, other);
     if (worst > 1e-5) throw new Error(`bench: masked and ${name} log-probs disagree by ${worst}`);
   }
   const js = await compare(masked, () => denseLogprobsJs(logits, mask, targets), { repeats: 3 });
   const native = await compare(masked, denseNative, { repeats: 5 });
-  const inPlace = await compare(() => sm.applyMask(scratch, mask, { inPlace: true }), () => scratch.data.set(logits), { repeats: 5 });
-  const fresh = await compare(() => sm.applyMask(tensor, mask), () => logits.slice(), { repeats: 3 });
+  const inPlace = await compare(
+    () => sm.applyMask(scratch, mask, { inPlace: true }),
+    () => scratch.data.set(logits),
+    { repeats: 5 },
+  );
+  const fresh = await compare(
+    () => sm.applyMask(tensor, mask),
+    () => logits.slice(),
+    { repeats: 3 },
+  );
   const row = (op, result, baseline, target) => ({
     op,
     shape,
@@ -151,10 +165,14 @@ async function bitmaskRows(next) {
   if (decoded.indices.length !== baseline.indices.length || decoded.indices.some((id, i) => id !== baseline.indices[i])) {
     throw new Error('bench: fromBitmask and the unpack baseline disagree');
   }
-  const result = await compare(() => sm.SamplingMask.fromBitmask(bytes, rows, vocab), () => unpackEveryBit(bytes, rows, vocab), {
-    repeats: 15,
-    warmup: 3,
-  });
+  const result = await compare(
+    () => sm.SamplingMask.fromBitmask(bytes, rows, vocab),
+    () => unpackEveryBit(bytes, rows, vocab),
+    {
+      repeats: 15,
+      warmup: 3,
+    },
+  );
   return [
     {
       op: 'fromBitmask',
@@ -172,10 +190,6 @@ module.exports = {
   name: 'trainer',
   async run() {
     const next = rng(3);
-    return [
-      ...(await trainerRows(8, 512, 32000, next)),
-      ...(await trainerRows(4, 128, 151936, next)),
-      ...(await bitmaskRows(next)),
-    ];
+    return [...(await trainerRows(8, 512, 32000, next)), ...(await trainerRows(4, 128, 151936, next)), ...(await bitmaskRows(next))];
   },
 };

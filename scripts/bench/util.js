@@ -1,6 +1,12 @@
 'use strict';
 // Shared timing and table helpers for the benchmark modules.
 
+/** The middle value (the upper one of an even count); xs is left as it was. */
+function median(xs) {
+  const sorted = xs.slice().sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 /** Median wall time in ms of fn() over `repeats` runs after `warmup` runs. */
 async function timeIt(fn, { repeats = 7, warmup = 2 } = {}) {
   for (let i = 0; i < warmup; i++) await fn();
@@ -10,8 +16,7 @@ async function timeIt(fn, { repeats = 7, warmup = 2 } = {}) {
     await fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(times);
 }
 
 /** A markdown table of an array of flat objects. */
@@ -25,16 +30,4 @@ function table(rows) {
   return lines.join('\n');
 }
 
-/** A seeded PRNG (mulberry32) so benchmarks and demos are repeatable. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-module.exports = { timeIt, table, rng };
+module.exports = { median, timeIt, table };
