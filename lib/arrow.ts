@@ -15,6 +15,7 @@
 import { dirname } from 'path';
 import type * as ArrowModule from 'apache-arrow';
 import type { Data, DataType, Field, Int32, List, Table, Vector } from 'apache-arrow';
+import { describe, readOptions } from './args';
 import { rangeError, typeError } from './errors';
 import { checkVocab, concat } from './lists';
 import { requireOptional } from './optional';
@@ -28,7 +29,9 @@ import {
   requestRows,
   resolveVocab,
   userMetadata,
+  type CheckedRollout,
   type RolloutFile,
+  type RolloutLayout,
   type RolloutReadOptions,
   type RolloutRecord,
   type RolloutScalar,
@@ -211,8 +214,14 @@ function scalarType(A: Arrow, kind: ScalarKind): DataType {
  * mixed types (a column holds one), tokens or log-probs that do not match the
  * mask rows, ids outside [0, vocab) are errors naming the record.
  */
-export function rolloutTable(records: readonly RolloutRecord[], options: RolloutWriteOptions = {}): Table {
+export function rolloutTable(records: readonly RolloutRecord[], options?: RolloutWriteOptions): Table {
   const layout = checkRollouts(records, options);
+  return tableOf(layout);
+}
+
+/** The table of checked records (never the caller's objects again). @internal */
+export function tableOf(layout: RolloutLayout): Table {
+  const records = layout.records;
   const A = arrowModule();
   const fields: Field[] = [];
   const columns: Data[] = [];
@@ -232,7 +241,7 @@ export function rolloutTable(records: readonly RolloutRecord[], options: Rollout
           data: BigInt64Array.from(ids as number[], BigInt),
         }),
   );
-  const perRecord = (pick: (r: RolloutRecord) => ArrayLike<number> | undefined) => records.map(pick);
+  const perRecord = (pick: (r: CheckedRollout) => ArrayLike<number> | undefined) => records.map(pick);
   if (layout.hasPrompt) {
     const prompts = joined(
       perRecord((r) => r.promptIds),
@@ -286,7 +295,7 @@ export function rolloutTable(records: readonly RolloutRecord[], options: Rollout
       true,
     );
   }
-  const metadata = new Map([[kVocabKey, String(layout.vocab)], ...Object.entries(options.metadata ?? {})]);
+  const metadata = new Map([[kVocabKey, String(layout.vocab)], ...Object.entries(layout.metadata)]);
   const schema = new A.Schema(fields, metadata);
   const batch = new A.RecordBatch(
     schema,
@@ -296,10 +305,10 @@ export function rolloutTable(records: readonly RolloutRecord[], options: Rollout
 }
 
 /** The records as Arrow IPC bytes (stream by default, or { format: 'file' }). */
-export function writeRolloutsArrow(records: readonly RolloutRecord[], options: ArrowWriteOptions = {}): Uint8Array {
-  const format = options.format ?? 'stream';
+export function writeRolloutsArrow(records: readonly RolloutRecord[], options?: ArrowWriteOptions): Uint8Array {
+  const { format = 'stream' } = readOptions(options, ['format']);
   if (format !== 'stream' && format !== 'file')
-    throw typeError('options.format', `expected 'stream' or 'file', got ${String(format)}`);
+    throw typeError('options.format', `expected 'stream' or 'file', got ${describe(format)}`);
   const table = rolloutTable(records, options);
   return arrowModule().tableToIPC(table, format);
 }

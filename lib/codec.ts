@@ -16,8 +16,13 @@ function maskArgument(mask: unknown): SamplingMask {
  * bitmap (whichever is smaller), and a CRC-32C over everything.
  */
 export function serialize(mask: SamplingMask): Uint8Array {
-  const m = maskArgument(mask);
-  return addon.serializeMask({ offsets: m.offsets, indices: m.indices, vocab: m.vocab });
+  const { offsets, indices, vocab } = maskArgument(mask);
+  return serializeCsr(offsets, indices, vocab);
+}
+
+/** serialize() of a mask's fields, read once by the caller (the addon checks them, on a snapshot when shared). @internal */
+export function serializeCsr(offsets: Int32Array, indices: Int32Array, vocab: number): Uint8Array {
+  return addon.serializeMask({ offsets, indices, vocab });
 }
 
 /**

@@ -2,6 +2,7 @@
 // them without copying them again, download() when needed. The memory goes
 // with free() or, at the latest, when the DeviceTensor is garbage collected.
 import { addon, type NativeDeviceTensor, type NativeLogits } from './native';
+import { readOptions } from './args';
 import { nativeLogits, type DType, type LogitsInput, type Tensor } from './tensor';
 
 export interface ToDeviceOptions {
@@ -26,6 +27,17 @@ export class DeviceTensor {
     this.vocab = vocab;
     this.dtype = dtype;
     this.device = device;
+    // mask() trusts rows and vocab of the handle it describes: they cannot change.
+    Object.freeze(this);
+  }
+
+  /**
+   * Whether value is a DeviceTensor made by this package: a brand check on
+   * its private handle, so a proxy of one or an object that merely inherits
+   * from DeviceTensor.prototype is not taken for one.
+   */
+  static isDeviceTensor(value: unknown): value is DeviceTensor {
+    return value !== null && typeof value === 'object' && #handle in value;
   }
 
   get shape(): [number, number] {
@@ -57,21 +69,25 @@ export class DeviceTensor {
   }
 }
 
+// The device a tensor is uploaded to, read from options once, before the
+// upload (the addon reads and checks its own copy of the field).
 function deviceOf(options: ToDeviceOptions | undefined): number {
-  const device = options !== null && typeof options === 'object' ? options.device : undefined;
-  return device ?? addon.getBackend().device;
+  const { device } = options !== null && typeof options === 'object' ? readOptions(options, ['device']) : {};
+  return typeof device === 'number' ? device : addon.getBackend().device;
 }
 
 /** Uploads logits to a CUDA device (ERR_SM_CUDA_UNAVAILABLE where CUDA cannot run). */
 export function toDevice(logits: LogitsInput, options?: ToDeviceOptions): DeviceTensor {
   const rows = nativeLogits(logits, options);
+  const device = deviceOf(options);
   const handle = addon.toDevice({ ...rows, options });
-  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, deviceOf(options));
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
 }
 
 /** Like toDevice(), off the event loop (ordinary ArrayBuffers are copied first, so detaching them meanwhile is safe). */
 export async function toDeviceAsync(logits: LogitsInput, options?: ToDeviceOptions): Promise<DeviceTensor> {
   const rows = nativeLogits(logits, options);
+  const device = deviceOf(options);
   const handle = await addon.toDeviceAsync({ ...rows, options });
-  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, deviceOf(options));
+  return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
 }

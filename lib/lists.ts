@@ -1,6 +1,7 @@
 // Building masks from what inference servers return (one id list per
 // generated token) and joining per-request masks into trainer batches.
-import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { allocate, describe, kMaxElements, readIds, readLength, readList, readOptions } from './args';
+import { readMask, SamplingMask, wrapNativeCsr, type MaskSnapshot } from './sampling-mask';
 import { rangeError, typeError } from './errors';
 
 /** What fromLists does with a row that is not strictly ascending. */
@@ -45,7 +46,7 @@ function outOfRange(argument: string, message: string): RangeError {
 
 export function checkVocab(vocab: unknown, argument = 'vocab'): number {
   if (typeof vocab !== 'number' || !Number.isInteger(vocab) || vocab < 1 || vocab > kMaxVocab) {
-    throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${String(vocab)}`);
+    throw outOfRange(argument, `expected an integer in [1, ${kMaxVocab}], got ${describe(vocab)}`);
   }
   return vocab;
 }
@@ -61,17 +62,23 @@ export function isArrayLike(value: unknown): value is ArrayLike<unknown> {
 
 const kAscending = -1;
 const kNotAscending = -2;
+// The value copyRow refused (read once: the error message shows it, not a second read).
+let refusedId: unknown;
 
-// Copies a row's ids to indices[at, ...). Returns the position of the first
-// id that is not an integer in [0, vocab), else kAscending or kNotAscending
-// (all valid, but not strictly ascending). A small function of its own so
-// the engine optimizes this loop for the caller's array kind.
-function copyRow(list: ArrayLike<number>, indices: Int32Array, at: number, vocab: number): number {
+// Copies the first n ids of a row to indices[at, ...), reading each element
+// once. Returns the position of the first id that is not an integer in
+// [0, vocab) (kept in refusedId), else kAscending or kNotAscending (all
+// valid, but not strictly ascending). A small function of its own so the
+// engine optimizes this loop for the caller's array kind.
+function copyRow(list: ArrayLike<unknown>, n: number, indices: Int32Array, at: number, vocab: number): number {
   let previous = -1;
   let ascending = true;
-  for (let j = 0; j < list.length; j++) {
+  for (let j = 0; j < n; j++) {
     const id = list[j];
-    if ((id | 0) !== id || id < 0 || id >= vocab) return j;
+    if (typeof id !== 'number' || (id | 0) !== id || id < 0 || id >= vocab) {
+      refusedId = id;
+      return j;
+    }
     if (id <= previous) ascending = false;
     indices[at + j] = id;
     previous = id;
@@ -100,37 +107,36 @@ function sortUnique(ids: Int32Array, start: number, end: number): number {
 /**
  * A mask from one id list per row (vLLM `sampling_mask`, SGLang
  * `meta_info.output_token_sampling_mask`). Every id must be an integer in
- * [0, vocab); errors name the row.
+ * [0, vocab); errors name the row. Each row, its length and each id are
+ * read once (the ids straight into the mask's own array, checked there).
  */
 export function fromLists(
   lists: ArrayLike<ArrayLike<number>>,
   vocab: number,
-  options: FromListsOptions = {},
+  options?: FromListsOptions,
 ): SamplingMask {
   checkVocab(vocab);
-  const order = options.order ?? 'reject';
-  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${String(order)}`);
-  if (!isArrayLike(lists)) throw typeError('lists', 'expected an array of id lists');
-  const rows = lists.length;
+  const { order = 'reject' } = readOptions(options, ['order']);
+  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+  const rows = readLength(lists, 'lists', 'an array of id lists');
+  const rowLists = new Array<ArrayLike<unknown>>(rows);
+  const lengths = allocate(() => new Int32Array(rows), 'lists');
   let total = 0;
   for (let r = 0; r < rows; r++) {
-    const list = lists[r];
-    if (!isArrayLike(list)) throw Object.assign(typeError('lists', `row ${r} is not an array of ids`), { row: r });
-    total += list.length;
+    const list = (lists as ArrayLike<unknown>)[r];
+    lengths[r] = readLength(list, 'lists', `row ${r} to be an array of ids`, r);
+    rowLists[r] = list as ArrayLike<unknown>;
+    total += lengths[r];
+    if (total > kMaxElements) throw listError(`more than 2^31 - 1 ids in all; split the batch`);
   }
-  if (total > 0x7fffffff) throw listError(`${total} ids in all, more than 2^31 - 1; split the batch`);
-  const offsets = new Int32Array(rows + 1);
-  const indices = new Int32Array(total);
+  const offsets = allocate(() => new Int32Array(rows + 1), 'lists');
+  const indices = allocate(() => new Int32Array(total), 'lists');
   let at = 0;
   for (let r = 0; r < rows; r++) {
-    const list = lists[r];
-    const n = list.length;
-    if (at + n > total) throw listError(`row ${r} changed length while being read`, r);
-    const status = copyRow(list, indices, at, vocab);
-    let end = at + n;
+    const status = copyRow(rowLists[r], lengths[r], indices, at, vocab);
+    let end = at + lengths[r];
     if (status >= 0) {
-      const id = list[status];
-      throw listError(`row ${r} has ${typeof id === 'string' ? JSON.stringify(id) : String(id)} at position ${status}, expected an integer id in [0, ${vocab})`, r);
+      throw listError(`row ${r} has ${describe(refusedId)} at position ${status}, expected an integer id in [0, ${vocab})`, r);
     }
     if (status === kNotAscending) {
       if (order === 'reject') throw listError(describeDisorder(indices, at, end, r), r);
@@ -145,40 +151,56 @@ export function fromLists(
 /**
  * The rows of several masks one after another (same vocab), e.g. the requests
  * of a trainer micro-batch; with padTo, a [masks.length, padTo] batch whose
- * padding rows keep only padId (see ConcatOptions).
+ * padding rows keep only padId (see ConcatOptions). Each mask is read once
+ * and checked (readMask), so the result can be trusted.
  */
-export function concat(masks: readonly SamplingMask[], options: ConcatOptions = {}): SamplingMask {
-  if (!Array.isArray(masks) || masks.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
-  masks.forEach((m, i) => {
-    if (!(m instanceof SamplingMask)) throw typeError(`masks[${i}]`, 'expected a SamplingMask');
-    if (m.vocab !== masks[0].vocab) throw outOfRange(`masks[${i}]`, `vocab ${m.vocab} differs from masks[0]'s ${masks[0].vocab}`);
+export function concat(masks: readonly SamplingMask[], options?: ConcatOptions): SamplingMask {
+  if (!Array.isArray(masks)) throw typeError('masks', 'expected a non-empty array of SamplingMask');
+  const parts = readList(masks, 'masks', 'a non-empty array of SamplingMask').map((m, i) => readMask(m, `masks[${i}]`));
+  if (parts.length === 0) throw typeError('masks', 'expected a non-empty array of SamplingMask');
+  return joinParts(parts, readPadding(options, parts), 'masks', (i) => `masks[${i}]`);
+}
+
+interface Padding {
+  padTo: number | undefined;
+  padId: number;
+  left: boolean;
+}
+
+// ConcatOptions read once and checked against the masks they pad.
+function readPadding(options: unknown, parts: readonly MaskSnapshot[]): Padding {
+  const { padTo, padId = 0, padSide = 'right' } = readOptions(options, ['padTo', 'padId', 'padSide']);
+  if (padSide !== 'left' && padSide !== 'right') {
+    throw typeError('options.padSide', `expected 'right' or 'left', got ${describe(padSide)}`);
+  }
+  if (padTo !== undefined && (typeof padTo !== 'number' || !Number.isInteger(padTo) || padTo < 0)) {
+    throw outOfRange('options.padTo', `expected an integer >= 0, got ${describe(padTo)}`);
+  }
+  const vocab = parts[0].vocab;
+  if (typeof padId !== 'number' || !Number.isInteger(padId) || padId < 0 || padId >= vocab) {
+    throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${describe(padId)}`);
+  }
+  return { padTo: padTo as number | undefined, padId, left: padSide === 'left' };
+}
+
+// The rows of checked masks one after another, padded. Errors name the
+// argument that holds them, and name(i) mask i within it.
+function joinParts(parts: readonly MaskSnapshot[], { padTo, padId, left }: Padding, argument: string, name: (i: number) => string): SamplingMask {
+  const vocab = parts[0].vocab;
+  parts.forEach((m, i) => {
+    if (m.vocab !== vocab) throw outOfRange(name(i), `vocab ${m.vocab} differs from ${name(0)}'s ${vocab}`);
+    if (padTo !== undefined && m.rows > padTo) throw outOfRange('options.padTo', `${name(i)} has ${m.rows} rows, more than padTo ${padTo}`);
   });
-  const vocab = masks[0].vocab;
-  const padTo = options.padTo;
-  const padId = options.padId ?? 0;
-  const padLeft = (options.padSide ?? 'right') === 'left';
-  if (options.padSide !== undefined && options.padSide !== 'left' && options.padSide !== 'right') {
-    throw typeError('options.padSide', `expected 'right' or 'left', got ${String(options.padSide)}`);
-  }
-  if (padTo !== undefined) {
-    if (!Number.isInteger(padTo) || padTo < 0) throw outOfRange('options.padTo', `expected an integer >= 0, got ${padTo}`);
-    masks.forEach((m, i) => {
-      if (m.rows > padTo) throw outOfRange('options.padTo', `masks[${i}] has ${m.rows} rows, more than padTo ${padTo}`);
-    });
-  }
-  if (!Number.isInteger(padId) || padId < 0 || padId >= vocab) {
-    throw outOfRange('options.padId', `expected an integer id in [0, ${vocab}), got ${padId}`);
-  }
   let rows = 0;
   let ids = 0;
-  for (const m of masks) {
+  for (const m of parts) {
     const pad = padTo === undefined ? 0 : padTo - m.rows;
     rows += m.rows + pad;
     ids += m.indices.length + pad;
   }
-  if (ids > 0x7fffffff) throw outOfRange('masks', `${ids} ids in all, more than 2^31 - 1`);
-  const offsets = new Int32Array(rows + 1);
-  const indices = new Int32Array(ids);
+  if (ids > kMaxElements || rows >= kMaxElements) throw outOfRange(argument, `${ids} ids in ${rows} rows, more than 2^31 - 1`);
+  const offsets = allocate(() => new Int32Array(rows + 1), argument);
+  const indices = allocate(() => new Int32Array(ids), argument);
   let row = 0;
   let at = 0;
   const pad = (count: number) => {
@@ -187,14 +209,14 @@ export function concat(masks: readonly SamplingMask[], options: ConcatOptions = 
       offsets[++row] = at;
     }
   };
-  for (const m of masks) {
+  for (const m of parts) {
     const padding = padTo === undefined ? 0 : padTo - m.rows;
-    if (padLeft) pad(padding);
+    if (left) pad(padding);
     indices.set(m.indices, at);
     for (let r = 1; r <= m.rows; r++) offsets[row + r] = at + m.offsets[r];
     row += m.rows;
     at += m.indices.length;
-    if (!padLeft) pad(padding);
+    if (!left) pad(padding);
   }
   return wrapNativeCsr(offsets, indices, vocab);
 }
@@ -219,32 +241,31 @@ export interface TrainerBatch {
  * The masks, targets and loss mask of a [B, T] trainer batch, aligned:
  * request b's rows and tokens at [b, 0 .. rows) (padSide 'right', default)
  * or at the end of its row of T ('left'). padTo defaults to the longest
- * request. Tokens must be ids in [0, vocab), one per mask row.
+ * request. Tokens must be ids in [0, vocab), one per mask row. Every request
+ * is read once (its mask checked as concat checks it).
  */
-export function trainerBatch(requests: readonly TrainerBatchRequest[], options: ConcatOptions = {}): TrainerBatch {
-  if (!Array.isArray(requests) || requests.length === 0) throw typeError('requests', 'expected a non-empty array of { mask, tokens }');
-  const masks = requests.map((r, i) => {
+export function trainerBatch(requests: readonly TrainerBatchRequest[], options?: ConcatOptions): TrainerBatch {
+  const expected = 'a non-empty array of { mask, tokens }';
+  if (!Array.isArray(requests)) throw typeError('requests', `expected ${expected}`);
+  const fields = readList(requests, 'requests', expected).map((r, i) => {
     if (r === null || typeof r !== 'object') throw typeError(`requests[${i}]`, 'expected { mask, tokens }');
-    return r.mask;
+    const { mask, tokens } = r as TrainerBatchRequest;
+    return { mask: readMask(mask, `requests[${i}].mask`), tokens };
   });
-  const padTo = options.padTo ?? Math.max(...masks.map((m) => (m instanceof SamplingMask ? m.rows : 0)));
-  const mask = concat(masks, { ...options, padTo });
-  const padId = options.padId ?? 0;
-  const left = options.padSide === 'left';
-  const targets = new Int32Array(requests.length * padTo).fill(padId);
-  const lossMask = new Float32Array(requests.length * padTo);
-  requests.forEach(({ mask: m, tokens }, b) => {
-    if (!isArrayLike(tokens)) throw typeError(`requests[${b}].tokens`, 'expected the token generated at each mask row');
-    if (tokens.length !== m.rows) throw outOfRange(`requests[${b}].tokens`, `has ${tokens.length} tokens for ${m.rows} mask rows`);
-    const start = b * padTo + (left ? padTo - m.rows : 0);
-    for (let t = 0; t < tokens.length; t++) {
-      const token = tokens[t] as number;
-      if ((token | 0) !== token || token < 0 || token >= mask.vocab) {
-        throw outOfRange(`requests[${b}].tokens`, `entry ${t} is ${String(token)}, expected a token id in [0, ${mask.vocab})`);
-      }
-      targets[start + t] = token;
-      lossMask[start + t] = 1;
-    }
+  if (fields.length === 0) throw typeError('requests', `expected ${expected}`);
+  const parts = fields.map((f) => f.mask);
+  const padding = readPadding(options, parts);
+  const padTo = padding.padTo ?? Math.max(...parts.map((m) => m.rows));
+  const mask = joinParts(parts, { ...padding, padTo }, 'requests', (i) => `requests[${i}].mask`);
+  const targets = allocate(() => new Int32Array(fields.length * padTo), 'requests').fill(padding.padId);
+  const lossMask = allocate(() => new Float32Array(fields.length * padTo), 'requests');
+  fields.forEach(({ mask: m, tokens }, b) => {
+    const argument = `requests[${b}].tokens`;
+    const ids = readIds(tokens, argument, 'the token generated at each mask row', 0, mask.vocab);
+    if (ids.length !== m.rows) throw outOfRange(argument, `has ${ids.length} tokens for ${m.rows} mask rows`);
+    const start = b * padTo + (padding.left ? padTo - m.rows : 0);
+    targets.set(ids, start);
+    lossMask.fill(1, start, start + ids.length);
   });
-  return { mask, targets: { data: targets, shape: [requests.length, padTo] }, lossMask };
+  return { mask, targets: { data: targets, shape: [fields.length, padTo] }, lossMask };
 }

@@ -1,12 +1,18 @@
 // The mask layouts trainers already have, to and from CSR: ids padded with
 // -1 to [rows, width] (PyTorch trainers) and bit-packed [rows, ceil(V / 8)]
 // bytes, bit i of a row at byte i >> 3, bit i & 7 (vLLM's fallback).
+import { allocate, describe, isTypedArrayOf, kMaxElements, lengthOf, ownBytes, ownInt32 } from './args';
 import { rangeError, typeError } from './errors';
-import { isTypedArrayOf } from './tensor';
 
 export interface Csr {
   offsets: Int32Array;
   indices: Int32Array;
+}
+
+/** CSR arrays that are private to the caller (copied and checked: see readMask). */
+export interface CheckedCsr extends Csr {
+  vocab: number;
+  rows: number;
 }
 
 /** Kept ids padded with -1 after each row's ids: row r is ids[r * width .. (r + 1) * width). */
@@ -18,10 +24,11 @@ export interface PaddedIds {
 
 const PADDING = -1;
 
-function checkCount(value: number, argument: string, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `expected an integer >= ${min}, got ${value}`);
+function checkCount(value: unknown, argument: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value >= kMaxElements) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `expected an integer in [${min}, 2^31 - 1), got ${describe(value)}`);
   }
+  return value;
 }
 
 function invalidMask(argument: string, message: string, row?: number): RangeError {
@@ -38,10 +45,12 @@ export function csrFromPadded(ids: Int32Array, rows: number, width: number, voca
   checkCount(rows, 'rows', 0);
   checkCount(width, 'width', 0);
   checkCount(vocab, 'vocab', 1);
-  if (ids.length !== rows * width) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'ids', `has ${ids.length} entries, rows x width needs ${rows * width}`);
+  if (lengthOf(ids) !== rows * width) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'ids', `has ${lengthOf(ids)} entries, rows x width needs ${rows * width}`);
   }
-  const offsets = new Int32Array(rows + 1);
+  // The padding checks and the ids copied must be the same values (a copy when shared).
+  ids = ownInt32(ids, 'ids', 'an Int32Array of [rows, width] ids');
+  const offsets = allocate(() => new Int32Array(rows + 1), 'rows');
   for (let r = 0; r < rows; r++) {
     let count = 0;
     while (count < width && ids[r * width + count] !== PADDING) count++;
@@ -65,15 +74,22 @@ export function csrFromPadded(ids: Int32Array, rows: number, width: number, voca
   return { offsets, indices };
 }
 
-/** Padded ids of a CSR mask, ascending per row; width defaults to the largest row. */
-export function csrToPadded(csr: Csr, width?: number): PaddedIds {
-  const rows = csr.offsets.length - 1;
+/**
+ * Padded ids of a CSR mask, ascending per row; width defaults to the largest
+ * row. A row keeps at most vocab ids, so a width beyond vocab is refused
+ * rather than filled.
+ */
+export function csrToPadded(csr: CheckedCsr, width?: unknown): PaddedIds {
+  const { rows, vocab } = csr;
   let widest = 0;
   for (let r = 0; r < rows; r++) widest = Math.max(widest, csr.offsets[r + 1] - csr.offsets[r]);
-  const padded = width ?? widest;
-  checkCount(padded, 'width', 0);
+  const padded = checkCount(width ?? widest, 'width', 0);
   if (padded < widest) throw rangeError('ERR_SM_OUT_OF_RANGE', 'width', `${padded} is below the largest row's ${widest} ids`);
-  const ids = new Int32Array(rows * padded).fill(PADDING);
+  if (padded > vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'width', `${padded} is above vocab ${vocab}: no row can keep more ids`);
+  if (rows * padded > kMaxElements) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'width', `[${rows}, ${padded}] is more than 2^31 - 1 ids; pad fewer rows at a time`);
+  }
+  const ids = allocate(() => new Int32Array(rows * padded), 'width').fill(PADDING);
   for (let r = 0; r < rows; r++) ids.set(csr.indices.subarray(csr.offsets[r], csr.offsets[r + 1]), r * padded);
   return { ids, rows, width: padded };
 }
@@ -94,18 +110,20 @@ export function csrFromBitmask(bytes: Uint8Array, rows: number, vocab: number): 
   checkCount(rows, 'rows', 0);
   checkCount(vocab, 'vocab', 1);
   const rowBytes = bitmaskRowBytes(vocab);
-  if (bytes.length !== rows * rowBytes) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'bytes', `has ${bytes.length} bytes, rows x ceil(vocab / 8) needs ${rows * rowBytes}`);
+  if (lengthOf(bytes) !== rows * rowBytes) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'bytes', `has ${lengthOf(bytes)} bytes, rows x ceil(vocab / 8) needs ${rows * rowBytes}`);
   }
+  // The padding-bit check and the bits read must be the same bytes (a copy when shared).
+  bytes = ownBytes(bytes, 'bytes');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const wholeWords = rowBytes >> 2;
   const paddingBits = rowBytes * 8 - vocab;
-  const offsets = new Int32Array(rows + 1);
-  let indices = new Int32Array(Math.max(1024, rows * 64));
+  const offsets = allocate(() => new Int32Array(rows + 1), 'rows');
+  let indices = allocate(() => new Int32Array(Math.min(Math.max(1024, rows * 64), lengthOf(bytes) * 8 + 1)), 'bytes');
   let count = 0;
   const push = (id: number): void => {
     if (count === indices.length) {
-      const grown = new Int32Array(indices.length * 2);
+      const grown = allocate(() => new Int32Array(indices.length * 2), 'bytes');
       grown.set(indices);
       indices = grown;
     }
@@ -140,10 +158,10 @@ export function csrFromBitmask(bytes: Uint8Array, rows: number, vocab: number): 
 }
 
 /** The bitmask of a CSR mask over vocab ids. */
-export function csrToBitmask(csr: Csr, vocab: number): Uint8Array {
-  const rows = csr.offsets.length - 1;
+export function csrToBitmask(csr: CheckedCsr, vocab: number): Uint8Array {
+  const rows = csr.rows;
   const rowBytes = bitmaskRowBytes(vocab);
-  const bytes = new Uint8Array(rows * rowBytes);
+  const bytes = allocate(() => new Uint8Array(rows * rowBytes), 'mask');
   for (let r = 0; r < rows; r++) {
     const start = r * rowBytes;
     for (let j = csr.offsets[r]; j < csr.offsets[r + 1]; j++) {

@@ -48,7 +48,7 @@ export interface MaskOptions extends ExecOptions {
 
 /** The native call: the logits' fields and the caller's options, untouched. */
 export function nativeCall(logits: MaskInput, options: unknown): NativeMaskCall {
-  const rows = logits instanceof DeviceTensor ? logits.native() : nativeLogits(logits, options);
+  const rows = DeviceTensor.isDeviceTensor(logits) ? logits.native() : nativeLogits(logits, options);
   return { ...rows, options };
 }
 
@@ -61,7 +61,7 @@ export function toMask(csr: NativeCsr, vocab: number): SamplingMask {
 }
 
 export function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
-  return logits instanceof DeviceTensor ? logits.vocab : (call.vocab as number);
+  return DeviceTensor.isDeviceTensor(logits) ? logits.vocab : (call.vocab as number);
 }
 
 /**

@@ -6,10 +6,12 @@
 // compresses with zstd, and loads with require().
 // The API's types (the node build's functions are the same as the root's).
 import type * as ParquetWasm from 'parquet-wasm';
-import { arrowModule, asFileError, fileError, rolloutTable, rolloutsFromTable, tableFromArrowBytes } from './arrow';
+import { describe, readOptions } from './args';
+import { arrowModule, asFileError, fileError, rolloutsFromTable, tableFromArrowBytes, tableOf } from './arrow';
 import { typeError } from './errors';
 import { requireOptional } from './optional';
 import {
+  checkRollouts,
   kVocabKey,
   type RolloutFile,
   type RolloutReadOptions,
@@ -35,12 +37,13 @@ function parquetModule(): Parquet {
  * and too spread for it to pay: it made files larger and writes slower); the
  * vocab is in the Arrow schema and in the file's key-value metadata.
  */
-export function writeRolloutsParquet(records: readonly RolloutRecord[], options: ParquetWriteOptions = {}): Uint8Array {
-  const compression = options.compression ?? 'zstd';
+export function writeRolloutsParquet(records: readonly RolloutRecord[], options?: ParquetWriteOptions): Uint8Array {
+  const { compression = 'zstd' } = readOptions(options, ['compression']);
   if (compression !== 'zstd' && compression !== 'snappy' && compression !== 'none') {
-    throw typeError('options.compression', `expected 'zstd', 'snappy' or 'none', got ${String(compression)}`);
+    throw typeError('options.compression', `expected 'zstd', 'snappy' or 'none', got ${describe(compression)}`);
   }
-  const table = rolloutTable(records, options);
+  const layout = checkRollouts(records, options);
+  const table = tableOf(layout);
   const ipc = arrowModule().tableToIPC(table, 'stream');
   const P = parquetModule();
   const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[
@@ -48,7 +51,7 @@ export function writeRolloutsParquet(records: readonly RolloutRecord[], options:
   ];
   const metadata = new Map([
     [kVocabKey, table.schema.metadata.get(kVocabKey) as string],
-    ...Object.entries(options.metadata ?? {}),
+    ...Object.entries(layout.metadata),
   ]);
   const properties = new P.WriterPropertiesBuilder()
     .setCompression(codec)

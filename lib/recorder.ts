@@ -1,10 +1,11 @@
 // Collects the mask rows of each request across decode steps, keyed by
 // request id: under continuous batching a request's batch position changes
 // every step, and requests join, finish, are preempted and resume.
+import { describe, readList, readOptions } from './args';
 import { rangeError, typeError } from './errors';
-import { checkVocab, isArrayLike, type ListOrder } from './lists';
+import { checkVocab, type ListOrder } from './lists';
 import type { MaskRecord } from './records';
-import { SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { readMask, SamplingMask, wrapNativeCsr, type MaskSnapshot } from './sampling-mask';
 import { maskFromServer, type ServerMask } from './server-forms';
 
 /** A request id as the inference server names it; 7 and '7' are different ids. */
@@ -124,7 +125,7 @@ class RequestLog {
 
 function checkId(id: unknown, argument: string, row?: number): RequestId {
   if (typeof id === 'string' || (typeof id === 'number' && Number.isSafeInteger(id))) return id;
-  throw typeError(argument, `expected a string or a safe integer, got ${String(id)}`, { row });
+  throw typeError(argument, `expected a string or a safe integer, got ${describe(id)}`, row === undefined ? undefined : { row });
 }
 
 /** What record() takes from sample()'s result: its mask and tokens. */
@@ -165,17 +166,16 @@ export class MaskRecorder {
   private readonly order: ListOrder;
   private vocabSize: number | undefined;
 
-  constructor(options: RecorderOptions = {}) {
-    if (options.vocab !== undefined) this.vocabSize = checkVocab(options.vocab, 'options.vocab');
-    const onOutside = options.onTokenOutsideMask ?? 'throw';
+  constructor(options?: RecorderOptions) {
+    const fields = readOptions(options, ['vocab', 'onTokenOutsideMask', 'order']);
+    const { vocab, onTokenOutsideMask: onOutside = 'throw', order = 'reject' } = fields;
+    if (vocab !== undefined) this.vocabSize = checkVocab(vocab, 'options.vocab');
     if (onOutside !== 'throw' && onOutside !== 'count') {
-      throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${String(onOutside)}`);
+      throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${describe(onOutside)}`);
     }
     this.onOutside = onOutside;
-    this.order = options.order ?? 'reject';
-    if (this.order !== 'reject' && this.order !== 'sort') {
-      throw typeError('options.order', `expected 'reject' or 'sort', got ${String(this.order)}`);
-    }
+    if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+    this.order = order;
   }
 
   /** The vocabulary size, once known. */
@@ -186,31 +186,34 @@ export class MaskRecorder {
   /**
    * Records one decode step: row i of mask is the next step of request
    * requestIds[i], and tokens[i] (optional) the token sampled there; or
-   * sample()'s result, which carries both. The step is checked whole before
-   * anything is stored: it is recorded entirely or not at all. Costs
-   * O(rows + kept ids).
+   * sample()'s result, which carries both. Every
+   * argument is read once into private values, and the step is checked whole
+   * on them before anything is stored: it is recorded entirely or not at all.
+   * Costs O(rows + kept ids).
    */
-  record(requestIds: ArrayLike<RequestId>, step: SamplingMask | SampledStep, stepTokens?: ArrayLike<number>): void {
-    const { mask, tokens } = stepParts(step, stepTokens);
-    this.checkMask(mask, 'mask');
-    if (!isArrayLike(requestIds)) throw typeError('requestIds', 'expected an array of request ids');
-    const rows = mask.rows;
-    if (requestIds.length !== rows) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'requestIds', `has ${requestIds.length} ids for ${rows} mask rows`);
+  record(requestIds: ArrayLike<RequestId>, sampled: SamplingMask | SampledStep, sampledTokens?: ArrayLike<number>): void {
+    const { mask, tokens } = stepParts(sampled, sampledTokens);
+    const step = this.readStep(mask, 'mask');
+    const ids = readList(requestIds, 'requestIds', 'an array of request ids');
+    if (ids.length !== step.rows) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'requestIds', `has ${ids.length} ids for ${step.rows} mask rows`);
     }
-    const seen = new Set<RequestId>();
-    for (let i = 0; i < rows; i++) {
-      const id = checkId(requestIds[i], 'requestIds', i);
-      if (seen.has(id)) {
-        throw rangeError('ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${JSON.stringify(id)} appears twice in one step (rows ${Array.from(requestIds).indexOf(id)} and ${i})`, { row: i, requestId: id });
+    const rowOf = new Map<RequestId, number>();
+    for (let i = 0; i < ids.length; i++) {
+      const id = checkId(ids[i], 'requestIds', i);
+      const first = rowOf.get(id);
+      if (first !== undefined) {
+        throw rangeError('ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${describe(id)} appears twice in one step (rows ${first} and ${i})`, { row: i, requestId: id });
       }
-      seen.add(id);
+      rowOf.set(id, i);
     }
-    for (let i = 0; i < rows; i++) this.checkTokenPresence(requestIds[i], tokens !== undefined);
-    const outside = this.checkTokens(mask, tokens, (i) => requestIds[i]);
-    for (let i = 0; i < rows; i++) {
-      const log = this.logFor(requestIds[i], tokens !== undefined);
-      this.appendRow(log, mask, i, tokens === undefined ? undefined : tokens[i], outside?.has(i) === true);
+    const requests = ids as RequestId[];
+    const tokenIds = this.readTokens(step, tokens, (i) => requests[i]);
+    for (const id of requests) this.checkTokenPresence(id, tokenIds !== undefined);
+    const outside = this.checkTokens(step, tokenIds, (i) => requests[i]);
+    if (step.rows > 0) this.vocabSize ??= step.vocab;
+    for (let i = 0; i < step.rows; i++) {
+      this.appendRow(this.logFor(requests[i], tokenIds !== undefined), step, i, tokenIds?.[i], outside?.has(i) === true);
     }
   }
 
@@ -221,21 +224,25 @@ export class MaskRecorder {
    * vLLM's CSR { token_ids, offsets }, -1 padded ids { ids, rows, width },
    * a bitmask { bitmask, rows }, or a SamplingMask), with the generated tokens
    * checked against their rows. Calls for the same request append (one per
-   * streamed chunk). `order` overrides the recorder's for this call.
+   * streamed chunk). `order` overrides the recorder's for this call. Recorded
+   * entirely or not at all.
    */
-  recordResponse(requestId: RequestId, masks: ServerMask, tokens?: ArrayLike<number>, options: { order?: ListOrder } = {}): void {
+  recordResponse(requestId: RequestId, masks: ServerMask, tokens?: ArrayLike<number>, options?: { order?: ListOrder }): void {
     const id = checkId(requestId, 'requestId');
-    if (this.vocabSize === undefined && !(masks instanceof SamplingMask)) {
+    const { order = this.order } = readOptions(options, ['order']);
+    const isMask = masks instanceof SamplingMask;
+    if (this.vocabSize === undefined && !isMask) {
       throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })');
     }
-    const mask = maskFromServer(masks, this.vocabSize ?? (masks as SamplingMask).vocab, { order: options.order ?? this.order });
-    this.checkMask(mask, 'masks');
-    this.checkTokenPresence(id, tokens !== undefined);
-    const outside = this.checkTokens(mask, tokens, () => id);
-    const log = this.logFor(id, tokens !== undefined);
-    for (let i = 0; i < mask.rows; i++) {
-      this.appendRow(log, mask, i, tokens === undefined ? undefined : tokens[i], outside?.has(i) === true);
-    }
+    // A SamplingMask is read once, by readStep; the other forms are converted (and read) by maskFromServer.
+    const step = this.readStep(isMask ? masks : maskFromServer(masks, this.vocabSize as number, { order: order as ListOrder }), 'masks');
+    const tokenIds = this.readTokens(step, tokens, () => id);
+    this.checkTokenPresence(id, tokenIds !== undefined);
+    const outside = this.checkTokens(step, tokenIds, () => id);
+    // Known from here on even when the response has no rows: a request's log is a mask over it.
+    this.vocabSize ??= step.vocab;
+    const log = this.logFor(id, tokenIds !== undefined);
+    for (let i = 0; i < step.rows; i++) this.appendRow(log, step, i, tokenIds?.[i], outside?.has(i) === true);
   }
 
   /** The request's rows and tokens, removed from the recorder (memory returned). */
@@ -250,9 +257,10 @@ export class MaskRecorder {
    * writer (writeRolloutsArrow, writeRolloutsParquet, ...), removed from the
    * recorder. An unknown id is an error and then nothing is taken.
    */
-  takeRecords(requestIds: readonly RequestId[] = this.ids()): MaskRecord[] {
-    for (const id of requestIds) this.peekLog(id);
-    return requestIds.map((id) => ({ id, ...this.take(id) }));
+  takeRecords(requestIds?: readonly RequestId[]): MaskRecord[] {
+    const ids = requestIds === undefined ? this.ids() : (readList(requestIds, 'requestIds', 'an array of request ids') as RequestId[]);
+    for (const id of ids) this.peekLog(id);
+    return ids.map((id) => ({ id, ...this.take(id) }));
   }
 
   /** Like take(), without removing anything. */
@@ -263,7 +271,7 @@ export class MaskRecorder {
   private peekLog(requestId: RequestId): RequestLog {
     const log = this.logs.get(requestId);
     if (log === undefined) {
-      throw rangeError('ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${JSON.stringify(requestId)}`, { requestId });
+      throw rangeError('ERR_SM_UNKNOWN_REQUEST', 'requestId', `no steps recorded for request ${describe(requestId)}`, { requestId });
     }
     return log;
   }
@@ -294,35 +302,44 @@ export class MaskRecorder {
     return total;
   }
 
-  private checkMask(mask: unknown, argument: string): asserts mask is SamplingMask {
-    if (!(mask instanceof SamplingMask)) throw typeError(argument, 'expected a SamplingMask');
-    if (this.vocabSize !== undefined && mask.vocab !== this.vocabSize) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `vocab ${mask.vocab} differs from the recorder's ${this.vocabSize}`);
+  // The mask of a step, read once into checked arrays of the package's own (readMask), over the recorder's vocab.
+  private readStep(mask: unknown, argument: string): MaskSnapshot {
+    const step = readMask(mask, argument);
+    if (this.vocabSize !== undefined && step.vocab !== this.vocabSize) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `vocab ${step.vocab} differs from the recorder's ${this.vocabSize}`);
     }
+    return step;
+  }
+
+  // The tokens of a step, each read once: token ids in [0, vocab), one per row.
+  private readTokens(step: MaskSnapshot, tokens: unknown, requestOf: (row: number) => RequestId): Int32Array | undefined {
+    if (tokens === undefined) return undefined;
+    const list = readList(tokens, 'tokens', 'an array of token ids');
+    if (list.length !== step.rows) {
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `has ${list.length} tokens for ${step.rows} mask rows`);
+    }
+    const ids = new Int32Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const token = list[i];
+      if (typeof token !== 'number' || (token | 0) !== token || token < 0 || token >= step.vocab) {
+        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${describe(token)} is not a token id in [0, ${step.vocab})`, { row: i, requestId: requestOf(i) });
+      }
+      ids[i] = token;
+    }
+    return ids;
   }
 
   // Checks tokens against their rows; returns the rows outside ('count'
   // mode), throws on the first in 'throw' mode. Stores nothing.
-  private checkTokens(
-    mask: SamplingMask,
-    tokens: ArrayLike<number> | undefined,
-    requestOf: (row: number) => RequestId,
-  ): Set<number> | undefined {
+  private checkTokens(step: MaskSnapshot, tokens: Int32Array | undefined, requestOf: (row: number) => RequestId): Set<number> | undefined {
     if (tokens === undefined) return undefined;
-    if (!isArrayLike(tokens)) throw typeError('tokens', 'expected an array of token ids');
-    if (tokens.length !== mask.rows) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
-    }
     let outside: Set<number> | undefined;
-    const { offsets, indices, vocab } = mask;
-    for (let i = 0; i < mask.rows; i++) {
+    const { offsets, indices } = step;
+    for (let i = 0; i < step.rows; i++) {
       const token = tokens[i];
-      if ((token | 0) !== token || token < 0 || token >= vocab) {
-        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${String(token)} is not a token id in [0, ${vocab})`, { row: i, requestId: requestOf(i) });
-      }
       if (!keeps(indices, offsets[i], offsets[i + 1], token)) {
         if (this.onOutside === 'throw') {
-          throw rangeError('ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${JSON.stringify(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
+          throw rangeError('ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${describe(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
         }
         (outside ??= new Set()).add(i);
       }
@@ -334,7 +351,7 @@ export class MaskRecorder {
   private checkTokenPresence(id: RequestId, withTokens: boolean): void {
     const log = this.logs.get(id);
     if (log !== undefined && (log.tokens !== null) !== withTokens) {
-      throw rangeError('ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${JSON.stringify(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
+      throw rangeError('ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${describe(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
     }
   }
 
@@ -347,11 +364,10 @@ export class MaskRecorder {
     return log;
   }
 
-  private appendRow(log: RequestLog, mask: SamplingMask, row: number, token: number | undefined, outside: boolean): void {
-    this.vocabSize ??= mask.vocab;
+  private appendRow(log: RequestLog, step: MaskSnapshot, row: number, token: number | undefined, outside: boolean): void {
     if (outside) log.outsideSteps.push(log.counts.length);
-    log.ids.append(mask.indices.subarray(mask.offsets[row], mask.offsets[row + 1]));
-    log.counts.push(mask.offsets[row + 1] - mask.offsets[row]);
+    log.ids.append(step.indices.subarray(step.offsets[row], step.offsets[row + 1]));
+    log.counts.push(step.offsets[row + 1] - step.offsets[row]);
     if (token !== undefined) log.tokens?.push(token);
   }
 }

@@ -18,7 +18,8 @@
 import { once } from 'events';
 import type { Writable } from 'stream';
 import { finished } from 'stream/promises';
-import { crc32c, deserialize, serialize } from './codec';
+import { allocate, describe, lengthOf, ownBytes, readIds, readOptions } from './args';
+import { crc32c, deserialize, serializeCsr } from './codec';
 import type { RecordedRequest, RequestId } from './recorder';
 import { SamplingMask } from './sampling-mask';
 import { isTypedArrayOf } from './tensor';
@@ -58,21 +59,31 @@ const kIdInteger = 1;
 const kIdString = 2;
 
 
-/** One record's bytes. */
+/**
+ * One record's bytes. The record's fields are read once; the mask through
+ * serialize (which checks it), tokens and outside steps into private copies,
+ * checked: token ids in [0, vocab) and row numbers in [0, rows), one token
+ * per mask row.
+ */
 export function encodeRecord(record: MaskRecord): Uint8Array {
-  const { id, mask, tokens, outsideSteps = [] } = record;
+  const { id, mask, tokens: tokenList, outsideSteps: stepList = [] } = readOptions(record, ['id', 'mask', 'tokens', 'outsideSteps'], 'record');
   const idText = typeof id === 'string' ? Buffer.from(id, 'utf8') : undefined;
   if (idText === undefined && !(typeof id === 'number' && Number.isSafeInteger(id))) {
-    throw typeError('record.id', `expected a string or a safe integer, got ${String(id)}`);
+    throw typeError('record.id', `expected a string or a safe integer, got ${describe(id)}`);
   }
-  const maskBytes = serialize(mask);
-  if (tokens !== undefined && tokens.length !== mask.rows) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'record.tokens', `has ${tokens.length} tokens for ${mask.rows} mask rows`);
+  if (!(mask instanceof SamplingMask)) throw typeError('record.mask', `expected a SamplingMask, got ${describe(mask)}`);
+  const { offsets, indices, vocab } = mask;
+  const maskBytes = serializeCsr(offsets, indices, vocab);
+  const rows = lengthOf(offsets) - 1;
+  const tokens = tokenList === undefined ? undefined : readIds(tokenList, 'record.tokens', 'an array of token ids', 0, vocab);
+  if (tokens !== undefined && tokens.length !== rows) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'record.tokens', `has ${tokens.length} tokens for ${rows} mask rows`);
   }
+  const outsideSteps = readIds(stepList, 'record.outsideSteps', 'an array of row numbers', 0, rows);
   const bodyLength =
     1 + (idText ? 4 + idText.length : 8) + 4 + maskBytes.length + 1 + (tokens ? 4 * tokens.length : 0) + 4 + 4 * outsideSteps.length;
   if (bodyLength > 0xffffffff) throw rangeError('ERR_SM_OUT_OF_RANGE', 'record', 'body over 4 GiB');
-  const out = new Uint8Array(kHeaderBytes + bodyLength + kTrailerBytes);
+  const out = allocate(() => new Uint8Array(kHeaderBytes + bodyLength + kTrailerBytes), 'record');
   const view = new DataView(out.buffer);
   out.set(kMagic, 0);
   view.setUint16(4, kVersion, true);
@@ -87,7 +98,7 @@ export function encodeRecord(record: MaskRecord): Uint8Array {
     at += 5 + idText.length;
   } else {
     out[at] = kIdInteger;
-    view.setBigInt64(at + 1, BigInt(id), true);
+    view.setBigInt64(at + 1, BigInt(id as number), true);
     at += 9;
   }
   view.setUint32(at, maskBytes.length, true);
@@ -222,20 +233,22 @@ class RecordParser {
   private readonly maxRecordBytes: number;
   private ended = false;
 
-  constructor(options: ReadRecordsOptions) {
-    this.onCorrupt = options.onCorrupt ?? 'throw';
-    if (this.onCorrupt !== 'throw' && this.onCorrupt !== 'skip') {
-      throw typeError('options.onCorrupt', `expected 'throw' or 'skip', got ${String(this.onCorrupt)}`);
+  constructor(options: unknown) {
+    const { onCorrupt = 'throw', maxRecordBytes = 2 ** 30 } = readOptions(options, ['onCorrupt', 'maxRecordBytes']);
+    if (onCorrupt !== 'throw' && onCorrupt !== 'skip') {
+      throw typeError('options.onCorrupt', `expected 'throw' or 'skip', got ${describe(onCorrupt)}`);
     }
-    this.maxRecordBytes = options.maxRecordBytes ?? 2 ** 30;
-    if (!Number.isInteger(this.maxRecordBytes) || this.maxRecordBytes < 0) {
-      throw typeError('options.maxRecordBytes', `expected an integer >= 0, got ${String(this.maxRecordBytes)}`);
+    if (typeof maxRecordBytes !== 'number' || !Number.isInteger(maxRecordBytes) || maxRecordBytes < 0) {
+      throw typeError('options.maxRecordBytes', `expected an integer >= 0, got ${describe(maxRecordBytes)}`);
     }
+    this.onCorrupt = onCorrupt;
+    this.maxRecordBytes = maxRecordBytes;
   }
 
-  push(chunk: Uint8Array): void {
+  push(chunk: unknown): void {
     if (!isTypedArrayOf(chunk, 'Uint8Array')) throw typeError('source', 'expected chunks of bytes (Buffer or Uint8Array)');
-    this.queue.push(chunk);
+    // Shared bytes are copied: the checksum and the decoded record must be the same bytes.
+    this.queue.push(ownBytes(chunk, 'source'));
   }
 
   /** No more bytes will come: what is left is a cut-off record. */
@@ -326,7 +339,7 @@ export class MaskRecordReader implements AsyncIterable<MaskRecord> {
 
   constructor(
     private readonly source: AsyncIterable<Uint8Array>,
-    options: ReadRecordsOptions = {},
+    options?: ReadRecordsOptions,
   ) {
     if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source)) {
       throw typeError('source', 'expected a readable stream or an async iterable of byte chunks');
@@ -351,7 +364,7 @@ export class MaskRecordReader implements AsyncIterable<MaskRecord> {
 /** All records of a complete byte buffer (e.g. a file read whole), and the damaged ranges skipped. */
 export function decodeRecords(
   bytes: Uint8Array,
-  options: ReadRecordsOptions = {},
+  options?: ReadRecordsOptions,
 ): { records: MaskRecord[]; skipped: SkippedBytes[] } {
   const parser = new RecordParser(options);
   parser.push(bytes);
@@ -363,20 +376,28 @@ export function decodeRecords(
 
 /** Writes records to a Node stream (e.g. fs.createWriteStream), honouring backpressure. */
 export class MaskRecordWriter {
+  // The stream's methods, read once: what was checked is what is called.
+  private readonly writeChunk: (chunk: Uint8Array) => boolean;
+  private readonly endStream: () => void;
+
   constructor(private readonly destination: Writable) {
-    if (destination === null || typeof destination !== 'object' || typeof destination.write !== 'function') {
-      throw typeError('destination', 'expected a writable stream');
+    if (destination === null || typeof destination !== 'object') throw typeError('destination', 'expected a writable stream');
+    const { write, end, once: onceMethod } = destination;
+    if (typeof write !== 'function' || typeof end !== 'function' || typeof onceMethod !== 'function') {
+      throw typeError('destination', 'expected a writable stream (with write, end and once methods)');
     }
+    this.writeChunk = write.bind(destination) as (chunk: Uint8Array) => boolean;
+    this.endStream = end.bind(destination) as () => void;
   }
 
   /** Resolves once the stream accepts more (at once unless it is full). */
   async write(record: MaskRecord): Promise<void> {
-    if (!this.destination.write(encodeRecord(record))) await once(this.destination, 'drain');
+    if (!this.writeChunk(encodeRecord(record))) await once(this.destination, 'drain');
   }
 
   /** Ends the stream and resolves when everything is flushed. */
   async end(): Promise<void> {
-    this.destination.end();
+    this.endStream();
     await finished(this.destination);
   }
 }

@@ -18,6 +18,7 @@
 //   tokens I32 [rows], logprobs F32 [rows], prompt_offsets I32 [requests + 1] + prompt_ids I32 (when recorded)
 //   __metadata__: sampling_mask.vocab, sampling_mask.rows, sampling_mask.request_ids (a JSON array), user keys
 import { endianness } from 'os';
+import { describe, readOptions } from './args';
 import { rangeError, typeError } from './errors';
 import type { RequestId } from './recorder';
 import {
@@ -36,7 +37,7 @@ import {
   type RolloutWriteOptions,
 } from './rollouts';
 import { concat } from './lists';
-import { SamplingMask } from './sampling-mask';
+import { readMask, SamplingMask, wrapNativeCsr } from './sampling-mask';
 import { isTypedArrayOf } from './tensor';
 
 /** The dtypes of the specification, with their sizes in bytes. */
@@ -314,14 +315,15 @@ export interface MaskSafetensorsOptions {
 const kRowsKey = 'sampling_mask.rows';
 const kRequestIdsKey = 'sampling_mask.request_ids';
 
-function maskTensors(mask: SamplingMask, padded: boolean | number | undefined): Record<string, SafetensorsInput> {
+// The tensors of a mask the package checked (never a caller's object: see readMask).
+function maskTensors(mask: SamplingMask, padded: unknown): Record<string, SafetensorsInput> {
   const tensors: Record<string, SafetensorsInput> = {
     offsets: { dtype: 'I32', shape: [mask.offsets.length], data: mask.offsets },
     indices: { dtype: 'I32', shape: [mask.indices.length], data: mask.indices },
   };
   if (padded !== undefined && padded !== false) {
     if (padded !== true && typeof padded !== 'number')
-      throw typeError('options.padded', `expected a boolean or a width, got ${typeof padded}`);
+      throw typeError('options.padded', `expected a boolean or a width, got ${describe(padded)}`);
     const ids = mask.toPadded(padded === true ? undefined : padded);
     tensors.ids = { dtype: 'I32', shape: [ids.rows, ids.width], data: ids.ids };
   }
@@ -329,14 +331,15 @@ function maskTensors(mask: SamplingMask, padded: boolean | number | undefined): 
 }
 
 /** A mask as safetensors bytes (layout at the top of this file). */
-export function maskToSafetensors(mask: SamplingMask, options: MaskSafetensorsOptions = {}): Uint8Array {
-  if (!(mask instanceof SamplingMask)) throw typeError('mask', 'expected a SamplingMask');
-  const metadata = {
-    ...checkMetadata(options.metadata ?? {}, 'options.metadata'),
-    [kVocabKey]: String(mask.vocab),
-    [kRowsKey]: String(mask.rows),
+export function maskToSafetensors(mask: SamplingMask, options?: MaskSafetensorsOptions): Uint8Array {
+  const m = readMask(mask, 'mask');
+  const { metadata = {}, padded } = readOptions(options, ['metadata', 'padded']);
+  const stored = {
+    ...checkMetadata(metadata, 'options.metadata'),
+    [kVocabKey]: String(m.vocab),
+    [kRowsKey]: String(m.rows),
   };
-  return encodeSafetensors(maskTensors(mask, options.padded), metadata);
+  return encodeSafetensors(maskTensors(wrapNativeCsr(m.offsets, m.indices, m.vocab), padded), stored);
 }
 
 // The mask of a decoded mask set: offsets + indices (checked like any mask),
@@ -389,10 +392,12 @@ export function maskFromSafetensors(bytes: Uint8Array, options: RolloutReadOptio
  */
 export function writeRolloutsSafetensors(
   records: readonly RolloutRecord[],
-  options: RolloutWriteOptions & Pick<MaskSafetensorsOptions, 'padded'> = {},
+  options?: RolloutWriteOptions & Pick<MaskSafetensorsOptions, 'padded'>,
 ): Uint8Array {
+  const { padded } = readOptions(options, ['padded']);
   const layout = checkRollouts(records, options);
-  records.forEach((r, i) => {
+  const checked = layout.records;
+  checked.forEach((r, i) => {
     if (Object.keys(r.columns ?? {}).length > 0)
       throw recordError(
         i,
@@ -407,18 +412,18 @@ export function writeRolloutsSafetensors(
       );
   });
   const all =
-    records.length === 0
+    checked.length === 0
       ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab)
-      : concat(records.map((r) => r.mask));
-  const tensors = maskTensors(all, options.padded);
-  const requestOffsets = requestRows(records);
+      : concat(checked.map((r) => r.mask));
+  const tensors = maskTensors(all, padded);
+  const requestOffsets = requestRows(checked);
   tensors.request_offsets = { dtype: 'I32', shape: [requestOffsets.length], data: requestOffsets };
   if (layout.hasTokens)
     tensors.tokens = {
       dtype: 'I32',
       shape: [all.rows],
       data: joined(
-        records.map((r) => r.tokens),
+        checked.map((r) => r.tokens),
         Int32Array,
       ).values,
     };
@@ -427,23 +432,23 @@ export function writeRolloutsSafetensors(
       dtype: 'F32',
       shape: [all.rows],
       data: joined(
-        records.map((r) => r.logprobs),
+        checked.map((r) => r.logprobs),
         Float32Array,
       ).values,
     };
   if (layout.hasPrompt) {
     const prompts = joined(
-      records.map((r) => r.promptIds),
+      checked.map((r) => r.promptIds),
       Int32Array,
     );
     tensors.prompt_offsets = { dtype: 'I32', shape: [prompts.offsets.length], data: prompts.offsets };
     tensors.prompt_ids = { dtype: 'I32', shape: [prompts.values.length], data: prompts.values };
   }
   const metadata = {
-    ...(options.metadata ?? {}),
+    ...layout.metadata,
     [kVocabKey]: String(layout.vocab),
     [kRowsKey]: String(all.rows),
-    [kRequestIdsKey]: JSON.stringify(records.map((r) => r.id)),
+    [kRequestIdsKey]: JSON.stringify(checked.map((r) => r.id)),
   };
   return encodeSafetensors(tensors, metadata);
 }

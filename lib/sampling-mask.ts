@@ -1,10 +1,10 @@
 // The kept ids of N rows in CSR form: row i keeps indices[offsets[i] ..
 // offsets[i+1]), strictly ascending, each in [0, vocab).
-import { isTypedArrayOf } from './tensor';
+import { describe, isTypedArrayOf, lengthOf, ownInt32 } from './args';
 import type { NativeProfile as MaskProfile } from './native';
 import { concat, fromLists, type ConcatOptions, type FromListsOptions } from './lists';
 import { csrFromBitmask, csrFromPadded, csrToBitmask, csrToPadded, type PaddedIds } from './mask-formats';
-import { rangeError, type SamplingMaskError } from './errors';
+import { rangeError, typeError, type SamplingMaskError } from './errors';
 import { maskFromArrow, maskToArrow, type MaskVector } from './arrow';
 import { maskFromSafetensors, maskToSafetensors, type MaskSafetensorsOptions } from './safetensors';
 import type { RolloutReadOptions } from './rollouts';
@@ -28,26 +28,56 @@ export function wrapNativeCsr(offsets: Int32Array, indices: Int32Array, vocab: n
   }
 }
 
-function checkCsr(offsets: Int32Array, indices: Int32Array, vocab: number): void {
-  if (!isTypedArrayOf(offsets, 'Int32Array') || offsets.length < 1) throw maskError('offsets', 'expected an Int32Array of rows + 1');
-  if (!isTypedArrayOf(indices, 'Int32Array')) throw maskError('indices', 'expected an Int32Array');
-  if (!Number.isInteger(vocab) || vocab < 1) throw maskError('vocab', `expected a positive integer, got ${vocab}`);
-  if (offsets[0] !== 0 || offsets[offsets.length - 1] !== indices.length) {
-    throw maskError('offsets', 'must start at 0 and end at indices.length');
+function checkCsr(offsets: Int32Array, indices: Int32Array, vocab: number, argument?: string): void {
+  if (!isTypedArrayOf(offsets, 'Int32Array') || lengthOf(offsets) < 1) {
+    throw maskError(argument ?? 'offsets', `expected an Int32Array of rows + 1 offsets, got ${describe(offsets)}`);
   }
-  for (let r = 0; r + 1 < offsets.length; r++) {
+  if (!isTypedArrayOf(indices, 'Int32Array')) throw maskError(argument ?? 'indices', `expected an Int32Array, got ${describe(indices)}`);
+  if (!Number.isInteger(vocab) || vocab < 1) throw maskError(argument ?? 'vocab', `expected a positive integer, got ${describe(vocab)}`);
+  const rows = lengthOf(offsets) - 1;
+  if (offsets[0] !== 0 || offsets[rows] !== lengthOf(indices)) {
+    throw maskError(argument ?? 'offsets', 'must start at 0 and end at indices.length');
+  }
+  for (let r = 0; r < rows; r++) {
     const start = offsets[r];
     const end = offsets[r + 1];
-    if (end < start) throw maskError('offsets', `decrease at row ${r}`, r);
+    if (end < start) throw maskError(argument ?? 'offsets', `decrease at row ${r}`, r);
     let previous = -1;
     for (let j = start; j < end; j++) {
       const id = indices[j];
       if (id <= previous || id >= vocab) {
-        throw maskError('indices', `row ${r} must be strictly ascending ids in [0, ${vocab})`, r);
+        throw maskError(argument ?? 'indices', `row ${r} must be strictly ascending ids in [0, ${vocab})`, r);
       }
       previous = id;
     }
   }
+}
+
+/** A mask's CSR as one read of its fields, over arrays of the package's own (ownInt32). */
+export interface MaskSnapshot {
+  offsets: Int32Array;
+  indices: Int32Array;
+  vocab: number;
+  rows: number;
+}
+
+/**
+ * A SamplingMask argument for code that indexes by its CSR here in JS: its
+ * fields read once, its arrays as the package's own (copied when they are
+ * shared: another thread may write them) and checked like the constructor
+ * checks (any caller can have written into them since). O(rows + ids), as
+ * what uses it.
+ */
+export function readMask(value: unknown, argument: string): MaskSnapshot {
+  if (!(value instanceof SamplingMask)) throw typeError(argument, `expected a SamplingMask, got ${describe(value)}`);
+  const { offsets, indices, vocab } = value;
+  const snapshot = {
+    offsets: ownInt32(offsets, argument, 'a SamplingMask (its offsets are not an Int32Array)'),
+    indices: ownInt32(indices, argument, 'a SamplingMask (its indices are not an Int32Array)'),
+    vocab,
+  };
+  checkCsr(snapshot.offsets, snapshot.indices, vocab, argument);
+  return { ...snapshot, rows: snapshot.offsets.length - 1 };
 }
 
 export class SamplingMask {
@@ -114,7 +144,7 @@ export class SamplingMask {
 
   /** [rows, width] ids, ascending per row, padded with -1; width defaults to the largest row. */
   toPadded(width?: number): PaddedIds {
-    return csrToPadded(this, width);
+    return csrToPadded(readMask(this, 'mask'), width);
   }
 
   /** A mask from [rows, ceil(vocab / 8)] bytes: bit i of row r is byte r * ceil(vocab / 8) + (i >> 3), bit i & 7. */
@@ -125,13 +155,14 @@ export class SamplingMask {
 
   /** The bit-packed [rows, ceil(vocab / 8)] form (see fromBitmask). */
   toBitmask(): Uint8Array {
-    return csrToBitmask(this, this.vocab);
+    const snapshot = readMask(this, 'mask');
+    return csrToBitmask(snapshot, snapshot.vocab);
   }
 
   /** Rows [start, end) as a mask: its ids are a view of this mask's, its offsets a new array. */
   slice(start = 0, end = this.rows): SamplingMask {
     if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > this.rows) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'start', `expected integers 0 <= start <= end <= ${this.rows}, got ${start}, ${end}`);
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'start', `expected integers 0 <= start <= end <= ${this.rows}, got ${describe(start)}, ${describe(end)}`);
     }
     const base = this.offsets[start];
     const offsets = new Int32Array(end - start + 1);
@@ -161,7 +192,7 @@ export class SamplingMask {
 
   private checkRow(i: number): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.rows) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'row', `expected an integer in [0, ${this.rows}), got ${i}`);
+      throw rangeError('ERR_SM_OUT_OF_RANGE', 'row', `expected an integer in [0, ${this.rows}), got ${describe(i)}`);
     }
   }
 }

@@ -7,11 +7,11 @@
 //     offsets of a slice need not start at 0;
 //   - ids padded with -1 to [tokens, top_k] (SkyRL): { ids, rows, width };
 //   - a bitmask of [tokens, ceil(V / 8)] bytes (vLLM's fallback for wide rows): { bitmask, rows }.
+import { describe, isTypedArrayOf, ownInt32, readList } from './args';
 import { rangeError, typeError } from './errors';
 import { fromLists, isArrayLike, type FromListsOptions } from './lists';
 import type { PaddedIds } from './mask-formats';
 import { SamplingMask } from './sampling-mask';
-import { isTypedArrayOf } from './tensor';
 
 /** vLLM's CSR form: row i keeps token_ids[offsets[i] .. offsets[i + 1]). */
 export interface CsrLists {
@@ -33,29 +33,25 @@ function has(form: object, ...keys: string[]): boolean {
   return keys.every((k) => k in form);
 }
 
-// Each row as a view (typed arrays) or a slice (plain arrays) of token_ids,
-// after checking its offsets, so fromLists sees ordinary lists.
+// Each row as a view (an Int32Array of the package's own) or a slice (the
+// other array-likes, read once into a plain array) of token_ids, after
+// checking its offsets (read once), so fromLists sees ordinary lists.
 function csrRows(form: CsrLists): ArrayLike<number>[] {
-  const { token_ids: ids, offsets } = form;
-  if (!isArrayLike(ids)) throw typeError('masks.token_ids', 'expected an array of token ids');
-  if (!isArrayLike(offsets) || offsets.length < 1)
-    throw typeError('masks.offsets', 'expected an array of rows + 1 offsets');
-  const rows: ArrayLike<number>[] = new Array(offsets.length - 1);
-  const view = ArrayBuffer.isView(ids)
-    ? (b: number, e: number) => (ids as Int32Array).subarray(b, e)
-    : (b: number, e: number) => Array.prototype.slice.call(ids, b, e) as number[];
+  const { token_ids: tokenIds, offsets } = form;
+  const ids: Int32Array | unknown[] = isTypedArrayOf(tokenIds, 'Int32Array')
+    ? ownInt32(tokenIds, 'masks.token_ids', 'an array of token ids')
+    : readList(tokenIds, 'masks.token_ids', 'an array of token ids');
+  const bounds = readList(offsets, 'masks.offsets', 'an array of rows + 1 offsets');
+  if (bounds.length < 1) throw typeError('masks.offsets', 'expected an array of rows + 1 offsets');
+  // fromLists checks every id of these rows.
+  const rows: ArrayLike<number>[] = new Array(bounds.length - 1);
   for (let r = 0; r < rows.length; r++) {
-    const begin = offsets[r];
-    const end = offsets[r + 1];
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > ids.length) {
-      throw rangeError(
-        'ERR_SM_INVALID_MASK',
-        'masks.offsets',
-        `row ${r} spans [${begin}, ${end}) of ${ids.length} token_ids`,
-        r,
-      );
+    const begin = bounds[r];
+    const end = bounds[r + 1];
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || (begin as number) < 0 || (end as number) < (begin as number) || (end as number) > ids.length) {
+      throw rangeError('ERR_SM_INVALID_MASK', 'masks.offsets', `row ${r} spans [${describe(begin)}, ${describe(end)}) of ${ids.length} token_ids`, r);
     }
-    rows[r] = view(begin, end);
+    rows[r] = (ids instanceof Int32Array ? ids.subarray(begin as number, end as number) : ids.slice(begin as number, end as number)) as ArrayLike<number>;
   }
   return rows;
 }
@@ -68,20 +64,20 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
  */
 export function maskFromServer(form: ServerMask, vocab: number, options: FromListsOptions = {}): SamplingMask {
   if (form instanceof SamplingMask) {
-    if (form.vocab !== vocab)
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${form.vocab} differs from ${vocab}`);
+    const formVocab = form.vocab;
+    if (formVocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${describe(formVocab)} differs from ${vocab}`);
     return form;
   }
   if (form === null || typeof form !== 'object') throw typeError('masks', kForms);
   if (has(form, 'token_ids', 'offsets')) return fromLists(csrRows(form as CsrLists), vocab, options);
   if (has(form, 'ids', 'rows', 'width')) {
-    const padded = form as PaddedIds;
-    return SamplingMask.fromPadded(padded.ids, padded.rows, padded.width, vocab);
+    const { ids, rows, width } = form as PaddedIds;
+    return SamplingMask.fromPadded(ids, rows, width, vocab);
   }
   if (has(form, 'bitmask', 'rows')) {
-    const packed = form as PackedBits;
-    if (!isTypedArrayOf(packed.bitmask, 'Uint8Array')) throw typeError('masks.bitmask', 'expected a Uint8Array');
-    return SamplingMask.fromBitmask(packed.bitmask, packed.rows, vocab);
+    const { bitmask, rows } = form as PackedBits;
+    if (!isTypedArrayOf(bitmask, 'Uint8Array')) throw typeError('masks.bitmask', 'expected a Uint8Array');
+    return SamplingMask.fromBitmask(bitmask, rows, vocab);
   }
   if (!isArrayLike(form)) throw typeError('masks', kForms);
   return fromLists(form, vocab, options);

@@ -5,9 +5,10 @@ import { type ExecOptions } from './backend';
 import { DeviceTensor } from './device';
 import { rangeError, typeError } from './errors';
 import { type PerRow } from './mask';
-import { addon, type LogitsData, type NativeApplied, type NativeKeptRows, type NativeProfile } from './native';
+import { describe, readList } from './args';
+import { addon, type LogitsData, type NativeApplied, type NativeKeptRows, type NativeLogits, type NativeProfile } from './native';
 import { SamplingMask } from './sampling-mask';
-import { isOrtLike, isTypedArrayOf, leadingDims, nativeLogits, type LogitsInput, type OrtLikeTensor } from './tensor';
+import { isTypedArrayOf, nativeLogits, type DType, type LogitsInput, type OrtLikeTensor, type Rows } from './tensor';
 
 /**
  * Where a trainer operation runs (backend, device, as for mask()) and
@@ -78,28 +79,39 @@ export interface MaskedLogprobsGradient {
 /** Target ids: an Int32Array of N = B*T ids, or a tensor { data, shape } matching the logits' leading dims. */
 export type Targets = Int32Array | { data: Int32Array; shape: readonly number[] };
 
-function maskArrays(mask: SamplingMask | null, rows: { vocab?: number }, everyIdAllowed: boolean): Pick<NativeKeptRows, 'offsets' | 'indices'> {
+function maskArrays(mask: SamplingMask | null, vocab: number, everyIdAllowed: boolean): Pick<NativeKeptRows, 'offsets' | 'indices'> {
   if (mask === null && everyIdAllowed) return { offsets: null, indices: null };
   if (!(mask instanceof SamplingMask)) {
     throw typeError('mask', everyIdAllowed ? 'expected a SamplingMask or null (every id)' : 'expected a SamplingMask');
   }
-  if (mask.vocab !== rows.vocab) {
-    throw rangeError('ERR_SM_INVALID_MASK', 'mask', `is over vocab ${mask.vocab}, logits rows have ${rows.vocab}`);
+  // One read of each field; the addon checks the CSR (on a snapshot when it is shared).
+  const { offsets, indices, vocab: maskVocab } = mask;
+  if (maskVocab !== vocab) {
+    throw rangeError('ERR_SM_INVALID_MASK', 'mask', `is over vocab ${describe(maskVocab)}, logits rows have ${describe(vocab)}`);
   }
-  return { offsets: mask.offsets, indices: mask.indices };
+  return { offsets, indices };
 }
 
-function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
+// The target ids; a tensor's shape must be the logits' leading dims (none
+// known for a plain Float32Array, whose row count the addon checks).
+function targetIds(targets: Targets, leading: readonly number[] | undefined): Int32Array {
   if (isTypedArrayOf(targets, 'Int32Array')) return targets;
-  if (targets === null || typeof targets !== 'object' || !isTypedArrayOf(targets.data, 'Int32Array') || !Array.isArray(targets.shape)) {
+  if (targets === null || typeof targets !== 'object') {
     throw typeError('targets', 'expected an Int32Array or a tensor { data: Int32Array, shape }');
   }
-  const leading = logits instanceof DeviceTensor ? [logits.rows] : leadingDims(logits);
-  if (leading && (leading.length !== targets.shape.length || leading.some((d, i) => d !== targets.shape[i]))) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'targets', `shape [${targets.shape}] must be the logits' leading dims [${leading}]`);
+  const { data, shape } = targets;
+  if (!isTypedArrayOf(data, 'Int32Array') || !Array.isArray(shape)) {
+    throw typeError('targets', 'expected an Int32Array or a tensor { data: Int32Array, shape }');
   }
-  return targets.data;
+  const dims = readList(shape, 'targets.shape', 'an array of dimensions');
+  if (leading && (leading.length !== dims.length || leading.some((d, i) => d !== dims[i]))) {
+    throw rangeError('ERR_SM_OUT_OF_RANGE', 'targets', `shape [${dims.map(describe).join(', ')}] must be the logits' leading dims [${leading.join(', ')}]`);
+  }
+  return data;
 }
+
+/** With the logits' shape as read (see Rows); a DeviceTensor's leading dims are [rows], a plain Float32Array has none. */
+type KeptRowsCall = NativeKeptRows & Pick<Rows, 'dims' | 'leading' | 'ortType'>;
 
 /**
  * The fields every native trainer operation starts with: logits rows and
@@ -107,13 +119,16 @@ function targetIds(targets: Targets, logits: TrainerInput): Int32Array {
  * logits 'auto' means the CPU, which reads only the kept entries (or writes
  * each row once), while CUDA would first upload every logit.
  */
-function keptRows(logits: TrainerInput, mask: SamplingMask | null, options: unknown, everyIdAllowed: boolean): NativeKeptRows {
-  const rows = logits instanceof DeviceTensor ? { ...logits.native(), vocab: logits.vocab } : nativeLogits(logits, options);
-  return { ...rows, ...maskArrays(mask, rows, everyIdAllowed) };
+function keptRows(logits: TrainerInput, mask: SamplingMask | null, options: unknown, everyIdAllowed: boolean): KeptRowsCall {
+  const rows: Rows | (NativeLogits & { vocab: number; leading: number[] }) = DeviceTensor.isDeviceTensor(logits)
+    ? { ...logits.native(), vocab: logits.vocab, leading: [logits.rows] }
+    : nativeLogits(logits, options);
+  return { ...rows, ...maskArrays(mask, rows.vocab, everyIdAllowed) };
 }
 
 function logprobsCall(logits: TrainerInput, mask: SamplingMask | null, targets: Targets, options: LogprobsOptions | undefined) {
-  return { ...keptRows(logits, mask, options, true), targets: targetIds(targets, logits), options };
+  const rows = keptRows(logits, mask, options, true);
+  return { ...rows, targets: targetIds(targets, rows.leading), options };
 }
 
 function backwardCall(
@@ -126,17 +141,21 @@ function backwardCall(
   return { ...logprobsCall(logits, mask, targets, options), gradOutput };
 }
 
-/** The result in the input's own form: a tensor for a tensor, a Float32Array for a Float32Array. */
-function sameForm(logits: LogitsInput, data: LogitsData): LogitsInput {
+/**
+ * The result in the input's own form: a Float32Array for a Float32Array, a
+ * tensor of the form, shape and dtype that were read (and used) for a tensor.
+ */
+function sameForm(logits: LogitsInput, call: KeptRowsCall, data: LogitsData): LogitsInput {
   if (isTypedArrayOf(logits, 'Float32Array')) return data as Float32Array;
-  if (isOrtLike(logits)) return { data, dims: [...logits.dims], type: logits.type, location: 'cpu' };
-  return { ...logits, data };
+  const dims = [...(call.dims as number[])];
+  if (call.ortType !== undefined) return { data, dims, type: call.ortType, location: 'cpu' };
+  return { data, shape: dims, dtype: call.dtype as DType };
 }
 
 /** applyMask's result: the input itself when masked in place (always for a DeviceTensor), else a new one; with its profile when asked for. */
-function applied<L extends TrainerInput>(logits: L, call: NativeKeptRows, result: NativeApplied): Profiled<L> {
+function applied<L extends TrainerInput>(logits: L, call: KeptRowsCall, result: NativeApplied): Profiled<L> {
   const inPlace = result.data === undefined || result.data === call.data;
-  const out = (inPlace ? logits : sameForm(logits as LogitsInput, result.data as LogitsData)) as Profiled<L>;
+  const out = (inPlace ? logits : sameForm(logits as LogitsInput, call, result.data as LogitsData)) as Profiled<L>;
   return result.profile ? Object.assign(out, { profile: result.profile }) : out;
 }
 

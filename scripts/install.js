@@ -14,6 +14,8 @@
 //   SAMPLING_MASK_BUILD=cmake|node-gyp   the build system (default: CMake when installed; node-gyp is CPU-only)
 //   SAMPLING_MASK_WERROR=on|off      warnings as errors (default: on in a git checkout, off elsewhere)
 //   SAMPLING_MASK_BUILD_DIR=dir      build there instead of build/ (a side build: prebuilds, the GPU check)
+//   SAMPLING_MASK_SANITIZE=address,undefined  an addon instrumented with these sanitizers, built into
+//                                    build-sanitize/ unless SAMPLING_MASK_BUILD_DIR says otherwise (scripts/sanitize.sh)
 //   CUDACXX=/path/to/nvcc            the CUDA compiler (default: nvcc on PATH, else /usr/local/cuda/bin/nvcc)
 //   CUDAHOSTCXX=g++-11               nvcc's host compiler (older CUDA toolkits need an older GCC)
 //   npm_config_build_from_source     (`npm rebuild --build-from-source`) build even when a prebuild fits
@@ -24,9 +26,10 @@ const path = require('path');
 
 const root = path.join(__dirname, '..');
 const mode = process.argv.includes('--force') ? 'force' : process.argv.includes('--build') ? 'build' : 'install';
-const buildDir = path.resolve(root, process.env.SAMPLING_MASK_BUILD_DIR || 'build');
+// An instrumented build never goes where the package loads its addon from.
+const buildDir = path.resolve(root, process.env.SAMPLING_MASK_BUILD_DIR || (process.env.SAMPLING_MASK_SANITIZE ? 'build-sanitize' : 'build'));
 const configFile = path.join(buildDir, 'sampling-mask-config.json');
-const switches = ['SAMPLING_MASK_CUDA', 'SAMPLING_MASK_CUDA_ARCHITECTURES', 'SAMPLING_MASK_BUILD', 'SAMPLING_MASK_WERROR'];
+const switches = ['SAMPLING_MASK_CUDA', 'SAMPLING_MASK_CUDA_ARCHITECTURES', 'SAMPLING_MASK_BUILD', 'SAMPLING_MASK_WERROR', 'SAMPLING_MASK_SANITIZE'];
 
 class BuildError extends Error {}
 
@@ -84,9 +87,15 @@ function wantedConfig(saved, env = process.env) {
     SAMPLING_MASK_BUILD: pick('SAMPLING_MASK_BUILD', cmakeUsable ? 'cmake' : 'node-gyp'),
     SAMPLING_MASK_WERROR: pick('SAMPLING_MASK_WERROR', fs.existsSync(path.join(root, '.git')) ? 'on' : 'off'),
   };
+  // Only when set, so that the build folders of ordinary builds keep their saved switches as they are.
+  const sanitize = pick('SAMPLING_MASK_SANITIZE', null);
+  if (sanitize !== null) config.SAMPLING_MASK_SANITIZE = sanitize;
   if (!['auto', 'on', 'off'].includes(config.SAMPLING_MASK_CUDA)) fail('SAMPLING_MASK_CUDA must be auto, on or off');
   if (!['cmake', 'node-gyp'].includes(config.SAMPLING_MASK_BUILD)) fail('SAMPLING_MASK_BUILD must be cmake or node-gyp');
   if (!['on', 'off'].includes(config.SAMPLING_MASK_WERROR)) fail('SAMPLING_MASK_WERROR must be on or off');
+  if (sanitize !== null && !/^[a-z-]+(,[a-z-]+)*$/.test(sanitize)) {
+    fail('SAMPLING_MASK_SANITIZE must be a comma-separated list of sanitizers, e.g. address,undefined');
+  }
   // Resolved afresh every time: a toolkit installed since the last build is a change.
   config.nvcc = config.SAMPLING_MASK_CUDA === 'off' ? null : findNvcc(env);
   config.CUDAHOSTCXX = env.CUDAHOSTCXX || null;
@@ -108,6 +117,9 @@ function requireSourceDependencies(config) {
   if (config.SAMPLING_MASK_BUILD === 'cmake' && !resolveFrom('cmake-js/package.json')) {
     fail(`SAMPLING_MASK_BUILD=cmake needs cmake-js: ${sourceDeps}`);
   }
+  if (config.SAMPLING_MASK_BUILD === 'node-gyp' && config.SAMPLING_MASK_SANITIZE) {
+    fail('SAMPLING_MASK_SANITIZE needs the CMake build (the node-gyp build has no sanitizer switch)');
+  }
   if (config.SAMPLING_MASK_BUILD === 'node-gyp' && config.SAMPLING_MASK_CUDA === 'on') {
     const why = works('cmake') ? 'cmake-js is not installed' : 'CMake is not installed';
     fail(`SAMPLING_MASK_CUDA=on needs the CMake build (${why}; the node-gyp build is CPU-only): install CMake >= 3.20, then ${sourceDeps}`);
@@ -128,6 +140,7 @@ function buildWithCmake(config, clean) {
   ];
   if (config.SAMPLING_MASK_CUDA_ARCHITECTURES) defines.push(`--CDCMAKE_CUDA_ARCHITECTURES=${config.SAMPLING_MASK_CUDA_ARCHITECTURES}`);
   if (config.CUDAHOSTCXX) defines.push(`--CDCMAKE_CUDA_HOST_COMPILER=${config.CUDAHOSTCXX}`);
+  defines.push(`--CDSM_SANITIZE=${config.SAMPLING_MASK_SANITIZE ?? ''}`);
   const env = config.nvcc ? { CUDACXX: config.nvcc } : {};
   const out = ['--out', buildDir];
   // reconfigure = remove the build folder, then configure: no stale cache entry (e.g. a CUDA compiler NOTFOUND) survives.
@@ -176,6 +189,10 @@ function cudaSkippedReason(config) {
 }
 
 function summary(config, seconds) {
+  // An instrumented addon loads only with its sanitizer runtimes preloaded: not into this process.
+  if (config.SAMPLING_MASK_SANITIZE) {
+    return `sampling-mask: built from source (${config.SAMPLING_MASK_BUILD}, ${seconds} s) with ${config.SAMPLING_MASK_SANITIZE} sanitizers into ${path.relative(root, buildDir)}/: run it through scripts/sanitize.sh`;
+  }
   // eslint-disable-next-line import/no-dynamic-require
   const addon = require(path.join(buildDir, 'Release', 'sampling_mask.node'));
   const info = addon.backendInfo(0);

@@ -40,6 +40,7 @@ test.each<[string, NodeJS.ProcessEnv]>([
   ['CUDACXX', { CUDACXX: '/opt/cuda-b/bin/nvcc' }],
   ['CUDAHOSTCXX', { CUDAHOSTCXX: 'g++-11' }],
   ['SAMPLING_MASK_BUILD', { SAMPLING_MASK_BUILD: 'node-gyp' }],
+  ['SAMPLING_MASK_SANITIZE', { SAMPLING_MASK_SANITIZE: 'address,undefined' }],
 ])('a changed %s reconfigures', (_, change) => {
   const saved = install.wantedConfig(undefined, env({ SAMPLING_MASK_CUDA: 'auto' }));
   expect(install.sameConfig(saved, install.wantedConfig(saved, env(change)))).toBe(false);
@@ -59,6 +60,7 @@ test.each([
   ['SAMPLING_MASK_CUDA', 'yes', /SAMPLING_MASK_CUDA must be auto, on or off/],
   ['SAMPLING_MASK_BUILD', 'make', /SAMPLING_MASK_BUILD must be cmake or node-gyp/],
   ['SAMPLING_MASK_WERROR', '1', /SAMPLING_MASK_WERROR must be on or off/],
+  ['SAMPLING_MASK_SANITIZE', 'address;undefined', /SAMPLING_MASK_SANITIZE must be a comma-separated list/],
 ])('%s=%s is refused', (name, value, message) => {
   expect(() => install.wantedConfig(undefined, env({ [name]: value }))).toThrow(message);
 });
