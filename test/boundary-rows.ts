@@ -48,14 +48,15 @@ export function largestBelowWithWeightAtMost(ceiling: number, weight: bigint): n
 }
 
 /**
- * The smallest total weight at which top-p keeps a second group below the
- * maximum: the budget ceil(topP * total) first exceeds the maximum's weight
- * 2^40 there. At this total the second group is kept; one unit less, it is not.
+ * The smallest total weight at which top-p keeps a group with `above` (by
+ * default the maximum's weight 2^40) above it: the budget ceil(topP * total)
+ * first exceeds `above` there. At this total the group is kept; one unit
+ * less, it is not.
  */
-export function smallestTotalKeepingSecond(topP: number): bigint {
-  const keeps = (total: bigint) => topPBudget(total, topP) > ONE;
-  let lo = ONE; // topP < 1: the maximum alone never exceeds its own budget
-  let hi = 2n * ONE;
+export function smallestTotalKeepingSecond(topP: number, above = ONE): bigint {
+  const keeps = (total: bigint) => topPBudget(total, topP) > above;
+  let lo = above; // topP < 1: the groups above never exceed their own budget
+  let hi = 2n * above;
   while (!keeps(hi)) hi *= 2n;
   while (hi - lo > 1n) {
     const mid = (lo + hi) / 2n;

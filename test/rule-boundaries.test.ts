@@ -20,12 +20,14 @@ import * as api from '../lib';
 import type { DType, MaskOptions } from '../lib';
 import {
   MAX_F32,
+  ONE,
   nextDoubleDown,
   nextDown,
   nextUp,
   pairAtDifference,
   rowWeighing,
   smallestTotalKeepingSecond,
+  valuesWeighing,
 } from './boundary-rows';
 import { bitsToF32, encode, f32Bits, thrown, type ErrorFields } from './helpers';
 import { fixedWeight, packageLog, referenceMask } from './reference';
@@ -185,8 +187,9 @@ maskCase('z_max overflowing to +inf is an error', [[MAX_F32, 0]], { temperature:
 // The lowest finite logit is kept when nothing filters (the cut starts at -kMaxFinite).
 maskCase('x = the lowest finite f32 is kept', [[0, -MAX_F32]], {}, [[0, 1]]);
 // z = -MAX / 0.5 = -inf for ids 0 and 2: the 3rd largest z is -inf, so top-k
-// keeps every finite x. The cut is clamped to -MAX, never -inf, so id 4 (-inf) stays out.
-maskCase('a cut at z = -inf is clamped to the lowest finite x', [[-MAX_F32, 1, -MAX_F32, 0, -Infinity]], { temperature: 0.5, topK: 3 }, [[0, 1, 2, 3]]);
+// keeps every finite x, ids 0 to 3; the cut stays at the lowest finite x,
+// never -inf, so id 4 (-inf) stays out.
+maskCase('a cut at z = -inf keeps every finite x and no -inf', [[-MAX_F32, 1, -MAX_F32, 0, -Infinity]], { temperature: 0.5, topK: 3 }, [[0, 1, 2, 3]]);
 
 // ---------------------------------------------------------------------------
 // Step 3: min-p keeps z - z_max >= ln(minP), the difference in double.
@@ -205,8 +208,13 @@ function firstMinP(start: number, pairAt: (logMinP: number) => [number, number] 
 // exactly that double: a coefficient, a range reduction or a constant of ln 2
 // that moves it by one unit in the last place either way flips one of the rows.
 // The minP values cover mantissas below and above sqrt(2) (where the log
-// halves the mantissa) and exponents from 2^-40 to 2^-1.
-for (const start of [0.05, 0.1, 0.3, 0.5, 0.7, 0.72, 0.9, 0.99, 1 - 2 ** -20, 1e-3, 1e-6, 1e-12]) {
+// halves the mantissa) and exponents from 2^-40 to 2^-1. Two are where only
+// the last digits decide: 0.70710796 (mantissa 1.41421592, just above
+// sqrt(2): its log differs by one unit if the mantissa is not halved there)
+// and 0.67028671 (its log differs by one unit if the series stops one term
+// earlier); found by evaluating those variants of the log over every f32.
+const minPStarts = [0.05, 0.1, 0.3, 0.5, 0.7, 0.72, 0.9, 0.99, 1 - 2 ** -20, 1e-3, 1e-6, 1e-12, 0.7071079611778259, 0.6702867150306702];
+for (const start of minPStarts) {
   const [onMinP, onRow] = firstMinP(start, (log) => pairAtDifference(log));
   const [belowMinP, belowRow] = firstMinP(start, (log) => pairAtDifference(nextDoubleDown(log)));
   maskCase(`min-p on and one double below ln(minP) (minP from ${start})`, [onRow, belowRow], { minP: [onMinP, belowMinP] }, [[0, 1], [0]]);
@@ -269,8 +277,15 @@ function topPCases(name: string, topP: number, second: number, keepLower: number
 // polynomial in r; every weight above d = -11.8 is an exact f32 value, so any
 // change to a coefficient or a reduction constant moves it by 2^16 or more.
 // topP is picked so that the second group takes about half the room above
-// the maximum.
-const probes = [-(2 ** -20), -0.01, -0.2, -0.3465, -0.3467, -0.69, -1, -1.7, -2.5, -3.3, -4.9, -6.2, -8.3, -10.4, -12.1, -15.9, -19.7, -23.4, -26.2, -27.03];
+// the maximum. The highest coefficients and log2(e) reach the last bit only
+// where the exp lies within a few hundredths of an ulp of a rounding tie:
+// -0.2019875 (r^6's coefficient decides it), -0.1309715 (r^5's) and
+// -5.1985888 (d log2(e) within 1e-6 of -7.5, where n and r switch); found by
+// evaluating the exp with those constants cut to three digits.
+const probes = [
+  -(2 ** -20), -0.01, -0.2, -0.3465, -0.3467, -0.69, -1, -1.7, -2.5, -3.3, -4.9, -6.2, -8.3, -10.4, -12.1, -15.9, -19.7,
+  -23.4, -26.2, -27.03, -0.20198750495910645, -0.1309715062379837, -5.198588848114014,
+];
 for (const d of probes) {
   const second = f32(d);
   topPCases(`second group at d = ${d}`, Math.min(f32(1 / (1 + 2 * Math.exp(second))), 1 - 2 ** -24), second);
@@ -283,6 +298,42 @@ topPCases('topP = 1/2, budget exactly 2^40', 0.5, f32(-0.5));
 // makes it weigh 0); the drop row holds three ids at -27.9, which weigh 0 at
 // 40 bits and 1 each at 41.
 topPCases('weights at the floor and the scale', f32(1 / (1 + 2 * Math.exp(-0.7))), f32(-0.7), [LOWEST_WEIGHING], [BELOW_FLOOR, BELOW_FLOOR, BELOW_FLOOR]);
+
+// Native's top-p search first finds the bucket of d (trunc(-d * 73),
+// weight_buckets.h) where the weight from the top reaches the budget, then
+// walks that bucket's values, [lo, hi) with hi the lowest x of the bucket
+// above. Id 1 sits exactly at such an hi: it belongs to the bucket above,
+// whose weight is already counted, and must not be walked again (`x < hi`).
+// The group below it, id 2, is then kept with exactly ONE + w(id 1) above it
+// (total at the budget step), and dropped one unit below. Sixteen ids at
+// -27.9 (weight 0) make the members long enough that id 1 is compared in a
+// full vector block; the third row has the edge id last instead, after a
+// number of members that is no multiple of 4, so that every vector width
+// compares it in the scalar tail (kept: ids 0, 1 and the last).
+const weightBucket = (d: number) => Math.trunc(f32(-d * 73));
+const BUCKET_19_BOTTOM = (() => {
+  let d = f32(-20 / 73);
+  while (weightBucket(d) > 19) d = nextUp(d);
+  while (weightBucket(nextDown(d)) <= 19) d = nextDown(d);
+  return d;
+})();
+{
+  const edge = BUCKET_19_BOTTOM;
+  const below = f32(edge - 0.005); // in bucket 20 (checked below)
+  const above = ONE + fixedWeight(edge);
+  const total = smallestTotalKeepingSecond(0.5, above);
+  const fillers = (weight: bigint) => valuesWeighing(below, weight - above - fixedWeight(below));
+  const lower = new Array(16).fill(BELOW_FLOOR);
+  const edgeFirst = (weight: bigint) => [0, edge, below, ...lower, ...fillers(weight)];
+  const members = [0, below, ...lower, ...fillers(total)];
+  const edgeLast = [...members, ...(members.length % 4 === 3 ? [BELOW_FLOOR] : []), edge];
+  maskCase(
+    'a survivor exactly at the top of the top-p boundary bucket is walked once',
+    [edgeFirst(total), edgeFirst(total - 1n), edgeLast],
+    { topP: 0.5 },
+    [[0, 1, 2], [0, 1], [0, 1, edgeLast.length - 1]],
+  );
+}
 
 // Min-p before top-p: only survivors weigh. minP = e^-27.5; the two ids at
 // the min-p cut (the smallest f32 x with x - 0 >= ln(minP)) weigh 1 each and
@@ -316,8 +367,14 @@ function expectError(fields: ErrorFields) {
 const floats = (bits: number[] | undefined) => (bits ?? []).map(bitsToF32);
 
 trainerCases.push(
-  // The sampler's temperature must be > 0 for the trainer (`t > 0`)...
-  { name: 'trainer: T = 0 is out of range', call: trainerCall('logprobs', [[0, 1]], null, [0], { temperature: 0 }), check: expectError({ ...RANGE, argument: 'temperature' }) },
+  // The sampler's temperature must be > 0 for the trainer (`t > 0`): T = 0 is
+  // rejected as a parameter, one value for all rows, so the error names no row
+  // (were it let through, x / 0 would fail later as an overflow at row 0)...
+  {
+    name: 'trainer: T = 0 is out of range',
+    call: trainerCall('logprobs', [[0, 1]], null, [0], { temperature: 0 }),
+    check: expectError({ ...RANGE, argument: 'temperature', row: undefined }),
+  },
   // ... and at most the largest finite f32 (`t <= kMaxFinite`): z = 1 / T is a
   // subnormal, so both ids weigh exp(~0) = 1 and log q(0) = -ln 2.
   {
@@ -407,6 +464,12 @@ const cases: Case[] = [...maskCases, ...trainerCases];
 // ---------------------------------------------------------------------------
 
 describe('the boundary rows are where the hand-stated results say', () => {
+  test('the bucket edge row: id 1 is the lowest d of bucket 19, id 2 is in bucket 20', () => {
+    expect(weightBucket(BUCKET_19_BOTTOM)).toBe(19);
+    expect(weightBucket(nextDown(BUCKET_19_BOTTOM))).toBe(20);
+    expect(weightBucket(f32(BUCKET_19_BOTTOM - 0.005))).toBe(20);
+  });
+
   test('the lowest weighing d weighs 1 and the one below it 0; -27.9 weighs 0', () => {
     expect(fixedWeight(LOWEST_WEIGHING)).toBe(1n);
     expect(fixedWeight(nextDown(LOWEST_WEIGHING))).toBe(0n);
