@@ -96,6 +96,34 @@ export function topPBudget(total: bigint, p: number): bigint {
   return (product + denominator - 1n) / denominator;
 }
 
+/**
+ * ln(x) in double as the package computes it for min-p (the rule's own log,
+ * native/core/rule.h): the mantissa m reduced to [sqrt(1/2), sqrt(2)], then
+ * 2 atanh((m - 1) / (m + 1)) as a series, plus e ln 2 in two parts. Min-p
+ * compares a double difference with this value, so a row can sit on its last
+ * bit, where libm's log (Math.log) may round the other way.
+ */
+export function packageLog(x: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  let exponent = Number((bits >> 52n) & 0x7ffn) - 1023;
+  view.setBigUint64(0, (bits & 0xfffffffffffffn) | 0x3ff0000000000000n);
+  let m = view.getFloat64(0);
+  if (m > Math.SQRT2) {
+    m *= 0.5;
+    exponent += 1;
+  }
+  const s = (m - 1) / (m + 1);
+  const s2 = s * s;
+  let series = 1 / 25;
+  for (let odd = 23; odd >= 1; odd -= 2) series = 1 / odd + s2 * series;
+  const logM = 2 * s * series;
+  const LN2_HIGH = 6.9314718036912381649e-1; // low bits zero: exponent * LN2_HIGH is exact
+  const LN2_LOW = 1.90821492927058770002e-10;
+  return exponent * LN2_HIGH + (exponent * LN2_LOW + logM);
+}
+
 // ---------------------------------------------------------------------------
 // One row.
 
@@ -127,7 +155,7 @@ export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): n
   let survivors = finite;
 
   if (p.minP > 0) {
-    const logMinP = Math.log(p.minP);
+    const logMinP = packageLog(p.minP);
     survivors = survivors.filter((id) => z[id] - zMax >= logMinP); // in double
   }
 
