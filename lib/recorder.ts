@@ -203,7 +203,12 @@ export class MaskRecorder {
       const id = checkId(ids[i], 'requestIds', i);
       const first = rowOf.get(id);
       if (first !== undefined) {
-        throw rangeError('ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${describe(id)} appears twice in one step (rows ${first} and ${i})`, { row: i, requestId: id });
+        throw rangeError(
+          'ERR_SM_DUPLICATE_REQUEST',
+          'requestIds',
+          `request ${describe(id)} appears twice in one step (rows ${first} and ${i})`,
+          { row: i, requestId: id },
+        );
       }
       rowOf.set(id, i);
     }
@@ -232,7 +237,11 @@ export class MaskRecorder {
     const { order = this.order } = readOptions(options, ['order']);
     const isMask = masks instanceof SamplingMask;
     if (this.vocabSize === undefined && !isMask) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })');
+      throw rangeError(
+        'ERR_SM_OUT_OF_RANGE',
+        'options.vocab',
+        'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })',
+      );
     }
     // A SamplingMask is read once, by readStep; the other forms are converted (and read) by maskFromServer.
     const step = this.readStep(isMask ? masks : maskFromServer(masks, this.vocabSize as number, { order: order as ListOrder }), 'masks');
@@ -322,7 +331,10 @@ export class MaskRecorder {
     for (let i = 0; i < list.length; i++) {
       const token = list[i];
       if (typeof token !== 'number' || (token | 0) !== token || token < 0 || token >= step.vocab) {
-        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${describe(token)} is not a token id in [0, ${step.vocab})`, { row: i, requestId: requestOf(i) });
+        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${describe(token)} is not a token id in [0, ${step.vocab})`, {
+          row: i,
+          requestId: requestOf(i),
+        });
       }
       ids[i] = token;
     }
@@ -339,7 +351,12 @@ export class MaskRecorder {
       const token = tokens[i];
       if (!keeps(indices, offsets[i], offsets[i + 1], token)) {
         if (this.onOutside === 'throw') {
-          throw rangeError('ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${describe(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
+          throw rangeError(
+            'ERR_SM_TOKEN_OUTSIDE_MASK',
+            'tokens',
+            `row ${i} (request ${describe(requestOf(i))}): token ${token} is not in the row's kept set`,
+            { row: i, requestId: requestOf(i) },
+          );
         }
         (outside ??= new Set()).add(i);
       }
@@ -351,7 +368,12 @@ export class MaskRecorder {
   private checkTokenPresence(id: RequestId, withTokens: boolean): void {
     const log = this.logs.get(id);
     if (log !== undefined && (log.tokens !== null) !== withTokens) {
-      throw rangeError('ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${describe(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
+      throw rangeError(
+        'ERR_SM_TOKENS_MISMATCH',
+        'tokens',
+        `request ${describe(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`,
+        { requestId: id },
+      );
     }
   }
 

@@ -94,7 +94,9 @@ function main() {
   const rows = batch * steps;
   console.log(`sampling-mask demo: ${batch} requests x ${steps} decode steps over a ${vocab}-token vocabulary`);
   const info = sm.backendInfo();
-  console.log(`sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${info.backend} (${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads})\n`);
+  console.log(
+    `sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${info.backend} (${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads})\n`,
+  );
 
   const policy = timed(() => policyLogits(batch, steps, vocab, next));
   const logits = policy.value;

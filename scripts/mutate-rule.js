@@ -54,11 +54,26 @@ const mutations = [
   // Which filters are on.
   { name: 'min-p on at min_p > 0 -> >= 0', file: RULE, from: 'return p.min_p > 0.0f;', to: 'return p.min_p >= 0.0f;' },
   { name: 'top-p on at top_p < 1 -> <= 1', file: RULE, from: 'return p.top_p < 1.0f;', to: 'return p.top_p <= 1.0f;' },
-  { name: 'top-k on at top_k > 0 -> >= 0 (CPU)', file: MASK_CPU, from: 'p.top_k > 0 && p.top_k < vocab_', to: 'p.top_k >= 0 && p.top_k < vocab_' },
+  {
+    name: 'top-k on at top_k > 0 -> >= 0 (CPU)',
+    file: MASK_CPU,
+    from: 'p.top_k > 0 && p.top_k < vocab_',
+    to: 'p.top_k >= 0 && p.top_k < vocab_',
+  },
   // Cuts.
-  { name: 'x / T >= z_min -> > (threshold to cut)', file: RULE, from: 'scaled_logit(x, temperature) >= z_min', to: 'scaled_logit(x, temperature) > z_min' },
+  {
+    name: 'x / T >= z_min -> > (threshold to cut)',
+    file: RULE,
+    from: 'scaled_logit(x, temperature) >= z_min',
+    to: 'scaled_logit(x, temperature) > z_min',
+  },
   // Min-p and the package's log.
-  { name: 'min-p z - z_max >= ln(minP) -> >', file: RULE, from: 'static_cast<double>(z_max)) >= log_min_p', to: 'static_cast<double>(z_max)) > log_min_p' },
+  {
+    name: 'min-p z - z_max >= ln(minP) -> >',
+    file: RULE,
+    from: 'static_cast<double>(z_max)) >= log_min_p',
+    to: 'static_cast<double>(z_max)) > log_min_p',
+  },
   {
     name: 'min-p difference in f32, not double',
     file: RULE,
@@ -73,15 +88,40 @@ const mutations = [
     from: 'double series = 1.0 / 25.0;\n  for (int odd = 23;',
     to: 'double series = 1.0 / 23.0;\n  for (int odd = 21;',
   },
-  { name: 'log: ln 2 high part = all of ln 2', file: RULE, from: 'kLn2Hi = 6.93147180369123816490e-01', to: 'kLn2Hi = 6.93147180559945309417e-01' },
+  {
+    name: 'log: ln 2 high part = all of ln 2',
+    file: RULE,
+    from: 'kLn2Hi = 6.93147180369123816490e-01',
+    to: 'kLn2Hi = 6.93147180559945309417e-01',
+  },
   { name: 'log: ln 2 low part to 6 digits', file: RULE, from: 'kLn2Lo = 1.90821492927058770002e-10', to: 'kLn2Lo = 1.90821e-10' },
   // Top-k.
-  { name: 'top-k candidates x >= threshold -> > (CPU)', file: ROW_KERNELS, from: 'const Mask taken = v >= Lanes(threshold);', to: 'const Mask taken = v > Lanes(threshold);' },
-  { name: 'keep x >= cut -> > (CPU compaction, vector)', file: ROW_KERNELS, from: '(v >= Lanes(lo)) & (v < Lanes(hi))', to: '(v > Lanes(lo)) & (v < Lanes(hi))' },
-  { name: 'keep x < hi -> <= (CPU compaction, vector)', file: ROW_KERNELS, from: '(v >= Lanes(lo)) & (v < Lanes(hi))', to: '(v >= Lanes(lo)) & ~(v > Lanes(hi))' },
+  {
+    name: 'top-k candidates x >= threshold -> > (CPU)',
+    file: ROW_KERNELS,
+    from: 'const Mask taken = v >= Lanes(threshold);',
+    to: 'const Mask taken = v > Lanes(threshold);',
+  },
+  {
+    name: 'keep x >= cut -> > (CPU compaction, vector)',
+    file: ROW_KERNELS,
+    from: '(v >= Lanes(lo)) & (v < Lanes(hi))',
+    to: '(v > Lanes(lo)) & (v < Lanes(hi))',
+  },
+  {
+    name: 'keep x < hi -> <= (CPU compaction, vector)',
+    file: ROW_KERNELS,
+    from: '(v >= Lanes(lo)) & (v < Lanes(hi))',
+    to: '(v >= Lanes(lo)) & ~(v > Lanes(hi))',
+  },
   { name: 'keep x >= cut -> > (CPU compaction, tail)', file: ROW_KERNELS, from: '(v >= lo && v < hi)', to: '(v > lo && v < hi)' },
   { name: 'keep x < hi -> <= (CPU compaction, tail)', file: ROW_KERNELS, from: '(v >= lo && v < hi)', to: '(v >= lo && v <= hi)' },
-  { name: 'emit x >= cut -> > (CPU)', file: ROW_KERNELS, from: 'const Mask kept = v >= Lanes(cut);', to: 'const Mask kept = v > Lanes(cut);' },
+  {
+    name: 'emit x >= cut -> > (CPU)',
+    file: ROW_KERNELS,
+    from: 'const Mask kept = v >= Lanes(cut);',
+    to: 'const Mask kept = v > Lanes(cut);',
+  },
   { name: 'fillLogits keeps x >= cut -> > (CPU)', file: MASK_CPU, from: 'S::load(x[i]) >= cut ?', to: 'S::load(x[i]) > cut ?' },
   // Top-p.
   {
@@ -91,10 +131,25 @@ const mutations = [
     to: 'static_cast<uint64_t>(product >> shift)',
   },
   { name: 'top-p budget floor(p total) + 1', file: RULE, from: '((product & low_mask) != 0 ? 1 : 0)', to: '1' },
-  { name: 'top-p budget: exponent bias 150 -> 151', file: RULE, from: '? 150 - static_cast<int>(biased)', to: '? 151 - static_cast<int>(biased)' },
+  {
+    name: 'top-p budget: exponent bias 150 -> 151',
+    file: RULE,
+    from: '? 150 - static_cast<int>(biased)',
+    to: '? 151 - static_cast<int>(biased)',
+  },
   { name: 'top-p budget: shift >= 128 -> > 128', file: RULE, from: 'if (shift >= 128)', to: 'if (shift > 128)' },
-  { name: 'top-p keeps weight above < budget -> <=', file: RULE, from: 'return weight_above < budget;', to: 'return weight_above <= budget;' },
-  { name: 'top-p boundary bucket: above + bucket < budget -> <= (CPU)', file: MASK_CPU, from: 'above + buckets[boundary] < budget', to: 'above + buckets[boundary] <= budget' },
+  {
+    name: 'top-p keeps weight above < budget -> <=',
+    file: RULE,
+    from: 'return weight_above < budget;',
+    to: 'return weight_above <= budget;',
+  },
+  {
+    name: 'top-p boundary bucket: above + bucket < budget -> <= (CPU)',
+    file: MASK_CPU,
+    from: 'above + buckets[boundary] < budget',
+    to: 'above + buckets[boundary] <= budget',
+  },
   {
     name: 'top-p weighs survivors x >= cut -> > (CPU)',
     file: ROW_KERNELS,
@@ -116,13 +171,23 @@ const mutations = [
   { name: 'exp: r^4 coefficient to 3 digits', file: PORTABLE, from: 'F(8.3334519073e-3f)', to: 'F(8.33e-3f)' },
   { name: 'exp: r^3 coefficient to 3 digits', file: PORTABLE, from: 'F(4.1665795894e-2f)', to: 'F(4.16e-2f)' },
   { name: 'exp: r^2 coefficient to 3 digits', file: PORTABLE, from: 'F(1.6666665459e-1f)', to: 'F(1.66e-1f)' },
-  { name: 'exp: 2^n exponent bias 127 -> 126 (scalar)', file: PORTABLE, from: 'static_cast<int>(e) + 127', to: 'static_cast<int>(e) + 126' },
+  {
+    name: 'exp: 2^n exponent bias 127 -> 126 (scalar)',
+    file: PORTABLE,
+    from: 'static_cast<int>(e) + 127',
+    to: 'static_cast<int>(e) + 126',
+  },
   { name: 'exp: 2^n exponent bias 127 -> 126 (vector lanes)', file: SIMD, from: 'IntVec) + 127) << 23', to: 'IntVec) + 126) << 23' },
   // Logits widening and validation.
   { name: 'f16: exponent 31 at magnitude >= 65536 -> >', file: PORTABLE, from: 'magnitude >= 65536.0f', to: 'magnitude > 65536.0f' },
   { name: 'f16: exponent 31 at magnitude >= 65504', file: PORTABLE, from: 'magnitude >= 65536.0f', to: 'magnitude >= 65504.0f' },
   { name: 'f16: scale 2^112 -> 2^111', file: PORTABLE, from: '5.192296858534828e33f', to: '2.596148429267414e33f' },
-  { name: 'invalid logit !(x < +inf) -> !(x <= +inf) (first bad column)', file: PORTABLE, from: 'return !(f < kPosInf);', to: 'return !(f <= kPosInf);' },
+  {
+    name: 'invalid logit !(x < +inf) -> !(x <= +inf) (first bad column)',
+    file: PORTABLE,
+    from: 'return !(f < kPosInf);',
+    to: 'return !(f <= kPosInf);',
+  },
   {
     name: 'invalid logit !(x < +inf) -> !(x <= +inf) (CPU scan)',
     file: ROW_KERNELS,
@@ -155,16 +220,19 @@ const mutations = [
 // Changes that cannot change any result, so no test can pin them (run none).
 const equivalent = [
   {
-    change: 'rule.h kWeightFloor -28 -> -29 (or any floor below ln 2^-40 = -27.7259), and `d >= kWeightFloor` -> `>` '
-      + '(rule.h fixed_weight_before_truncation, row_kernels_impl.inc, weight_buckets.h weighs)',
-    reason: 'every d below -27.7259 weighs trunc(2^40 exp(d)) = 0 (2^40 e^-28 = 0.76), so where the floor sits below '
-      + 'that, and whether d = -28 itself passes it, changes no weight, no total and no bucket that could be kept',
+    change:
+      'rule.h kWeightFloor -28 -> -29 (or any floor below ln 2^-40 = -27.7259), and `d >= kWeightFloor` -> `>` ' +
+      '(rule.h fixed_weight_before_truncation, row_kernels_impl.inc, weight_buckets.h weighs)',
+    reason:
+      'every d below -27.7259 weighs trunc(2^40 exp(d)) = 0 (2^40 e^-28 = 0.76), so where the floor sits below ' +
+      'that, and whether d = -28 itself passes it, changes no weight, no total and no bucket that could be kept',
   },
   {
     change: 'rule.h x_cut_for_z: the clamp of the cut to -kMaxFinite removed (or `<` -> `<=`)',
-    reason: 'a min-p cut is never -inf (-inf - z_max fails any finite ln(minP)), and every other cut is the max of the '
-      + 'cut so far, which starts at -kMaxFinite, and x_cut_for_z (mask_cpu.cpp, as in mask_kernels.cu): the clamp '
-      + 'never decides. The row [-MAX, 1, -MAX, 0, -inf] at T = 0.5, top-k 3 (k-th z = -inf) checks the outcome',
+    reason:
+      'a min-p cut is never -inf (-inf - z_max fails any finite ln(minP)), and every other cut is the max of the ' +
+      'cut so far, which starts at -kMaxFinite, and x_cut_for_z (mask_cpu.cpp, as in mask_kernels.cu): the clamp ' +
+      'never decides. The row [-MAX, 1, -MAX, 0, -inf] at T = 0.5, top-k 3 (k-th z = -inf) checks the outcome',
   },
   {
     change: 'rule.h is_greedy `temperature == 0` -> `<= 0`',
@@ -172,19 +240,22 @@ const equivalent = [
   },
   {
     change: 'mask_cpu.cpp `p.top_k < vocab_` -> `<=`, and `survivors.size() >= p.top_k` -> `>`',
-    reason: 'top-k with k equal to the number of survivors keeps every survivor (the k-th largest is the smallest), '
-      + 'exactly as top-k off does; rule.h top_k_active is used only by the bench baseline',
+    reason:
+      'top-k with k equal to the number of survivors keeps every survivor (the k-th largest is the smallest), ' +
+      'exactly as top-k off does; rule.h top_k_active is used only by the bench baseline',
   },
   {
     change: 'rule.h invalid_param `top_k < -1` -> `< -2`',
     reason: 'the binding rejects topK below -1 (and non-integers) while reading it, before invalid_param',
   },
   {
-    change: 'rule.h top_p_budget `product != 0 ? 1 : 0` -> `1` or `0`, the subnormal branch (`149`, the mantissa '
-      + 'without its hidden bit), and the shift limit 128 -> anything from 87 up',
-    reason: 'product = mantissa * total is never 0 (total >= 2^40), and below 2^87, so every shift from 87 up gives a '
-      + 'budget of 1; a budget of 0 and of 1 both keep exactly the maximum group (top_p_cut keeps the first group '
-      + 'whatever the budget)',
+    change:
+      'rule.h top_p_budget `product != 0 ? 1 : 0` -> `1` or `0`, the subnormal branch (`149`, the mantissa ' +
+      'without its hidden bit), and the shift limit 128 -> anything from 87 up',
+    reason:
+      'product = mantissa * total is never 0 (total >= 2^40), and below 2^87, so every shift from 87 up gives a ' +
+      'budget of 1; a budget of 0 and of 1 both keep exactly the maximum group (top_p_cut keeps the first group ' +
+      'whatever the budget)',
   },
   {
     change: 'portable.h split_exp `5.0000001201e-1f` -> `0.5f`',
@@ -200,14 +271,14 @@ const equivalent = [
   },
   {
     change: 'row_kernels_impl.inc weight_histogram `v >= floor` -> `>`',
-    reason: 'the floor is the current cut, so the ids it drops are the lowest survivors: their weight is never above '
-      + 'another survivor, and if the walk passes their bucket it only reaches empty buckets, where top_p_cut keeps '
-      + 'the cut, which keeps them',
+    reason:
+      'the floor is the current cut, so the ids it drops are the lowest survivors: their weight is never above ' +
+      'another survivor, and if the walk passes their bucket it only reaches empty buckets, where top_p_cut keeps ' +
+      'the cut, which keeps them',
   },
   {
     change: 'portable.h order_key without `add_rn(f, 0.0f)` (-0 and +0 as two keys)',
-    reason: 'the searches test floats, where -0 == +0, so the predicate stays monotone and a cut at -0 or +0 keeps '
-      + 'the same ids',
+    reason: 'the searches test floats, where -0 == +0, so the predicate stays monotone and a cut at -0 or +0 keeps ' + 'the same ids',
   },
   {
     change: 'weight_buckets.h kBucketsPerUnit, kWeightBuckets, the sampled guess of the member buckets',
@@ -215,8 +286,9 @@ const equivalent = [
   },
   {
     change: 'trainer.h kSoftmaxLanes and the order of merge_lanes',
-    reason: 'the order of a compensated sum of a few terms changes no bit of it (each lane and merge carries its '
-      + 'rounding error); long sums may differ in the last bit, within the documented error bounds, on every backend alike',
+    reason:
+      'the order of a compensated sum of a few terms changes no bit of it (each lane and merge carries its ' +
+      'rounding error); long sums may differ in the last bit, within the documented error bounds, on every backend alike',
   },
 ];
 
@@ -262,7 +334,7 @@ function boundaryTests() {
   // A mutation that hangs the addon fails the tests too: the timeout counts as a failure.
   const result = run(process.execPath, [jest, testFile, '--bail'], { env: { SAMPLING_MASK_ADDON: addonFile }, timeout: 300_000 });
   const failing = result.output.split('\n').find((line) => line.trim().startsWith('●'));
-  return { pass: result.ok, failing: result.timedOut ? 'timed out' : failing?.trim().replace(/^● /, '') ?? result.output.slice(-500) };
+  return { pass: result.ok, failing: result.timedOut ? 'timed out' : (failing?.trim().replace(/^● /, '') ?? result.output.slice(-500)) };
 }
 
 /** How often the mutation's original text occurs in the working tree's file (it must be exactly once). */

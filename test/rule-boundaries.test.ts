@@ -29,7 +29,9 @@ import {
   smallestTotalKeepingSecond,
   valuesWeighing,
 } from './boundary-rows';
-import { bitsToF32, encode, f32Bits, thrown, type ErrorFields } from './helpers';
+import { bitsToF32, encode, f32Bits, thrown, type CaughtError } from './helpers';
+
+type ErrorFields = Partial<CaughtError>;
 import { fixedWeight, packageLog, referenceMask } from './reference';
 import { referenceRow } from './trainer-reference';
 
@@ -120,14 +122,17 @@ function maskCase(
     }
     if (output.error) return [`unexpected error ${JSON.stringify(output.error)}`];
     const problems = expected.flatMap((ids, r) =>
-      JSON.stringify(output.lists?.[r]) === JSON.stringify(ids) ? [] : [`row ${r}: kept ${JSON.stringify(output.lists?.[r])}, expected ${JSON.stringify(ids)}`],
+      JSON.stringify(output.lists?.[r]) === JSON.stringify(ids)
+        ? []
+        : [`row ${r}: kept ${JSON.stringify(output.lists?.[r])}, expected ${JSON.stringify(ids)}`],
     );
     if (options.fillLogits) {
       // Kept entries untouched, every other one -inf in the input's format.
       const negInf = dtype === 'float32' ? 0xff800000 : dtype === 'bfloat16' ? 0xff80 : 0xfc00;
-      const kept = new Set(expected.flatMap((ids, r) => ids.map((id) => r * call.vocab + id)));
+      const kept = new Set(expected.flatMap((ids: number[], r: number) => ids.map((id) => r * call.vocab + id)));
       const want = call.bits.map((bits, i) => (kept.has(i) ? bits : negInf));
-      if (JSON.stringify(output.filledBits) !== JSON.stringify(want)) problems.push(`filled ${JSON.stringify(output.filledBits)}, expected ${JSON.stringify(want)}`);
+      if (JSON.stringify(output.filledBits) !== JSON.stringify(want))
+        problems.push(`filled ${JSON.stringify(output.filledBits)}, expected ${JSON.stringify(want)}`);
     }
     return problems;
   };
@@ -144,7 +149,12 @@ const RANGE = { name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE' };
 // T = 0 is the lowest valid temperature (`temperature >= 0`) and means greedy
 // (`temperature == 0`): every id equal to the maximum, both 4s, whatever the
 // other parameters say (`x >= cut` with the cut at the maximum).
-maskCase('T = 0 is valid and greedy; ties at the maximum are all kept', [[1, 4, -Infinity, 4, 3.9999998]], { temperature: 0, topK: 1, topP: 1e-6, minP: 1 }, [[1, 3]]);
+maskCase(
+  'T = 0 is valid and greedy; ties at the maximum are all kept',
+  [[1, 4, -Infinity, 4, 3.9999998]],
+  { temperature: 0, topK: 1, topP: 1e-6, minP: 1 },
+  [[1, 3]],
+);
 // The largest finite f32 is a valid temperature (`temperature <= kMaxFinite`);
 // z = 2 / T and 1 / T are distinct subnormals, so top-k 1 keeps id 0 only.
 maskCase('T = the largest finite f32 is valid', [[2, 1, -Infinity]], { temperature: MAX_F32, topK: 1 }, [[0]]);
@@ -189,7 +199,9 @@ maskCase('x = the lowest finite f32 is kept', [[0, -MAX_F32]], {}, [[0, 1]]);
 // z = -MAX / 0.5 = -inf for ids 0 and 2: the 3rd largest z is -inf, so top-k
 // keeps every finite x, ids 0 to 3; the cut stays at the lowest finite x,
 // never -inf, so id 4 (-inf) stays out.
-maskCase('a cut at z = -inf keeps every finite x and no -inf', [[-MAX_F32, 1, -MAX_F32, 0, -Infinity]], { temperature: 0.5, topK: 3 }, [[0, 1, 2, 3]]);
+maskCase('a cut at z = -inf keeps every finite x and no -inf', [[-MAX_F32, 1, -MAX_F32, 0, -Infinity]], { temperature: 0.5, topK: 3 }, [
+  [0, 1, 2, 3],
+]);
 
 // ---------------------------------------------------------------------------
 // Step 3: min-p keeps z - z_max >= ln(minP), the difference in double.
@@ -225,16 +237,39 @@ for (const start of minPStarts) {
 
 // Sorted: 5, 4, 4, 4, 3, 1. The 2nd, 3rd and 4th largest are all 4 (ties all
 // kept, `z >= tau`); the 5th is 3. Counting distinct values, k = 3 would reach 3.
-maskCase('ties at the k-th value are kept; duplicates count toward k', [[5, 1, 4, 4, 4, 3], [5, 1, 4, 4, 4, 3], [5, 1, 4, 4, 4, 3]], { topK: [2, 3, 5] }, [[0, 2, 3, 4], [0, 2, 3, 4], [0, 2, 3, 4, 5]]);
+maskCase(
+  'ties at the k-th value are kept; duplicates count toward k',
+  [
+    [5, 1, 4, 4, 4, 3],
+    [5, 1, 4, 4, 4, 3],
+    [5, 1, 4, 4, 4, 3],
+  ],
+  { topK: [2, 3, 5] },
+  [
+    [0, 2, 3, 4],
+    [0, 2, 3, 4],
+    [0, 2, 3, 4, 5],
+  ],
+);
 // 37 ids: id i holds 100 - i, except ids 0 and 36 which tie with id 10 at 90.
 // The 10th largest is 90 (ids 1..9 are above it), so ids 0..10 and 36 are
 // kept: one tie in the first vector block, one in the partial last block.
-maskCase('ties at the k-th value in the first and the partial last vector block', [Array.from({ length: 37 }, (_, i) => (i === 0 || i === 36 ? 90 : 100 - i))], { topK: 10 }, [[...Array.from({ length: 11 }, (_, i) => i), 36]]);
+maskCase(
+  'ties at the k-th value in the first and the partial last vector block',
+  [Array.from({ length: 37 }, (_, i) => (i === 0 || i === 36 ? 90 : 100 - i))],
+  { topK: 10 },
+  [[...Array.from({ length: 11 }, (_, i) => i), 36]],
+);
 // 600 ids: 1000, 999, ..., 701, then 300 ids at 991. The candidates buffer
 // (256 values) fills before the ties arrive and is cut at its 10th largest,
 // 991: the ties later in the row are exactly at that threshold and must still
 // be gathered (`x >= threshold`). Kept: ids 0..9 (1000..991) and 300..599.
-maskCase('ties at the k-th value after the candidates were cut at it', [Array.from({ length: 600 }, (_, i) => (i < 300 ? 1000 - i : 991))], { topK: 10 }, [[...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 300 }, (_, i) => 300 + i)]]);
+maskCase(
+  'ties at the k-th value after the candidates were cut at it',
+  [Array.from({ length: 600 }, (_, i) => (i < 300 ? 1000 - i : 991))],
+  { topK: 10 },
+  [[...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 300 }, (_, i) => 300 + i)]],
+);
 // fillLogits writes -inf below the cut only: the cut is the 2nd largest, 2, itself kept.
 maskCase('fillLogits keeps the entries at the cut', [[3, 1, 2, 2]], { topK: 2, fillLogits: true }, [[0, 2, 3]]);
 
@@ -243,11 +278,26 @@ maskCase('fillLogits keeps the entries at the cut', [[3, 1, 2, 2]], { topK: 2, f
 
 // Weights 1 (the maximum), 4 e^-1 = 1.47 (a tie group) and e^-3 = 0.05, of
 // 2.52 in all: the maximum alone is 39.7%, with the tie group 98.0%.
-maskCase('a tie group at the top-p boundary is kept or dropped whole', [[0, -1, -1, -1, -1, -3], [0, -1, -1, -1, -1, -3], [0, -1, -1, -1, -1, -3], [0, -1, -1, -1, -1, -3]], { topP: [0.39, 0.4, 0.98, 0.99] }, [[0], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5]]);
+maskCase(
+  'a tie group at the top-p boundary is kept or dropped whole',
+  [
+    [0, -1, -1, -1, -1, -3],
+    [0, -1, -1, -1, -1, -3],
+    [0, -1, -1, -1, -1, -3],
+    [0, -1, -1, -1, -1, -3],
+  ],
+  { topP: [0.39, 0.4, 0.98, 0.99] },
+  [[0], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 5]],
+);
 // topP = 2^-104, 2^-105, 2^-106 and 2^-149 (subnormal): topP * total < 1, so
 // the budget is 1 and only the maximum is kept. 2^-105 is the f32 whose exact
 // scale is 2^-128, where the budget stops shifting by the exponent.
-maskCase('tiny topP keeps only the maximum', new Array(4).fill([0, -0.5, -1]), { topP: [2 ** -104, 2 ** -105, 2 ** -106, 2 ** -149] }, new Array(4).fill([0]));
+maskCase(
+  'tiny topP keeps only the maximum',
+  new Array(4).fill([0, -0.5, -1]),
+  { topP: [2 ** -104, 2 ** -105, 2 ** -106, 2 ** -149] },
+  new Array(4).fill([0]),
+);
 
 const LOWEST_WEIGHING = nextUp(f32(Math.log(2 ** -40))); // -27.725885: the lowest d of weight 1 (checked below)
 const BELOW_FLOOR = -27.9; // weight trunc(0.84) = 0 at 2^40, trunc(1.67) = 1 at 2^41
@@ -283,8 +333,29 @@ function topPCases(name: string, topP: number, second: number, keepLower: number
 // -5.1985888 (d log2(e) within 1e-6 of -7.5, where n and r switch); found by
 // evaluating the exp with those constants cut to three digits.
 const probes = [
-  -(2 ** -20), -0.01, -0.2, -0.3465, -0.3467, -0.69, -1, -1.7, -2.5, -3.3, -4.9, -6.2, -8.3, -10.4, -12.1, -15.9, -19.7,
-  -23.4, -26.2, -27.03, -0.20198750495910645, -0.1309715062379837, -5.198588848114014,
+  -(2 ** -20),
+  -0.01,
+  -0.2,
+  -0.3465,
+  -0.3467,
+  -0.69,
+  -1,
+  -1.7,
+  -2.5,
+  -3.3,
+  -4.9,
+  -6.2,
+  -8.3,
+  -10.4,
+  -12.1,
+  -15.9,
+  -19.7,
+  -23.4,
+  -26.2,
+  -27.03,
+  -0.20198750495910645,
+  -0.1309715062379837,
+  -5.198588848114014,
 ];
 for (const d of probes) {
   const second = f32(d);
@@ -297,7 +368,13 @@ topPCases('topP = 1/2, budget exactly 2^40', 0.5, f32(-0.5));
 // lowest d that weighs 1 (a floor raised to -27.7, or 39 fractional bits,
 // makes it weigh 0); the drop row holds three ids at -27.9, which weigh 0 at
 // 40 bits and 1 each at 41.
-topPCases('weights at the floor and the scale', f32(1 / (1 + 2 * Math.exp(-0.7))), f32(-0.7), [LOWEST_WEIGHING], [BELOW_FLOOR, BELOW_FLOOR, BELOW_FLOOR]);
+topPCases(
+  'weights at the floor and the scale',
+  f32(1 / (1 + 2 * Math.exp(-0.7))),
+  f32(-0.7),
+  [LOWEST_WEIGHING],
+  [BELOW_FLOOR, BELOW_FLOOR, BELOW_FLOOR],
+);
 
 // Native's top-p search first finds the bucket of d (trunc(-d * 73),
 // weight_buckets.h) where the weight from the top reaches the budget, then
@@ -331,7 +408,11 @@ const BUCKET_19_BOTTOM = (() => {
     'a survivor exactly at the top of the top-p boundary bucket is walked once',
     [edgeFirst(total), edgeFirst(total - 1n), edgeLast],
     { topP: 0.5 },
-    [[0, 1, 2], [0, 1], [0, 1, edgeLast.length - 1]],
+    [
+      [0, 1, 2],
+      [0, 1],
+      [0, 1, edgeLast.length - 1],
+    ],
   );
 }
 
@@ -356,12 +437,19 @@ const BUCKET_19_BOTTOM = (() => {
 // ---------------------------------------------------------------------------
 // Trainer side (core/trainer.h).
 
-function trainerCall(op: 'logprobs' | 'backward', rows: number[][], kept: number[][] | null, targets: number[], extra: Partial<Call> = {}): Call {
+function trainerCall(
+  op: 'logprobs' | 'backward',
+  rows: number[][],
+  kept: number[][] | null,
+  targets: number[],
+  extra: Partial<Call> = {},
+): Call {
   return { op, kept, targets, temperature: 1, gradOutput: targets.map(() => 1), ...logitsOf(rows, 'float32'), ...extra } as Call;
 }
 
 function expectError(fields: ErrorFields) {
-  return (output: Output) => (sameErrorFields(output.error, fields) ? [] : [`expected error ${JSON.stringify(fields)}, got ${JSON.stringify(output)}`]);
+  return (output: Output) =>
+    sameErrorFields(output.error, fields) ? [] : [`expected error ${JSON.stringify(fields)}, got ${JSON.stringify(output)}`];
 }
 
 const floats = (bits: number[] | undefined) => (bits ?? []).map(bitsToF32);
@@ -386,8 +474,16 @@ trainerCases.push(
     },
   },
   // Kept ids must rise strictly (`id > previous`) and stay below vocab (`id < vocab`).
-  { name: 'trainer: a repeated kept id is an invalid mask', call: trainerCall('logprobs', [[0, 1, 2]], [[0, 1]], [0], { overwrite: [[1, 0]] }), check: expectError({ code: 'ERR_SM_INVALID_MASK', row: 0 }) },
-  { name: 'trainer: a kept id = vocab is an invalid mask', call: trainerCall('logprobs', [[0, 1, 2]], [[0, 1]], [0], { overwrite: [[1, 3]] }), check: expectError({ code: 'ERR_SM_INVALID_MASK', row: 0 }) },
+  {
+    name: 'trainer: a repeated kept id is an invalid mask',
+    call: trainerCall('logprobs', [[0, 1, 2]], [[0, 1]], [0], { overwrite: [[1, 0]] }),
+    check: expectError({ code: 'ERR_SM_INVALID_MASK', row: 0 }),
+  },
+  {
+    name: 'trainer: a kept id = vocab is an invalid mask',
+    call: trainerCall('logprobs', [[0, 1, 2]], [[0, 1]], [0], { overwrite: [[1, 3]] }),
+    check: expectError({ code: 'ERR_SM_INVALID_MASK', row: 0 }),
+  },
   {
     name: 'trainer: a kept id = vocab - 1 is valid',
     call: trainerCall('logprobs', [[0, 1, 2]], [[0, 1]], [0], { overwrite: [[1, 2]] }),
@@ -454,7 +550,9 @@ trainerCases.push({
       const values = floats(output.valuesBits);
       const exact = referenceRow(row, Array.from(row.keys()), 16, 1);
       const want = f32(exact.gradient[17]);
-      return values[17] === want && want !== -1 / 16 ? [] : [`gradient of a maximum ${values[17]}, expected ${want} (${JSON.stringify(output.error)})`];
+      return values[17] === want && want !== -1 / 16
+        ? []
+        : [`gradient of a maximum ${values[17]}, expected ${want} (${JSON.stringify(output.error)})`];
     },
   });
 }

@@ -41,7 +41,7 @@ struct TypedBytes {
   void* data = nullptr;
   size_t byte_length = 0;
   size_t length = 0;
-  bool shared = false;  // backed by a SharedArrayBuffer: cannot be detached
+  bool shared = false;     // backed by a SharedArrayBuffer: cannot be detached
   Napi::TypedArray array;  // a handle valid during the call only: async work keeps a reference
 };
 
@@ -80,7 +80,6 @@ class HeldBytes {
   Napi::ObjectReference reference_;
   HostBuffer copy_;
 };
-
 
 DType read_dtype(const Napi::Value& value, const char* argument);
 int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max);

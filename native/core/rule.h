@@ -73,9 +73,7 @@ SM_HD bool is_greedy(const RowParams& p) { return p.temperature == 0.0f; }
 SM_HD bool min_p_active(const RowParams& p) { return p.min_p > 0.0f; }
 SM_HD bool top_p_active(const RowParams& p) { return p.top_p < 1.0f; }
 // Top-k applies only when it removes something.
-SM_HD bool top_k_active(const RowParams& p, int64_t survivors) {
-  return p.top_k > 0 && p.top_k < survivors;
-}
+SM_HD bool top_k_active(const RowParams& p, int64_t survivors) { return p.top_k > 0 && p.top_k < survivors; }
 
 // z = x / T, one f32 division as vLLM does. (A template only so that the CPU
 // backend's vector lanes share it.)
@@ -192,7 +190,7 @@ SM_HD uint64_t truncate_weight(float scaled) {
   const uint32_t bits = float_to_bits(scaled);
   const int exponent = static_cast<int>((bits >> 23) & 0xffu) - 127;
   const uint64_t significand = (bits & 0x7fffffu) | 0x800000u;  // scaled = significand * 2^(exponent - 23)
-  if (exponent < 0) return 0;  // 0 and everything below 1
+  if (exponent < 0) return 0;                                   // 0 and everything below 1
   return exponent >= 23 ? significand << (exponent - 23) : significand >> (23 - exponent);
 #else
   return static_cast<uint64_t>(static_cast<int64_t>(scaled));

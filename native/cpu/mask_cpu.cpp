@@ -6,9 +6,9 @@
 #include <functional>
 #include <memory>
 
-#include "row_kernels.h"
 #include "../host/thread_pool.h"
 #include "cpu_backend.h"
+#include "row_kernels.h"
 
 namespace sm::cpu {
 namespace {
@@ -177,7 +177,11 @@ class RowMasker {
   static constexpr int64_t kChunk = 1024;
 
   RowMasker(const Stored* row, int64_t vocab, const Segments& segments, uint64_t call)
-      : row_(row), vocab_(vocab), segments_(segments), kernels_(row_kernels<S>()), call_(call),
+      : row_(row),
+        vocab_(vocab),
+        segments_(segments),
+        kernels_(row_kernels<S>()),
+        call_(call),
         ws_(thread_workspace()) {}
 
   RowOutcome run(const RowParams& p) {
@@ -396,8 +400,8 @@ class RowMasker {
   // groups of equal z, descending: a group is kept iff the weight above it
   // is within budget. The first group must be kept (weight_above < budget).
   // Returns the new cut.
-  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values,
-                         uint64_t weight_above, uint64_t budget) {
+  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values, uint64_t weight_above,
+                         uint64_t budget) {
     if (values.empty()) return cut;  // only when shared logits changed under the call
     std::sort(values.begin(), values.end(), std::greater<float>());
     float last_kept = values.front();

@@ -128,7 +128,8 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
     if (kept.all()) {
       for (int64_t r = begin; r < end && first.row < 0; ++r) {
         KeptDistribution<S> row(base + r * logits.vocab, logits.vocab, logits.vocab, temperature.at(r));
-        first = one(row, [](int64_t i) { return i; }, targets[r], r);
+        first = one(
+            row, [](int64_t i) { return i; }, targets[r], r);
       }
     } else {
       std::vector<float> values;
@@ -145,7 +146,8 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
           const int64_t start = starts[r - block];
           KeptDistribution<F32Storage> row(values.data() + start, count, starts[r - block + 1] - start,
                                            temperature.at(r));
-          first = one(row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
+          first = one(
+              row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
         }
         if (first.row < 0) first = bad_ids;
       }
@@ -203,8 +205,8 @@ RowFailure masked_logprobs(const LogitsView& logits, const KeptIds& kept, const 
 }
 
 RowFailure masked_logprobs_backward(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
-                                    const PerRow<float>& upstream, const PerRow<float>& temperature,
-                                    float* gradient, int64_t* targets_outside) {
+                                    const PerRow<float>& upstream, const PerRow<float>& temperature, float* gradient,
+                                    int64_t* targets_outside) {
   return with_storage(logits.dtype, [&](auto storage) {
     return each_kept_row<decltype(storage)>(
         logits, kept, targets, temperature, false, targets_outside, [&](const auto& row, int64_t r) {

@@ -19,14 +19,13 @@ RowFailure apply_mask(const LogitsView& logits, const KeptIds& kept, void* out);
 // the target is not kept; counted in *targets_outside) and, if entropy is not
 // null, that distribution's entropy. Temperatures must be valid.
 RowFailure masked_logprobs(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
-                           const PerRow<float>& temperature, float* logprobs, float* entropy,
-                           int64_t* targets_outside);
+                           const PerRow<float>& temperature, float* logprobs, float* entropy, int64_t* targets_outside);
 
 // The gradient of upstream[r] * logprob[r] with respect to every kept logit,
 // one value per kept id (aligned with kept.indices, or [rows, vocab] when
 // every id is kept).
 RowFailure masked_logprobs_backward(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
-                                    const PerRow<float>& upstream, const PerRow<float>& temperature,
-                                    float* gradient, int64_t* targets_outside);
+                                    const PerRow<float>& upstream, const PerRow<float>& temperature, float* gradient,
+                                    int64_t* targets_outside);
 
 }  // namespace sm::cpu

@@ -56,8 +56,7 @@ class CudaBackend final : public Backend {
                                       const PerRow<float>& temperature, float* gradient, int64_t* targets_outside,
                                       Profile* profile) override {
     return before_bad_ids(in, [&](const TrainerInput& rows) {
-      return cuda::masked_logprobs_backward(rows, targets, upstream, temperature, gradient, targets_outside,
-                                            profile);
+      return cuda::masked_logprobs_backward(rows, targets, upstream, temperature, gradient, targets_outside, profile);
     });
   }
 

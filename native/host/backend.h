@@ -112,9 +112,9 @@ class Backend {
 
   // d(upstream * log q_target) / dx for every kept id, aligned with
   // kept.indices (rows * vocab values when every id is kept).
-  virtual RowFailure masked_logprobs_backward(const KeptRows& in, const int32_t* targets,
-                                              const PerRow<float>& upstream, const PerRow<float>& temperature,
-                                              float* gradient, int64_t* targets_outside, Profile* profile) = 0;
+  virtual RowFailure masked_logprobs_backward(const KeptRows& in, const int32_t* targets, const PerRow<float>& upstream,
+                                              const PerRow<float>& temperature, float* gradient,
+                                              int64_t* targets_outside, Profile* profile) = 0;
 
   // Host logits made resident on this backend's device.
   virtual std::shared_ptr<ResidentLogits> upload(const LogitsView& host) = 0;

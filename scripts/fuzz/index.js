@@ -17,7 +17,16 @@ const { spawn } = require('child_process');
 const kClasses = ['values', 'race', 'terminate', 'bytes'];
 
 function parseArgs(argv) {
-  const args = { seconds: undefined, calls: undefined, seed: 1, classes: kClasses.join(','), threads: 2, 'batch-seconds': 10, json: '', quiet: false };
+  const args = {
+    seconds: undefined,
+    calls: undefined,
+    seed: 1,
+    classes: kClasses.join(','),
+    threads: 2,
+    'batch-seconds': 10,
+    json: '',
+    quiet: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (!(key in args)) throw new Error(`unknown option ${argv[i]}`);
@@ -153,16 +162,22 @@ async function main() {
     for (const f of result.findings) record(f, batch);
     if (!args.quiet) {
       const mark = crash ? ` ${crash.kind.toUpperCase()}: ${crash.problem} in ${result.lastLabel}` : '';
-      console.log(`batch ${k} ${cls} seed ${batch.seed}: ${result.calls} calls, ${result.threads} threads, ` +
-        `${Math.round(result.maxRssKb / 1024)} MiB, ${result.findings.length} findings${mark}`);
+      console.log(
+        `batch ${k} ${cls} seed ${batch.seed}: ${result.calls} calls, ${result.threads} threads, ` +
+          `${Math.round(result.maxRssKb / 1024)} MiB, ${result.findings.length} findings${mark}`,
+      );
     }
   }
   const seconds = (Date.now() - started) / 1000;
   const summary = { seed: args.seed, seconds, ...totals, findings: [...findings.values()] };
-  console.log(`\nfuzz: seed ${args.seed}, ${seconds.toFixed(0)} s, ${totals.batches} child processes, ${totals.calls} calls, ` +
-    `up to ${totals.maxThreads} threads per child, peak child RSS ${Math.round(totals.maxRssKb / 1024)} MiB`);
+  console.log(
+    `\nfuzz: seed ${args.seed}, ${seconds.toFixed(0)} s, ${totals.batches} child processes, ${totals.calls} calls, ` +
+      `up to ${totals.maxThreads} threads per child, peak child RSS ${Math.round(totals.maxRssKb / 1024)} MiB`,
+  );
   for (const [cls, c] of Object.entries(totals.perClass)) {
-    console.log(`  ${cls}: ${c.calls} calls in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`);
+    console.log(
+      `  ${cls}: ${c.calls} calls in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`,
+    );
   }
   console.log(`findings: ${findings.size} distinct`);
   for (const f of findings.values()) {
