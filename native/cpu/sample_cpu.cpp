@@ -117,14 +117,20 @@ void draw_tokens(const LogitsView& logits, const BatchParams& params, const Batc
   const int32_t* indices = mask.indices.as<int32_t>();
   on.parallel_for(logits.rows, [&](int64_t r) {
     const int32_t* ids = indices + mask.offsets[r];
+    const int64_t count = mask.offsets[r + 1] - mask.offsets[r];
     const RowParams p = params.row(r);
+    // A row keeps no id only when shared logits changed under the call: it
+    // gets no token, and taking its log-prob then fails the call.
+    if (count == 0) {
+      tokens[r] = -1;
+      return;
+    }
     // A greedy row keeps the maxima only, ascending: its token is the lowest.
     if (is_greedy(p)) {
       tokens[r] = ids[0];
       return;
     }
-    const RowDraw<S> draw(base + r * logits.vocab, logits.vocab, ids, mask.offsets[r + 1] - mask.offsets[r],
-                          p.temperature, cuts[r]);
+    const RowDraw<S> draw(base + r * logits.vocab, logits.vocab, ids, count, p.temperature, cuts[r]);
     tokens[r] = draw.token(keys.row(r));
   });
 }
