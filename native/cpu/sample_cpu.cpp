@@ -96,37 +96,43 @@ class RowDraw {
   float z_max_;
 };
 
+// The threads that draw and take the log-probs over the kept ids: this one
+// alone when that is a few thousand weights (top-k rows), which take less
+// time than waking the pool does, on a loaded machine especially.
+std::shared_ptr<ThreadPool> pool_for_draws(const LogitsView& logits, const MaskRowsResult& mask) {
+  static const auto this_thread_only = std::make_shared<ThreadPool>(1);
+  constexpr int64_t kSerialDrawWork = int64_t{1} << 16;
+  int64_t work = 0;  // ids weighed: the kept ids of a direct draw, the whole row otherwise
+  for (int64_t r = 0; r < logits.rows && work <= kSerialDrawWork; ++r) {
+    const int64_t count = mask.offsets[r + 1] - mask.offsets[r];
+    work += count <= kDirectDrawIds ? count : logits.vocab;
+  }
+  return work > kSerialDrawWork ? pool() : this_thread_only;
+}
+
 template <class S>
 void draw_tokens(const LogitsView& logits, const BatchParams& params, const BatchDrawKeys& keys,
-                 const MaskRowsResult& mask, const std::vector<RowCut>& cuts, int32_t* tokens) {
+                 const MaskRowsResult& mask, const std::vector<RowCut>& cuts, ThreadPool& on, int32_t* tokens) {
   const auto* base = static_cast<const typename S::Stored*>(logits.data);
   const int32_t* indices = mask.indices.as<int32_t>();
-  auto draw_row = [&](int64_t r) {
+  on.parallel_for(logits.rows, [&](int64_t r) {
     const int32_t* ids = indices + mask.offsets[r];
+    const int64_t count = mask.offsets[r + 1] - mask.offsets[r];
     const RowParams p = params.row(r);
+    // A row keeps no id only when shared logits changed under the call: it
+    // gets no token, and taking its log-prob then fails the call.
+    if (count == 0) {
+      tokens[r] = -1;
+      return;
+    }
     // A greedy row keeps the maxima only, ascending: its token is the lowest.
     if (is_greedy(p)) {
       tokens[r] = ids[0];
       return;
     }
-    const RowDraw<S> draw(base + r * logits.vocab, logits.vocab, ids, mask.offsets[r + 1] - mask.offsets[r],
-                          p.temperature, cuts[r]);
+    const RowDraw<S> draw(base + r * logits.vocab, logits.vocab, ids, count, p.temperature, cuts[r]);
     tokens[r] = draw.token(keys.row(r));
-  };
-  // Ids weighed: the kept ids of a direct draw, the whole row otherwise. A
-  // few thousand (top-k rows) take less time on this thread than waking the
-  // pool does, on a loaded machine especially.
-  constexpr int64_t kSerialDrawWork = int64_t{1} << 16;
-  int64_t work = 0;
-  for (int64_t r = 0; r < logits.rows && work <= kSerialDrawWork; ++r) {
-    const int64_t count = mask.offsets[r + 1] - mask.offsets[r];
-    work += count <= kDirectDrawIds ? count : logits.vocab;
-  }
-  if (work > kSerialDrawWork) {
-    pool()->parallel_for(logits.rows, draw_row);
-  } else {
-    for (int64_t r = 0; r < logits.rows; ++r) draw_row(r);
-  }
+  });
 }
 
 }  // namespace
@@ -139,8 +145,9 @@ SampleRowsResult sample_rows(const LogitsView& logits, const BatchParams& params
   if (result.mask.error_row >= 0 || result.mask.too_many_ids) return result;
   const int64_t rows = logits.rows;
   result.tokens.resize(rows);
+  const std::shared_ptr<ThreadPool> draws_on = pool_for_draws(logits, result.mask);
   with_storage(logits.dtype, [&](auto storage) {
-    draw_tokens<decltype(storage)>(logits, params, keys, result.mask, cuts, result.tokens.data());
+    draw_tokens<decltype(storage)>(logits, params, keys, result.mask, cuts, *draws_on, result.tokens.data());
   });
 
   // A greedy row's token has probability 1 (the rule picks it): log-prob 0.
@@ -155,11 +162,11 @@ SampleRowsResult sample_rows(const LogitsView& logits, const BatchParams& params
     temperature = PerRow<float>{positive.data(), 0.0f};
   }
   const KeptIds kept{result.mask.offsets.data(), result.mask.indices.as<int32_t>()};
-  auto logprobs_over = [&](const KeptIds& ids, std::vector<float>* out) {
+  auto logprobs_over = [&](const KeptIds& ids, ThreadPool* on, std::vector<float>* out) {
     out->resize(rows);
     int64_t outside = 0;
     const RowFailure failure =
-        masked_logprobs(logits, ids, result.tokens.data(), temperature, out->data(), nullptr, &outside);
+        masked_logprobs(logits, ids, result.tokens.data(), temperature, out->data(), nullptr, &outside, on);
     if (failure.row >= 0 && result.mask.error_row < 0) {
       result.mask.error_row = failure.row;  // only when shared logits changed under the call
       result.mask.error = failure.status;
@@ -168,8 +175,8 @@ SampleRowsResult sample_rows(const LogitsView& logits, const BatchParams& params
       if (params.temperature.at(r) == 0.0f) (*out)[r] = 0.0f;
     }
   };
-  logprobs_over(kept, &result.logprobs);
-  if (full_logprobs) logprobs_over(KeptIds{}, &result.full_logprobs);
+  logprobs_over(kept, draws_on.get(), &result.logprobs);
+  if (full_logprobs) logprobs_over(KeptIds{}, nullptr, &result.full_logprobs);  // every id: the whole pool
   return result;
 }
 
