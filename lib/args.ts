@@ -81,7 +81,7 @@ export function ownBytes(bytes: Uint8Array, argument: string): Uint8Array {
 export function describe(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
+      return `'${value.length > 40 ? `${value.slice(0, 40)}...` : value}'`;
     case 'bigint':
       return `${value}n`;
     case 'symbol':
