@@ -78,11 +78,13 @@ void drop_rows(MaskRowsResult* result, const std::vector<bool>& drop) {
   for (size_t r = 0; r + 1 < result->offsets.size(); ++r) {
     const int32_t begin = result->offsets[r], end = result->offsets[r + 1];
     result->offsets[r] = written;
-    if (drop[r]) continue;
+    if (drop[r] || end == begin) continue;  // (an empty result has no memory to move)
     std::memmove(out + written, ids + begin, sizeof(int32_t) * static_cast<size_t>(end - begin));
     written += end - begin;
   }
   result->offsets.back() = written;
+  // The CSR must end where its ids do: a trusted mask is never checked again.
+  result->indices.resize(sizeof(int32_t) * static_cast<size_t>(written));
 }
 
 }  // namespace sm::host
