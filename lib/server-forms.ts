@@ -9,9 +9,9 @@
 //   - a bitmask of [tokens, ceil(V / 8)] bytes (vLLM's fallback for wide rows): { bitmask, rows }.
 import { describe, isTypedArrayOf, ownInt32, readList } from './args';
 import { rangeError, typeError } from './errors';
-import { fromLists, isArrayLike, type FromListsOptions } from './lists';
+import { checkVocab, fromLists, isArrayLike, type FromListsOptions } from './lists';
 import type { PaddedIds } from './mask-formats';
-import { SamplingMask } from './sampling-mask';
+import { readMask, SamplingMask, wrapNativeCsr } from './sampling-mask';
 
 /** vLLM's CSR form: row i keeps token_ids[offsets[i] .. offsets[i + 1]). */
 export interface CsrLists {
@@ -62,11 +62,13 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
  * sorts it and keeps repeated ids once); padded rows are always sorted.
  * Errors name the row.
  */
-export function maskFromServer(form: ServerMask, vocab: number, options: FromListsOptions = {}): SamplingMask {
+export function maskFromServer(form: ServerMask, vocab: number, options?: FromListsOptions): SamplingMask {
+  checkVocab(vocab);
   if (form instanceof SamplingMask) {
-    const formVocab = form.vocab;
-    if (formVocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${describe(formVocab)} differs from ${vocab}`);
-    return form;
+    // Read once and checked, as every other form is: the result is a mask of the package's own.
+    const m = readMask(form, 'masks');
+    if (m.vocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${m.vocab} differs from ${vocab}`);
+    return wrapNativeCsr(m.offsets, m.indices, m.vocab);
   }
   if (form === null || typeof form !== 'object') throw typeError('masks', kForms);
   if (has(form, 'token_ids', 'offsets')) return fromLists(csrRows(form as CsrLists), vocab, options);

@@ -30,17 +30,9 @@ test.each([
   ['values', 1500],
   ['bytes', 600],
   ['race', 150],
+  ['terminate', 6],
 ])('fuzz class %s, seed 1, %i calls: no findings', (cls, calls) => {
   const summary = fuzz(cls, calls);
   expect(summary.findings).toEqual([]);
   expect(summary.calls).toBeGreaterThanOrEqual(calls);
-});
-
-// Terminating a worker inside a call aborts the process until the addon
-// handles environment teardown (issue 10, the native half): test.failing
-// passes while it still fails, and turns red once it is fixed, so that this
-// becomes a plain test then.
-test.failing('fuzz class terminate, seed 1: workers terminated inside sync and async calls take nothing down', () => {
-  const summary = fuzz('terminate', 6);
-  expect(summary.findings).toEqual([]);
 });

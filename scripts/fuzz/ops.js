@@ -143,9 +143,10 @@ const ops = {
   maskMethods(ctx) {
     const { rng, bend, vocab } = ctx;
     const mask = maskOf(ctx);
-    const method = rng.pick(['row', 'count', 'toLists', 'toPadded', 'toBitmask']);
+    const method = rng.pick(['row', 'count', 'toLists', 'toPadded', 'toBitmask', 'slice']);
     const arg = bend(method === 'toPadded' ? rng.pick([undefined, vocab, 2 ** 31, 8]) : rng.int(0, mask.rows));
-    return { run: () => mask[method](arg) };
+    const end = bend(mask.rows);
+    return { run: () => (method === 'slice' ? mask.slice(arg, end) : mask[method](arg)) };
   },
 
   recorder(ctx) {
@@ -243,6 +244,77 @@ const ops = {
         }
         return out;
       },
+    };
+  },
+
+  trainerBatch(ctx) {
+    const { rng, vocab, bend, pkg } = ctx;
+    const requests = Array.from({ length: rng.int(1, 3) }, () => {
+      const mask = maskOf({ ...ctx, rows: rng.int(1, ctx.rows || 1) });
+      return bend({ mask: bend(mask), tokens: bend(mask.toLists().map((ids) => rng.pick(ids))) });
+    });
+    const options = bend(rng.chance(0.5) ? { padSide: rng.pick(['left', 'right']), padId: rng.int(0, vocab - 1) } : undefined);
+    const list = bend(requests);
+    return { run: () => pkg.trainerBatch(list, options), check: (batch) => hasMask(ctx)(batch.mask) };
+  },
+
+  maskFromServer(ctx) {
+    const { rng, rows, vocab, bend, pkg } = ctx;
+    const mask = maskOf(ctx);
+    const lists = mask.toLists();
+    const form = rng.pick(['lists', 'csr', 'padded', 'bitmask', 'mask']);
+    let value;
+    if (form === 'lists') value = lists.map((ids) => bend(ids));
+    else if (form === 'csr') value = { token_ids: bend(rng.chance(0.5) ? Int32Array.from(mask.indices) : Array.from(mask.indices)), offsets: bend(Array.from(mask.offsets)) };
+    else if (form === 'padded') value = { ...mask.toPadded(), rows: bend(rows) };
+    else if (form === 'bitmask') value = { bitmask: bend(mask.toBitmask()), rows: bend(rows) };
+    else value = mask;
+    const [v, n, options] = [bend(value), bend(vocab), bend(rng.chance(0.3) ? { order: 'sort' } : undefined)];
+    return { run: () => pkg.maskFromServer(v, n, options), check: hasMask(ctx) };
+  },
+
+  rollouts(ctx) {
+    const { rng, vocab, bend, pkg } = ctx;
+    const stringIds = rng.chance(0.5);
+    const withTokens = rng.chance(0.5);
+    const records = Array.from({ length: rng.int(0, 3) }, (_, i) => {
+      const mask = maskOf({ ...ctx, rows: rng.int(1, 4) });
+      const record = { id: stringIds ? `r${i}` : i, mask: bend(mask) };
+      if (withTokens) record.tokens = bend(mask.toLists().map((ids) => rng.pick(ids)));
+      if (rng.chance(0.3)) record.logprobs = bend(Array.from({ length: mask.rows }, () => -rng.next()));
+      if (rng.chance(0.3)) record.columns = bend({ reward: rng.next() });
+      return bend(record);
+    });
+    const format = rng.pick(['arrow', 'arrow-file', 'parquet', 'safetensors']);
+    const options = bend(rng.chance(0.5) ? { vocab, metadata: bend({ run: 'fuzz' }) } : records.length === 0 ? { vocab } : undefined);
+    const list = bend(records);
+    return {
+      run: () => {
+        if (format === 'safetensors') return pkg.readRolloutsSafetensors(pkg.writeRolloutsSafetensors(list, options));
+        if (format === 'parquet') return pkg.readRolloutsParquet(pkg.writeRolloutsParquet(list, options), { vocab });
+        return pkg.readRolloutsArrow(pkg.writeRolloutsArrow(list, { ...options, format: format === 'arrow' ? 'stream' : 'file' }), { vocab });
+      },
+      check: (file) => {
+        for (const record of file.records) {
+          const problem = hasMask(ctx)(record.mask);
+          if (problem) return problem;
+        }
+        return null;
+      },
+    };
+  },
+
+  maskFiles(ctx) {
+    const { rng, bend, pkg } = ctx;
+    const mask = bend(maskOf(ctx));
+    const form = rng.pick(['arrow', 'safetensors']);
+    const options = bend(rng.chance(0.5) ? { padded: rng.pick([true, 3, 2 ** 31]) } : undefined);
+    return {
+      run: () =>
+        form === 'arrow'
+          ? pkg.maskFromArrow(pkg.maskToArrow(mask), ctx.vocab)
+          : pkg.maskFromSafetensors(pkg.maskToSafetensors(mask, options)),
+      check: hasMask(ctx),
     };
   },
 
