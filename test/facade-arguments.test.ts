@@ -38,7 +38,11 @@ function codedError(fn: () => unknown, expected: Expected = {}): Error & { code:
   expect(ERROR_CODES).toContain(e.code);
   expect(typeof e.argument).toBe('string');
   if (expected.name) expect(e.name).toBe(expected.name);
-  expect(e).toMatchObject({ ...(expected.code && { code: expected.code }), ...(expected.argument && { argument: expected.argument }), ...(expected.row !== undefined && { row: expected.row }) });
+  expect(e).toMatchObject({
+    ...(expected.code && { code: expected.code }),
+    ...(expected.argument && { argument: expected.argument }),
+    ...(expected.row !== undefined && { row: expected.row }),
+  });
   return e;
 }
 
@@ -151,7 +155,10 @@ describe('arguments are read once', () => {
   test('fromLists reads each row, each length and each id once', () => {
     const rows = [counted([1, 4]), counted([0, 2, 7])];
     const lists = counted(rows.map((r) => r.proxy));
-    expect(SamplingMask.fromLists(lists.proxy, vocab).toLists()).toEqual([[1, 4], [0, 2, 7]]);
+    expect(SamplingMask.fromLists(lists.proxy, vocab).toLists()).toEqual([
+      [1, 4],
+      [0, 2, 7],
+    ]);
     for (const { reads } of [lists, ...rows]) for (const n of reads.values()) expect(n).toBe(1);
   });
 
@@ -171,7 +178,9 @@ describe('arguments are read once', () => {
 
   test('a logits tensor whose fields answer differently on a second read is used as first read', () => {
     const data = new Float32Array([0, 1, 2, 3, 4, 5]);
-    const logits = twoFaced({ data, shape: [2, 3], dtype: 'float32' }, (key) => (key === 'shape' ? [3, 2] : key === 'data' ? new Float32Array(2) : 'float16'));
+    const logits = twoFaced({ data, shape: [2, 3], dtype: 'float32' }, (key) =>
+      key === 'shape' ? [3, 2] : key === 'data' ? new Float32Array(2) : 'float16',
+    );
     expect(mask(logits as never, { topK: 1 }).toLists()).toEqual([[2], [2]]);
     const targets = twoFaced({ data: Int32Array.of(2, 0), shape: [2] }, () => ({ not: 'an array' }));
     const result = maskedLogprobs(twoFaced({ data, shape: [2, 3], dtype: 'float32' }, () => undefined) as never, null, targets as never);

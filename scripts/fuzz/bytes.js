@@ -106,14 +106,28 @@ function mutate(rng, pkg, bytes, format) {
 function rolloutFile(rng, pkg) {
   const masks = Array.from({ length: rng.int(1, 3) }, () => randomMask(rng, pkg));
   const vocab = masks[0].vocab;
-  const records = masks.map((mask, id) => ({ id, mask: pkg.SamplingMask.fromLists(mask.toLists().map((ids) => ids.filter((i) => i < vocab)), vocab) }));
+  const records = masks.map((mask, id) => ({
+    id,
+    mask: pkg.SamplingMask.fromLists(
+      mask.toLists().map((ids) => ids.filter((i) => i < vocab)),
+      vocab,
+    ),
+  }));
   switch (rng.int(0, 4)) {
     case 0:
-      return { bytes: pkg.maskToSafetensors(records[0].mask, { padded: rng.chance(0.3) }), originals: [records[0].mask], consumer: 'maskFromSafetensors' };
+      return {
+        bytes: pkg.maskToSafetensors(records[0].mask, { padded: rng.chance(0.3) }),
+        originals: [records[0].mask],
+        consumer: 'maskFromSafetensors',
+      };
     case 1:
       return { bytes: pkg.writeRolloutsSafetensors(records), originals: records.map((r) => r.mask), consumer: 'readRolloutsSafetensors' };
     case 2:
-      return { bytes: pkg.writeRolloutsArrow(records, { format: rng.pick(['stream', 'file']) }), originals: records.map((r) => r.mask), consumer: 'readRolloutsArrow' };
+      return {
+        bytes: pkg.writeRolloutsArrow(records, { format: rng.pick(['stream', 'file']) }),
+        originals: records.map((r) => r.mask),
+        consumer: 'readRolloutsArrow',
+      };
     case 3:
       return { bytes: pkg.writeRolloutsParquet(records), originals: records.map((r) => r.mask), consumer: 'readRolloutsParquet' };
     default:

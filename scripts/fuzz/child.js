@@ -45,7 +45,13 @@ async function main() {
       emit({ type: 'finding', class: args.class, seed: args.seed, ...finding });
     },
     progress() {
-      emit({ type: 'progress', calls: stats.calls, threads: stats.threads, terminated: stats.terminated, maxRssKb: process.resourceUsage().maxRSS });
+      emit({
+        type: 'progress',
+        calls: stats.calls,
+        threads: stats.threads,
+        terminated: stats.terminated,
+        maxRssKb: process.resourceUsage().maxRSS,
+      });
     },
   };
   const timer = setInterval(() => ctx.progress(), 1000);

@@ -59,8 +59,34 @@ class Fresh {
 const fresh = (make) => fc.constant(new Fresh(make));
 
 const interestingNumbers = [
-  0, -0, 1, -1, 2, 3, 0.5, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 23, 2 ** 23 + 1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31),
-  2 ** 32, 2 ** 53, 2 ** 53 + 2, Number.MAX_VALUE, Number.MIN_VALUE, 1e-50, 1e-45, 1e-30, 1e30, 0.9999999, 1.0000001,
+  0,
+  -0,
+  1,
+  -1,
+  2,
+  3,
+  0.5,
+  -0.5,
+  1.5,
+  NaN,
+  Infinity,
+  -Infinity,
+  2 ** 23,
+  2 ** 23 + 1,
+  2 ** 31 - 1,
+  2 ** 31,
+  -(2 ** 31),
+  2 ** 32,
+  2 ** 53,
+  2 ** 53 + 2,
+  Number.MAX_VALUE,
+  Number.MIN_VALUE,
+  1e-50,
+  1e-45,
+  1e-30,
+  1e30,
+  0.9999999,
+  1.0000001,
 ];
 
 const numbers = fc.oneof(fc.constantFrom(...interestingNumbers), fc.integer({ min: -10, max: 300 }), fc.double());
@@ -78,7 +104,15 @@ const primitives = fc.oneof(
 );
 
 const typedArrayKinds = [
-  Float32Array, Float64Array, Int32Array, Uint32Array, Uint16Array, Int16Array, Uint8Array, Int8Array, Uint8ClampedArray,
+  Float32Array,
+  Float64Array,
+  Int32Array,
+  Uint32Array,
+  Uint16Array,
+  Int16Array,
+  Uint8Array,
+  Int8Array,
+  Uint8ClampedArray,
   BigInt64Array,
 ];
 

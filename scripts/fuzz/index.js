@@ -17,7 +17,16 @@ const { spawn } = require('child_process');
 const kClasses = ['values', 'race', 'terminate', 'bytes'];
 
 function parseArgs(argv) {
-  const args = { seconds: undefined, calls: undefined, seed: 1, classes: kClasses.join(','), threads: 2, 'batch-seconds': 10, json: '', quiet: false };
+  const args = {
+    seconds: undefined,
+    calls: undefined,
+    seed: 1,
+    classes: kClasses.join(','),
+    threads: 2,
+    'batch-seconds': 10,
+    json: '',
+    quiet: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i].replace(/^--/, '');
     if (!(key in args)) throw new Error(`unknown option ${argv[i]}`);
@@ -43,7 +52,18 @@ function runChild(args, batch) {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, SAMPLING_MASK_FUZZ_LABEL_FD: '3' },
   });
-  const result = { ...batch, calls: 0, threads: 1, terminated: 0, maxRssKb: 0, findings: [], lastLabel: '', stderr: '', headline: '', done: false };
+  const result = {
+    ...batch,
+    calls: 0,
+    threads: 1,
+    terminated: 0,
+    maxRssKb: 0,
+    findings: [],
+    lastLabel: '',
+    stderr: '',
+    headline: '',
+    done: false,
+  };
   const lines = (stream, onLine) => {
     let pending = '';
     stream.on('data', (chunk) => {
@@ -156,17 +176,23 @@ async function main() {
     for (const f of result.findings) record(f, batch);
     if (!args.quiet) {
       const mark = crash ? ` ${crash.kind.toUpperCase()}: ${crash.problem} in ${result.lastLabel}` : '';
-      console.log(`batch ${k} ${cls} seed ${batch.seed}: ${result.calls} calls, ${result.threads} threads, ` +
-        `${Math.round(result.maxRssKb / 1024)} MiB, ${result.findings.length} findings${mark}`);
+      console.log(
+        `batch ${k} ${cls} seed ${batch.seed}: ${result.calls} calls, ${result.threads} threads, ` +
+          `${Math.round(result.maxRssKb / 1024)} MiB, ${result.findings.length} findings${mark}`,
+      );
     }
   }
   const seconds = (Date.now() - started) / 1000;
   const summary = { seed: args.seed, seconds, ...totals, findings: [...findings.values()] };
-  console.log(`\nfuzz: seed ${args.seed}, ${seconds.toFixed(0)} s, ${totals.batches} child processes, ${totals.calls} calls, ` +
-    `up to ${totals.maxThreads} threads per child, peak child RSS ${Math.round(totals.maxRssKb / 1024)} MiB`);
+  console.log(
+    `\nfuzz: seed ${args.seed}, ${seconds.toFixed(0)} s, ${totals.batches} child processes, ${totals.calls} calls, ` +
+      `up to ${totals.maxThreads} threads per child, peak child RSS ${Math.round(totals.maxRssKb / 1024)} MiB`,
+  );
   for (const [cls, c] of Object.entries(totals.perClass)) {
     const workers = c.terminated > 0 ? ` (${c.terminated} workers terminated inside them)` : '';
-    console.log(`  ${cls}: ${c.calls} calls${workers} in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`);
+    console.log(
+      `  ${cls}: ${c.calls} calls${workers} in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`,
+    );
   }
   console.log(`findings: ${findings.size} distinct`);
   for (const f of findings.values()) {

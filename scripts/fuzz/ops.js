@@ -265,7 +265,11 @@ const ops = {
     const form = rng.pick(['lists', 'csr', 'padded', 'bitmask', 'mask']);
     let value;
     if (form === 'lists') value = lists.map((ids) => bend(ids));
-    else if (form === 'csr') value = { token_ids: bend(rng.chance(0.5) ? Int32Array.from(mask.indices) : Array.from(mask.indices)), offsets: bend(Array.from(mask.offsets)) };
+    else if (form === 'csr')
+      value = {
+        token_ids: bend(rng.chance(0.5) ? Int32Array.from(mask.indices) : Array.from(mask.indices)),
+        offsets: bend(Array.from(mask.offsets)),
+      };
     else if (form === 'padded') value = { ...mask.toPadded(), rows: bend(rows) };
     else if (form === 'bitmask') value = { bitmask: bend(mask.toBitmask()), rows: bend(rows) };
     else value = mask;
@@ -292,7 +296,9 @@ const ops = {
       run: () => {
         if (format === 'safetensors') return pkg.readRolloutsSafetensors(pkg.writeRolloutsSafetensors(list, options));
         if (format === 'parquet') return pkg.readRolloutsParquet(pkg.writeRolloutsParquet(list, options), { vocab });
-        return pkg.readRolloutsArrow(pkg.writeRolloutsArrow(list, { ...options, format: format === 'arrow' ? 'stream' : 'file' }), { vocab });
+        return pkg.readRolloutsArrow(pkg.writeRolloutsArrow(list, { ...options, format: format === 'arrow' ? 'stream' : 'file' }), {
+          vocab,
+        });
       },
       check: (file) => {
         for (const record of file.records) {

@@ -76,7 +76,15 @@ async function caller() {
   function* forever() {
     for (let i = 0; ; i++) yield i;
   }
-  await raceCalls(ctx, workerData.slot, workerData.shared, control, () => Atomics.load(control, kControlStop) === 1, workerData.seed, forever());
+  await raceCalls(
+    ctx,
+    workerData.slot,
+    workerData.shared,
+    control,
+    () => Atomics.load(control, kControlStop) === 1,
+    workerData.seed,
+    forever(),
+  );
   parentPort.postMessage({ type: 'calls', calls: stats.calls });
 }
 
@@ -106,5 +114,8 @@ async function victim() {
 
 const modes = { writer, caller, victim };
 Promise.resolve(modes[workerData.mode]()).catch((e) => {
-  parentPort.postMessage({ type: 'finding', finding: { kind: 'error', label: `${workerData.mode} worker`, problem: String(e && e.stack) } });
+  parentPort.postMessage({
+    type: 'finding',
+    finding: { kind: 'error', label: `${workerData.mode} worker`, problem: String(e && e.stack) },
+  });
 });
