@@ -11,7 +11,7 @@ import { describe, isTypedArrayOf, ownInt32, readList } from './args';
 import { rangeError, typeError } from './errors';
 import { checkVocab, fromLists, isArrayLike, type FromListsOptions } from './lists';
 import type { PaddedIds } from './mask-formats';
-import { readMask, SamplingMask, wrapNativeCsr } from './sampling-mask';
+import { SamplingMask } from './sampling-mask';
 
 /** vLLM's CSR form: row i keeps token_ids[offsets[i] .. offsets[i + 1]). */
 export interface CsrLists {
@@ -65,10 +65,10 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
 export function maskFromServer(form: ServerMask, vocab: number, options?: FromListsOptions): SamplingMask {
   checkVocab(vocab);
   if (form instanceof SamplingMask) {
-    // Read once and checked, as every other form is: the result is a mask of the package's own.
-    const m = readMask(form, 'masks');
-    if (m.vocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${m.vocab} differs from ${vocab}`);
-    return wrapNativeCsr(m.offsets, m.indices, m.vocab);
+    // Taken as it is (its users check it where they index by it); its vocab read once.
+    const formVocab = form.vocab;
+    if (formVocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${describe(formVocab)} differs from ${vocab}`);
+    return form;
   }
   if (form === null || typeof form !== 'object') throw typeError('masks', kForms);
   if (has(form, 'token_ids', 'offsets')) return fromLists(csrRows(form as CsrLists), vocab, options);

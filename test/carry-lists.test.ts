@@ -49,7 +49,7 @@ describe('SamplingMask.fromLists', () => {
       [[[0], [-1]], /row 1 has -1/],
       [[[0, 1.5]], /row 0 has 1.5 at position 1/],
       [[[NaN]], /row 0 has NaN/],
-      [[['3']], /row 0 has "3"/],
+      [[['3']], /row 0 has '3'/],
       [[[2 ** 32 + 1]], /row 0 has 4294967297/],
     ];
     cases.forEach(([lists, message]) => {

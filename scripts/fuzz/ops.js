@@ -274,7 +274,8 @@ const ops = {
     else if (form === 'bitmask') value = { bitmask: bend(mask.toBitmask()), rows: bend(rows) };
     else value = mask;
     const [v, n, options] = [bend(value), bend(vocab), bend(rng.chance(0.3) ? { order: 'sort' } : undefined)];
-    return { run: () => pkg.maskFromServer(v, n, options), check: hasMask(ctx) };
+    // A SamplingMask comes back as it was given (the caller's object, hostile or not).
+    return { run: () => pkg.maskFromServer(v, n, options), check: (m) => (m === v ? null : hasMask(ctx)(m)) };
   },
 
   rollouts(ctx) {
