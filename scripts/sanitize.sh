@@ -2,8 +2,8 @@
 # `npm run sanitize`: builds the addon with AddressSanitizer and
 # UndefinedBehaviorSanitizer (CPU only, into build-sanitize/), then runs jest
 # files and the fuzzer against it with the sanitizer runtimes preloaded into
-# node. Fails if any test or fuzz finding fails, or if a sanitizer wrote any
-# report (reports go to files, so that none is lost in a child process).
+# node. Fails if a test fails, the fuzzer has a finding, or a sanitizer
+# reports anything (see below for how no report can go unseen).
 #
 #   scripts/sanitize.sh [--fuzz-seconds N] [--fuzz-classes a,b] [--no-build] [jest test files...]
 #
