@@ -94,10 +94,8 @@ export function maskToArrow(mask: SamplingMask): MaskVector {
   return A.makeVector(maskData(A, mask));
 }
 
-const isInt32 = (A: Arrow) => (type: DataType | undefined) =>
-  A.DataType.isInt(type) && type.bitWidth === 32 && type.isSigned;
-const isFloat32 = (A: Arrow) => (type: DataType | undefined) =>
-  A.DataType.isFloat(type) && type.precision === A.Precision.SINGLE;
+const isInt32 = (A: Arrow) => (type: DataType | undefined) => A.DataType.isInt(type) && type.bitWidth === 32 && type.isSigned;
+const isFloat32 = (A: Arrow) => (type: DataType | undefined) => A.DataType.isFloat(type) && type.precision === A.Precision.SINGLE;
 
 type Values = Int32Array | Float32Array;
 
@@ -124,8 +122,7 @@ class CheckedList {
     if (this.child === undefined) throw fileError('ERR_SM_CORRUPT_FILE', column, 'list without its values');
     if (data.nullCount > 0 || this.child.nullCount > 0) throw invalidRollout(column, 'holds nulls');
     this.offsets = data.valueOffsets as Int32Array;
-    if (this.offsets.length < data.length + 1)
-      throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
+    if (this.offsets.length < data.length + 1) throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
     const values = this.child.values as ArrayLike<unknown> | undefined;
     if (values !== undefined && values.length < this.child.length) {
       throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its length');
@@ -174,8 +171,7 @@ function chunksOf(vector: unknown): Data[] {
   const value = vector as { data?: unknown; type?: unknown; children?: unknown };
   // Duck-typed rather than instanceof: the caller's apache-arrow may be another copy than ours.
   if (value !== null && typeof value === 'object' && Array.isArray(value.data)) return value.data as Data[];
-  if (value !== null && typeof value === 'object' && value.type !== undefined && Array.isArray(value.children))
-    return [value as Data];
+  if (value !== null && typeof value === 'object' && value.type !== undefined && Array.isArray(value.children)) return [value as Data];
   throw typeError('vector', 'expected an Arrow Vector or Data of List<Int32>');
 }
 
@@ -307,8 +303,7 @@ export function tableOf(layout: RolloutLayout): Table {
 /** The records as Arrow IPC bytes (stream by default, or { format: 'file' }). */
 export function writeRolloutsArrow(records: readonly RolloutRecord[], options?: ArrowWriteOptions): Uint8Array {
   const { format = 'stream' } = readOptions(options, ['format']);
-  if (format !== 'stream' && format !== 'file')
-    throw typeError('options.format', `expected 'stream' or 'file', got ${describe(format)}`);
+  if (format !== 'stream' && format !== 'file') throw typeError('options.format', `expected 'stream' or 'file', got ${describe(format)}`);
   const table = rolloutTable(records, options);
   return arrowModule().tableToIPC(table, format);
 }
@@ -319,8 +314,7 @@ function readIds(A: Arrow, data: Data, column: string): RequestId[] {
   if (A.DataType.isUtf8(data.type)) {
     const offsets = data.valueOffsets as Int32Array;
     const bytes = data.values as Uint8Array;
-    if (offsets.length < data.length + 1)
-      throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
+    if (offsets.length < data.length + 1) throw fileError('ERR_SM_CORRUPT_FILE', column, 'offsets buffer shorter than its rows');
     const decoder = new TextDecoder('utf-8', { fatal: true });
     for (let i = 0; i < data.length; i++) {
       const begin = offsets[i];
@@ -335,8 +329,7 @@ function readIds(A: Arrow, data: Data, column: string): RequestId[] {
     }
   } else if (A.DataType.isInt(data.type) && data.type.bitWidth === 64 && data.type.isSigned) {
     const values = data.values as BigInt64Array;
-    if (values.length < data.length)
-      throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its rows');
+    if (values.length < data.length) throw fileError('ERR_SM_CORRUPT_FILE', column, 'values buffer shorter than its rows');
     for (let i = 0; i < data.length; i++) {
       const id = values[i];
       if (id > BigInt(Number.MAX_SAFE_INTEGER) || id < BigInt(Number.MIN_SAFE_INTEGER)) {
@@ -394,16 +387,12 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
   const vocab = resolveVocab(table.schema.metadata.get(kVocabKey), options, 'table');
   const names = table.schema.fields.map((f) => f.name);
   for (const required of ['request_id', 'sampling_mask']) {
-    if (!names.includes(required))
-      throw invalidRollout('table', `no '${required}' column (columns: ${names.join(', ')})`);
+    if (!names.includes(required)) throw invalidRollout('table', `no '${required}' column (columns: ${names.join(', ')})`);
   }
   const scalars = table.schema.fields.filter((f) => !kReservedColumns.includes(f.name));
   for (const field of scalars) {
     if (!isScalarType(A, field.type))
-      throw invalidRollout(
-        field.name,
-        `extra columns must be scalars (int, float, bool, utf8), got ${String(field.type)}`,
-      );
+      throw invalidRollout(field.name, `extra columns must be scalars (int, float, bool, utf8), got ${String(field.type)}`);
   }
   const records: RolloutRecord[] = [];
   for (const batch of table.batches) {
@@ -415,11 +404,7 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
         throw fileError('ERR_SM_CORRUPT_FILE', name, `has ${data.length} rows in a batch of ${batch.numRows}`);
       return data;
     };
-    const list = (
-      name: string,
-      itemIs: (type: DataType | undefined) => boolean,
-      itemName: string,
-    ): CheckedList | undefined => {
+    const list = (name: string, itemIs: (type: DataType | undefined) => boolean, itemName: string): CheckedList | undefined => {
       const data = column(name);
       return data === undefined ? undefined : new CheckedList(A, data, name, itemIs, itemName);
     };
@@ -452,11 +437,7 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
       const perRow = <T extends Values>(source: CheckedList | undefined, name: string): T | undefined => {
         const values = source?.values<T>(i);
         if (values !== undefined && values.length !== mask.rows) {
-          throw invalidRollout(
-            name,
-            `request ${JSON.stringify(id)} has ${values.length} entries for ${mask.rows} mask rows`,
-            where,
-          );
+          throw invalidRollout(name, `request ${JSON.stringify(id)} has ${values.length} entries for ${mask.rows} mask rows`, where);
         }
         return values;
       };
@@ -464,16 +445,11 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
       if (tokenIds !== undefined) record.tokens = checkTokenIds(tokenIds, vocab, 'token_ids', id, where);
       const sampled = perRow<Float32Array>(logprobs, 'logprobs');
       if (sampled !== undefined) record.logprobs = sampled;
-      if (prompts !== undefined)
-        record.promptIds = checkTokenIds(prompts.values<Int32Array>(i), vocab, 'prompt_ids', id, where);
+      if (prompts !== undefined) record.promptIds = checkTokenIds(prompts.values<Int32Array>(i), vocab, 'prompt_ids', id, where);
       if (outside !== undefined) {
         const steps = Array.from(outside.values<Int32Array>(i));
         if (steps.some((s) => s < 0 || s >= mask.rows))
-          throw invalidRollout(
-            'outside_steps',
-            `request ${JSON.stringify(id)} lists a step outside its ${mask.rows} rows`,
-            where,
-          );
+          throw invalidRollout('outside_steps', `request ${JSON.stringify(id)} lists a step outside its ${mask.rows} rows`, where);
         record.outsideSteps = steps;
       }
       if (extra.length > 0) record.columns = Object.fromEntries(extra.map(([name, values]) => [name, values[i]]));
@@ -486,11 +462,7 @@ export function rolloutsFromTable(table: Table, options: RolloutReadOptions = {}
 function checkTokenIds(ids: Int32Array, vocab: number, column: string, id: RequestId, where: object): Int32Array {
   for (let j = 0; j < ids.length; j++) {
     if (ids[j] < 0 || ids[j] >= vocab)
-      throw invalidRollout(
-        column,
-        `request ${JSON.stringify(id)}: entry ${j} is ${ids[j]}, outside [0, ${vocab})`,
-        where,
-      );
+      throw invalidRollout(column, `request ${JSON.stringify(id)}: entry ${j} is ${ids[j]}, outside [0, ${vocab})`, where);
   }
   return ids;
 }
@@ -513,9 +485,7 @@ export function tableFromArrowBytes(bytes: Uint8Array, argument = 'bytes'): Tabl
     throw typeError(argument, 'expected a Uint8Array (or Buffer) of Arrow IPC bytes');
   const A = arrowModule();
   const isFile = kFileMagic.every((b, i) => bytes[i] === b);
-  if (
-    isFile ? !endsWith(bytes, kFileMagic) || bytes.length < 2 * kFileMagic.length + 6 : !endsWith(bytes, kEndOfStream)
-  ) {
+  if (isFile ? !endsWith(bytes, kFileMagic) || bytes.length < 2 * kFileMagic.length + 6 : !endsWith(bytes, kEndOfStream)) {
     throw fileError(
       'ERR_SM_TRUNCATED',
       argument,
@@ -529,12 +499,7 @@ export function tableFromArrowBytes(bytes: Uint8Array, argument = 'bytes'): Tabl
   try {
     return withBoundedVectors(() => withBoundedMessages(A, aligned.length, () => A.tableFromIPC(aligned)));
   } catch (e) {
-    throw fileError(
-      'ERR_SM_CORRUPT_FILE',
-      argument,
-      `not a readable Arrow IPC ${isFile ? 'file' : 'stream'}: ${(e as Error).message}`,
-      e,
-    );
+    throw fileError('ERR_SM_CORRUPT_FILE', argument, `not a readable Arrow IPC ${isFile ? 'file' : 'stream'}: ${(e as Error).message}`, e);
   }
 }
 
@@ -553,9 +518,8 @@ interface FlatbufferBytes {
  * flatbuffers copy apache-arrow uses, for this synchronous call only.
  */
 function withBoundedVectors<T>(read: () => T): T {
-  const flatbuffers = require(
-    require.resolve('flatbuffers', { paths: [dirname(require.resolve('apache-arrow'))] }),
-  ) as {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the optional package's own dependency, resolved at run time
+  const flatbuffers = require(require.resolve('flatbuffers', { paths: [dirname(require.resolve('apache-arrow'))] })) as {
     ByteBuffer: { prototype: { __vector_len(this: FlatbufferBytes, offset: number): number } };
   };
   const prototype = flatbuffers.ByteBuffer.prototype;
@@ -564,9 +528,7 @@ function withBoundedVectors<T>(read: () => T): T {
     const start = offset + this.readInt32(offset);
     const length = this.readInt32(start);
     if (start < 0 || length < 0 || start + 4 + length > this.bytes_.length) {
-      throw new RangeError(
-        `metadata vector of ${length} entries at byte ${start} runs past its ${this.bytes_.length} bytes`,
-      );
+      throw new RangeError(`metadata vector of ${length} entries at byte ${start} runs past its ${this.bytes_.length} bytes`);
     }
     return length;
   };

@@ -1,15 +1,8 @@
-export { mask, maskAsync, type MaskInput, type MaskOptions, type PerRow } from './mask';
+export { mask, maskAsync, type FilterOrder, type MaskInput, type MaskOptions, type PerRow } from './mask';
+export { sample, sampleAsync, type PerRowKey, type SampleOptions, type SampleResult, type SampleResultWithoutMask } from './sample';
 export { SamplingMask } from './sampling-mask';
 export type { DType, Tensor, LogitsInput, OrtLikeTensor } from './tensor';
-export {
-  backendInfo,
-  getBackend,
-  setBackend,
-  setThreads,
-  type BackendInfo,
-  type BackendName,
-  type ExecOptions,
-} from './backend';
+export { backendInfo, getBackend, setBackend, setThreads, type BackendInfo, type BackendName, type ExecOptions } from './backend';
 export { DeviceTensor, toDevice, toDeviceAsync, type ToDeviceOptions } from './device';
 export type { NativeProfile as MaskProfile } from './native';
 export {
@@ -21,7 +14,7 @@ export {
   type TrainerBatchRequest,
 } from './lists';
 export { serialize, deserialize, crc32c } from './codec';
-export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId } from './recorder';
+export { MaskRecorder, type RecorderOptions, type RecordedRequest, type RequestId, type SampledStep } from './recorder';
 export {
   MaskRecordReader,
   MaskRecordWriter,

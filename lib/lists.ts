@@ -110,11 +110,7 @@ function sortUnique(ids: Int32Array, start: number, end: number): number {
  * [0, vocab); errors name the row. Each row, its length and each id are
  * read once (the ids straight into the mask's own array, checked there).
  */
-export function fromLists(
-  lists: ArrayLike<ArrayLike<number>>,
-  vocab: number,
-  options?: FromListsOptions,
-): SamplingMask {
+export function fromLists(lists: ArrayLike<ArrayLike<number>>, vocab: number, options?: FromListsOptions): SamplingMask {
   checkVocab(vocab);
   const { order = 'reject' } = readOptions(options, ['order']);
   if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
@@ -185,7 +181,12 @@ function readPadding(options: unknown, parts: readonly MaskSnapshot[]): Padding 
 
 // The rows of checked masks one after another, padded. Errors name the
 // argument that holds them, and name(i) mask i within it.
-function joinParts(parts: readonly MaskSnapshot[], { padTo, padId, left }: Padding, argument: string, name: (i: number) => string): SamplingMask {
+function joinParts(
+  parts: readonly MaskSnapshot[],
+  { padTo, padId, left }: Padding,
+  argument: string,
+  name: (i: number) => string,
+): SamplingMask {
   const vocab = parts[0].vocab;
   parts.forEach((m, i) => {
     if (m.vocab !== vocab) throw outOfRange(name(i), `vocab ${m.vocab} differs from ${name(0)}'s ${vocab}`);

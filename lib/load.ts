@@ -186,7 +186,12 @@ export function loadNativeAddon(): Loaded {
     const addon = requireAddon(file);
     return {
       addon,
-      loaded: { binary: flavourOf(addon, file), binaryOrigin: 'SAMPLING_MASK_ADDON', binaryPath: file, binaryReason: 'named by SAMPLING_MASK_ADDON' },
+      loaded: {
+        binary: flavourOf(addon, file),
+        binaryOrigin: 'SAMPLING_MASK_ADDON',
+        binaryPath: file,
+        binaryReason: 'named by SAMPLING_MASK_ADDON',
+      },
     };
   }
   const tried: string[] = [];
@@ -196,7 +201,12 @@ export function loadNativeAddon(): Loaded {
       const addon = requireAddon(built);
       return {
         addon,
-        loaded: { binary: flavourOf(addon, built), binaryOrigin: 'source build', binaryPath: built, binaryReason: 'built from source on this host' },
+        loaded: {
+          binary: flavourOf(addon, built),
+          binaryOrigin: 'source build',
+          binaryPath: built,
+          binaryReason: 'built from source on this host',
+        },
       };
     } catch (error) {
       tried.push(describeLoadError(built, error));

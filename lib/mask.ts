@@ -9,6 +9,9 @@ import { nativeLogits, type LogitsInput } from './tensor';
 /** A value for every row, or one per row (typed array or plain array of numbers). */
 export type PerRow = PerRowInput;
 
+/** README "Filter order". */
+export type FilterOrder = 'sequential' | 'joint';
+
 /** Host logits, or logits already on a CUDA device (then the mask runs there). */
 export type MaskInput = LogitsInput | DeviceTensor;
 
@@ -21,6 +24,12 @@ export interface MaskOptions extends ExecOptions {
   topK?: PerRow;
   /** 1 = off (default). */
   topP?: PerRow;
+  /**
+   * Which distribution top-p judges: 'sequential' (default, vLLM's order) the survivors of min-p and top-k,
+   * renormalized; 'joint' (SGLang, FlashInfer's filter_apply_order='joint') the whole row, the kept set then being
+   * the intersection of the filters. README "Filter order".
+   */
+  filterOrder?: FilterOrder;
   /** Write -inf over every entry not kept, in place, in the input's own format. */
   fillLogits?: boolean;
   /** Row length, required when logits is a plain Float32Array. */
@@ -37,12 +46,13 @@ export interface MaskOptions extends ExecOptions {
   onInvalidRow?: 'throw' | 'skip';
 }
 
-function nativeCall(logits: MaskInput, options: MaskOptions): NativeMaskCall {
+/** The native call: the logits' fields and the caller's options, untouched. */
+export function nativeCall(logits: MaskInput, options: unknown): NativeMaskCall {
   const rows = DeviceTensor.isDeviceTensor(logits) ? logits.native() : nativeLogits(logits, options);
   return { ...rows, options };
 }
 
-function toMask(csr: NativeCsr, vocab: number): SamplingMask {
+export function toMask(csr: NativeCsr, vocab: number): SamplingMask {
   const result = wrapNativeCsr(csr.offsets, csr.indices, vocab);
   if (csr.profile) result.profile = csr.profile;
   if (csr.valid) result.valid = csr.valid;
@@ -50,7 +60,7 @@ function toMask(csr: NativeCsr, vocab: number): SamplingMask {
   return result;
 }
 
-function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
+export function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
   return DeviceTensor.isDeviceTensor(logits) ? logits.vocab : (call.vocab as number);
 }
 
@@ -60,7 +70,7 @@ function vocabOf(logits: MaskInput, call: NativeMaskCall): number {
  * a DeviceTensor is masked on its device, and fillLogits writes into it.
  */
 export function mask(logits: MaskInput, options?: MaskOptions): SamplingMask {
-  const call = nativeCall(logits, options as MaskOptions);
+  const call = nativeCall(logits, options);
   return toMask(addon.mask(call), vocabOf(logits, call));
 }
 
@@ -70,6 +80,6 @@ export function mask(logits: MaskInput, options?: MaskOptions): SamplingMask {
  * or detaching the buffer meanwhile is safe (fillLogits then rejects).
  */
 export async function maskAsync(logits: MaskInput, options?: MaskOptions): Promise<SamplingMask> {
-  const call = nativeCall(logits, options as MaskOptions);
+  const call = nativeCall(logits, options);
   return toMask(await addon.maskAsync(call), vocabOf(logits, call));
 }

@@ -28,6 +28,13 @@ export interface NativeCsr {
   errors?: SamplingMaskError[];
 }
 
+/** sample()'s result: the CSR unless options.mask is false. */
+export interface NativeSampled extends Partial<NativeCsr> {
+  tokens: Int32Array;
+  logprobs: Float32Array;
+  fullLogprobs?: Float32Array;
+}
+
 /** Opaque handle of device-resident logits. */
 export type NativeDeviceTensor = object & { readonly __deviceTensor: unique symbol };
 
@@ -130,6 +137,8 @@ export interface NativeAddon {
   maskedLogprobsBackwardAsync(call: NativeBackwardCall): Promise<NativeGradient>;
   mask(call: NativeMaskCall): NativeCsr;
   maskAsync(call: NativeMaskCall): Promise<NativeCsr>;
+  sample(call: NativeMaskCall): NativeSampled;
+  sampleAsync(call: NativeMaskCall): Promise<NativeSampled>;
   backendInfo(): NativeBackendInfo & { default: NativeBackendDefaults };
   setBackend(call: { backend: unknown; options?: unknown }): void;
   getBackend(): NativeBackendDefaults;

@@ -23,17 +23,22 @@ export function requireOptional<T>(name: string, purpose: string): T {
   const packageName = kPackageOf[name] ?? name;
   let module: T;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional packages load on first use
     module = require(name) as T;
   } catch (e) {
     // Only the package itself being absent is ours to explain; an error
     // inside an installed package is passed on as it is.
-    const missing =
-      (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${name}'`);
+    const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((e as Error).message).includes(`'${name}'`);
     if (!missing) throw e;
-    throw environmentError('ERR_SM_MISSING_DEPENDENCY', packageName, `${purpose} needs the package '${packageName}': npm install ${packageName}`, {
-      dependency: packageName,
-      cause: e,
-    });
+    throw environmentError(
+      'ERR_SM_MISSING_DEPENDENCY',
+      packageName,
+      `${purpose} needs the package '${packageName}': npm install ${packageName}`,
+      {
+        dependency: packageName,
+        cause: e,
+      },
+    );
   }
   loaded.set(name, module);
   return module;

@@ -46,13 +46,8 @@ export function writeRolloutsParquet(records: readonly RolloutRecord[], options?
   const table = tableOf(layout);
   const ipc = arrowModule().tableToIPC(table, 'stream');
   const P = parquetModule();
-  const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[
-    compression
-  ];
-  const metadata = new Map([
-    [kVocabKey, table.schema.metadata.get(kVocabKey) as string],
-    ...Object.entries(layout.metadata),
-  ]);
+  const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[compression];
+  const metadata = new Map([[kVocabKey, table.schema.metadata.get(kVocabKey) as string], ...Object.entries(layout.metadata)]);
   const properties = new P.WriterPropertiesBuilder()
     .setCompression(codec)
     .setDictionaryEnabled(false)
@@ -72,8 +67,7 @@ const kMagic = [0x50, 0x41, 0x52, 0x31]; // "PAR1"
  * beyond the file ERR_SM_CORRUPT_FILE, as is anything the reader rejects.
  */
 export function readRolloutsParquet(bytes: Uint8Array, options: RolloutReadOptions = {}): RolloutFile {
-  if (!isTypedArrayOf(bytes, 'Uint8Array'))
-    throw typeError('bytes', 'expected a Uint8Array (or Buffer) of Parquet bytes');
+  if (!isTypedArrayOf(bytes, 'Uint8Array')) throw typeError('bytes', 'expected a Uint8Array (or Buffer) of Parquet bytes');
   if (bytes.length >= kMagic.length && !kMagic.every((b, i) => bytes[i] === b))
     throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', 'not a Parquet file (no PAR1 magic)');
   if (bytes.length < 12 || !kMagic.every((b, i) => bytes[bytes.length - kMagic.length + i] === b)) {
@@ -87,12 +81,7 @@ export function readRolloutsParquet(bytes: Uint8Array, options: RolloutReadOptio
   try {
     ipc = P.readParquet(bytes).intoIPCStream();
   } catch (e) {
-    throw fileError(
-      'ERR_SM_CORRUPT_FILE',
-      'bytes',
-      `not a readable Parquet file: ${(e as Error).message ?? String(e)}`,
-      e,
-    );
+    throw fileError('ERR_SM_CORRUPT_FILE', 'bytes', `not a readable Parquet file: ${(e as Error).message ?? String(e)}`, e);
   }
   const table = tableFromArrowBytes(ipc);
   return asFileError('bytes', () => rolloutsFromTable(table, options));

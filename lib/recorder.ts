@@ -128,6 +128,26 @@ function checkId(id: unknown, argument: string, row?: number): RequestId {
   throw typeError(argument, `expected a string or a safe integer, got ${describe(id)}`, row === undefined ? undefined : { row });
 }
 
+/** What record() takes from sample()'s result: its mask and tokens. */
+export interface SampledStep {
+  mask?: SamplingMask;
+  tokens: Int32Array;
+}
+
+// A step's mask and tokens, given as a mask (tokens apart) or as sample()'s result.
+function stepParts(step: SamplingMask | SampledStep, tokens: ArrayLike<number> | undefined) {
+  if (step instanceof SamplingMask || step === null || typeof step !== 'object' || !('tokens' in step)) {
+    return { mask: step, tokens };
+  }
+  if (tokens !== undefined) {
+    throw typeError('tokens', "sample()'s result already carries its tokens: pass it alone");
+  }
+  if (step.mask === undefined) {
+    throw typeError('mask', "sample()'s result has no mask (it was called with mask: false)");
+  }
+  return { mask: step.mask, tokens: step.tokens };
+}
+
 // Whether sorted ids[start, end) contains token (binary search).
 function keeps(ids: Int32Array, start: number, end: number, token: number): boolean {
   let lo = start;
@@ -165,12 +185,14 @@ export class MaskRecorder {
 
   /**
    * Records one decode step: row i of mask is the next step of request
-   * requestIds[i], and tokens[i] (optional) the token sampled there. Every
+   * requestIds[i], and tokens[i] (optional) the token sampled there; or
+   * sample()'s result, which carries both. Every
    * argument is read once into private values, and the step is checked whole
    * on them before anything is stored: it is recorded entirely or not at all.
    * Costs O(rows + kept ids).
    */
-  record(requestIds: ArrayLike<RequestId>, mask: SamplingMask, tokens?: ArrayLike<number>): void {
+  record(requestIds: ArrayLike<RequestId>, sampled: SamplingMask | SampledStep, sampledTokens?: ArrayLike<number>): void {
+    const { mask, tokens } = stepParts(sampled, sampledTokens);
     const step = this.readStep(mask, 'mask');
     const ids = readList(requestIds, 'requestIds', 'an array of request ids');
     if (ids.length !== step.rows) {
@@ -181,7 +203,12 @@ export class MaskRecorder {
       const id = checkId(ids[i], 'requestIds', i);
       const first = rowOf.get(id);
       if (first !== undefined) {
-        throw rangeError('ERR_SM_DUPLICATE_REQUEST', 'requestIds', `request ${describe(id)} appears twice in one step (rows ${first} and ${i})`, { row: i, requestId: id });
+        throw rangeError(
+          'ERR_SM_DUPLICATE_REQUEST',
+          'requestIds',
+          `request ${describe(id)} appears twice in one step (rows ${first} and ${i})`,
+          { row: i, requestId: id },
+        );
       }
       rowOf.set(id, i);
     }
@@ -210,7 +237,11 @@ export class MaskRecorder {
     const { order = this.order } = readOptions(options, ['order']);
     const isMask = masks instanceof SamplingMask;
     if (this.vocabSize === undefined && !isMask) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'options.vocab', 'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })');
+      throw rangeError(
+        'ERR_SM_OUT_OF_RANGE',
+        'options.vocab',
+        'server masks need the vocabulary size: pass it to new MaskRecorder({ vocab })',
+      );
     }
     // A SamplingMask is read once, by readStep; the other forms are converted (and read) by maskFromServer.
     const step = this.readStep(isMask ? masks : maskFromServer(masks, this.vocabSize as number, { order: order as ListOrder }), 'masks');
@@ -300,7 +331,10 @@ export class MaskRecorder {
     for (let i = 0; i < list.length; i++) {
       const token = list[i];
       if (typeof token !== 'number' || (token | 0) !== token || token < 0 || token >= step.vocab) {
-        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${describe(token)} is not a token id in [0, ${step.vocab})`, { row: i, requestId: requestOf(i) });
+        throw rangeError('ERR_SM_OUT_OF_RANGE', 'tokens', `row ${i}: ${describe(token)} is not a token id in [0, ${step.vocab})`, {
+          row: i,
+          requestId: requestOf(i),
+        });
       }
       ids[i] = token;
     }
@@ -317,7 +351,12 @@ export class MaskRecorder {
       const token = tokens[i];
       if (!keeps(indices, offsets[i], offsets[i + 1], token)) {
         if (this.onOutside === 'throw') {
-          throw rangeError('ERR_SM_TOKEN_OUTSIDE_MASK', 'tokens', `row ${i} (request ${describe(requestOf(i))}): token ${token} is not in the row's kept set`, { row: i, requestId: requestOf(i) });
+          throw rangeError(
+            'ERR_SM_TOKEN_OUTSIDE_MASK',
+            'tokens',
+            `row ${i} (request ${describe(requestOf(i))}): token ${token} is not in the row's kept set`,
+            { row: i, requestId: requestOf(i) },
+          );
         }
         (outside ??= new Set()).add(i);
       }
@@ -329,7 +368,12 @@ export class MaskRecorder {
   private checkTokenPresence(id: RequestId, withTokens: boolean): void {
     const log = this.logs.get(id);
     if (log !== undefined && (log.tokens !== null) !== withTokens) {
-      throw rangeError('ERR_SM_TOKENS_MISMATCH', 'tokens', `request ${describe(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`, { requestId: id });
+      throw rangeError(
+        'ERR_SM_TOKENS_MISMATCH',
+        'tokens',
+        `request ${describe(id)} was recorded ${withTokens ? 'without' : 'with'} tokens before; every step of a request needs them or none does`,
+        { requestId: id },
+      );
     }
   }
 

@@ -58,7 +58,6 @@ const kTrailerBytes = 4;
 const kIdInteger = 1;
 const kIdString = 2;
 
-
 /**
  * One record's bytes. The record's fields are read once; the mask through
  * serialize (which checks it), tokens and outside steps into private copies,
@@ -66,7 +65,12 @@ const kIdString = 2;
  * per mask row.
  */
 export function encodeRecord(record: MaskRecord): Uint8Array {
-  const { id, mask, tokens: tokenList, outsideSteps: stepList = [] } = readOptions(record, ['id', 'mask', 'tokens', 'outsideSteps'], 'record');
+  const {
+    id,
+    mask,
+    tokens: tokenList,
+    outsideSteps: stepList = [],
+  } = readOptions(record, ['id', 'mask', 'tokens', 'outsideSteps'], 'record');
   const idText = typeof id === 'string' ? Buffer.from(id, 'utf8') : undefined;
   if (idText === undefined && !(typeof id === 'number' && Number.isSafeInteger(id))) {
     throw typeError('record.id', `expected a string or a safe integer, got ${describe(id)}`);
@@ -130,7 +134,8 @@ function decodeBody(body: Uint8Array): MaskRecord {
   if (kind === kIdInteger) {
     need(8);
     const big = view.getBigInt64(at, true);
-    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) throw new Damage('integer id out of the safe range');
+    if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new Damage('integer id out of the safe range');
     id = Number(big);
     at += 8;
   } else if (kind === kIdString) {
@@ -362,10 +367,7 @@ export class MaskRecordReader implements AsyncIterable<MaskRecord> {
 }
 
 /** All records of a complete byte buffer (e.g. a file read whole), and the damaged ranges skipped. */
-export function decodeRecords(
-  bytes: Uint8Array,
-  options?: ReadRecordsOptions,
-): { records: MaskRecord[]; skipped: SkippedBytes[] } {
+export function decodeRecords(bytes: Uint8Array, options?: ReadRecordsOptions): { records: MaskRecord[]; skipped: SkippedBytes[] } {
   const parser = new RecordParser(options);
   parser.push(bytes);
   const records: MaskRecord[] = [];

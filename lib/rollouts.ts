@@ -108,20 +108,24 @@ function readRecord(record: unknown, i: number) {
   if (record === null || typeof record !== 'object') throw typeError(`records[${i}]`, 'expected a record { id, mask, ... }');
   const { id, mask, tokens, logprobs, promptIds, outsideSteps, columns } = record as RolloutRecord;
   const m = readMask(mask, `records[${i}].mask`);
-  const list = (values: unknown, field: string, what: string) => (values === undefined ? undefined : readList(values, `records[${i}].${field}`, what));
+  const list = (values: unknown, field: string, what: string) =>
+    values === undefined ? undefined : readList(values, `records[${i}].${field}`, what);
   const logprobValues = list(logprobs, 'logprobs', 'an array of numbers');
   logprobValues?.forEach((value, j) => {
     if (typeof value !== 'number') throw recordTypeError(i, 'logprobs', `entry ${j} is ${describe(value)}, not a number`);
   });
-  if (outsideSteps !== undefined && !Array.isArray(outsideSteps)) throw recordTypeError(i, 'outsideSteps', 'expected an array of row numbers');
-  if (columns !== undefined && (columns === null || typeof columns !== 'object')) throw recordTypeError(i, 'columns', 'expected an object of scalars');
+  if (outsideSteps !== undefined && !Array.isArray(outsideSteps))
+    throw recordTypeError(i, 'outsideSteps', 'expected an array of row numbers');
+  if (columns !== undefined && (columns === null || typeof columns !== 'object'))
+    throw recordTypeError(i, 'columns', 'expected an object of scalars');
   return {
     id,
     mask: wrapNativeCsr(m.offsets, m.indices, m.vocab),
     tokens: list(tokens, 'tokens', 'an array of numbers'),
     logprobs: logprobValues === undefined ? undefined : Float32Array.from(logprobValues as number[]),
     promptIds: list(promptIds, 'promptIds', 'an array of token ids'),
-    outsideSteps: outsideSteps === undefined ? [] : readIds(outsideSteps, `records[${i}].outsideSteps`, 'an array of row numbers', 0, m.rows),
+    outsideSteps:
+      outsideSteps === undefined ? [] : readIds(outsideSteps, `records[${i}].outsideSteps`, 'an array of row numbers', 0, m.rows),
     columns: columns === undefined ? {} : Object.fromEntries(Object.entries(columns as object)),
   };
 }
@@ -223,11 +227,7 @@ export function checkMetadata(metadata: unknown, argument: string): Record<strin
   for (const [key, value] of entries) {
     if (typeof value !== 'string') throw typeError(`${argument}.${key}`, `expected a string, got ${typeof value}`);
     if (key.startsWith(kMetadataPrefix))
-      throw rangeError(
-        'ERR_SM_OUT_OF_RANGE',
-        `${argument}.${key}`,
-        `keys starting with '${kMetadataPrefix}' are the package's own`,
-      );
+      throw rangeError('ERR_SM_OUT_OF_RANGE', `${argument}.${key}`, `keys starting with '${kMetadataPrefix}' are the package's own`);
   }
   return Object.fromEntries(entries) as Record<string, string>;
 }
@@ -244,11 +244,7 @@ export function userMetadata(entries: Iterable<[string, string]>): Record<string
 }
 
 /** A file's content is not a rollout of this package (a column of the wrong type, a missing vocab, ...). */
-export function invalidRollout(
-  argument: string,
-  message: string,
-  extra: { requestId?: RequestId; record?: number } = {},
-): RangeError {
+export function invalidRollout(argument: string, message: string, extra: { requestId?: RequestId; record?: number } = {}): RangeError {
   return Object.assign(rangeError('ERR_SM_INVALID_ROLLOUT', argument, message), extra);
 }
 

@@ -105,21 +105,14 @@ function elementCount(shape: readonly number[]): number {
  * only). Tensors are laid out as the reference implementation does: by
  * descending dtype size, then by name, so each starts aligned to its size.
  */
-export function encodeSafetensors(
-  tensors: Readonly<Record<string, SafetensorsInput>>,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function encodeSafetensors(tensors: Readonly<Record<string, SafetensorsInput>>, metadata?: Record<string, string>): Uint8Array {
   checkHost();
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
     const argument = `tensors.${name}`;
-    if (name === kMetadataKey)
-      throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `'${kMetadataKey}' is reserved for metadata`);
+    if (name === kMetadataKey) throw rangeError('ERR_SM_OUT_OF_RANGE', argument, `'${kMetadataKey}' is reserved for metadata`);
     if (t === null || typeof t !== 'object' || !(t.dtype in kDTypeBytes))
-      throw typeError(
-        argument,
-        `expected { dtype, shape, data } with a dtype of ${Object.keys(kDTypeBytes).join(', ')}`,
-      );
+      throw typeError(argument, `expected { dtype, shape, data } with a dtype of ${Object.keys(kDTypeBytes).join(', ')}`);
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw typeError(`${argument}.shape`, 'expected an array of integers >= 0');
     if (!ArrayBuffer.isView(t.data)) throw typeError(`${argument}.data`, 'expected a typed array');
@@ -193,8 +186,7 @@ const isOffset = (v: unknown): v is number => typeof v === 'number' && Number.is
 /** The tensors and metadata of safetensors bytes, after every check of the specification (see the top of this file). */
 export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   checkHost();
-  if (!isTypedArrayOf(bytes, 'Uint8Array'))
-    throw typeError('bytes', 'expected a Uint8Array (or Buffer) of safetensors bytes');
+  if (!isTypedArrayOf(bytes, 'Uint8Array')) throw typeError('bytes', 'expected a Uint8Array (or Buffer) of safetensors bytes');
   if (bytes.length < 8) throw truncated(`${bytes.length} bytes, fewer than the 8-byte header length`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(kMaxHeaderBytes))
@@ -207,36 +199,28 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   } catch (e) {
     throw corrupt('header is not valid UTF-8', e);
   }
-  if (!text.startsWith('{'))
-    throw corrupt(`header must start with '{', starts with ${JSON.stringify(text.slice(0, 8))}`);
+  if (!text.startsWith('{')) throw corrupt(`header must start with '{', starts with ${JSON.stringify(text.slice(0, 8))}`);
   let header: unknown;
   try {
     header = JSON.parse(text);
   } catch (e) {
     throw corrupt(`header is not valid JSON: ${(e as Error).message}`, e);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header))
-    throw corrupt('header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw corrupt('header is not a JSON object');
   const repeated = duplicateKey(text);
   if (repeated !== undefined) throw corrupt(`header repeats the key ${JSON.stringify(repeated)}`);
   const metadata: Record<string, string> = {};
   const infos: [string, SafetensorsDType, number[], number, number][] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === kMetadataKey) {
-      if (info === null || typeof info !== 'object' || Array.isArray(info))
-        throw corrupt(`${kMetadataKey} must be an object of strings`);
+      if (info === null || typeof info !== 'object' || Array.isArray(info)) throw corrupt(`${kMetadataKey} must be an object of strings`);
       for (const [key, value] of Object.entries(info)) {
-        if (typeof value !== 'string')
-          throw corrupt(`${kMetadataKey}.${key} is not a string (the format allows strings only)`);
+        if (typeof value !== 'string') throw corrupt(`${kMetadataKey}.${key} is not a string (the format allows strings only)`);
         metadata[key] = value;
       }
       continue;
     }
-    const {
-      dtype,
-      shape,
-      data_offsets: offsets,
-    } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    const { dtype, shape, data_offsets: offsets } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof dtype !== 'string' || !(dtype in kDTypeBytes))
       throw corrupt(`tensor ${JSON.stringify(name)}: unknown dtype ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every(isOffset))
@@ -256,9 +240,7 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
       );
     const needed = elementCount(shape) * kDTypeBytes[dtype];
     if (!Number.isSafeInteger(needed) || needed !== end - begin) {
-      throw corrupt(
-        `tensor ${JSON.stringify(name)}: shape [${shape}] of ${dtype} is ${needed} bytes, data_offsets give ${end - begin}`,
-      );
+      throw corrupt(`tensor ${JSON.stringify(name)}: shape [${shape}] of ${dtype} is ${needed} bytes, data_offsets give ${end - begin}`);
     }
     expected = end;
     tensors.set(name, { dtype, shape, bytes: bytes.subarray(dataStart + begin, dataStart + end) });
@@ -266,9 +248,7 @@ export function decodeSafetensors(bytes: Uint8Array): SafetensorsContent {
   if (dataStart + expected > bytes.length)
     throw truncated(`tensor data ends at byte ${dataStart + expected}, the file has ${bytes.length}`);
   if (dataStart + expected < bytes.length)
-    throw corrupt(
-      `${bytes.length - dataStart - expected} bytes after the last tensor (the data must be covered exactly)`,
-    );
+    throw corrupt(`${bytes.length - dataStart - expected} bytes after the last tensor (the data must be covered exactly)`);
   return { tensors, metadata };
 }
 
@@ -298,10 +278,8 @@ function tensorOf(
       name,
       `dtype ${t.dtype}, expected ${dtype}${dtype === 'I32' ? ' (cast with .to(torch.int32) / .astype(np.int32))' : ''}`,
     );
-  const fits =
-    shape === null ? t.shape.length === 1 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-  if (!fits)
-    throw invalidRollout(name, `shape [${t.shape}], expected ${shape === null ? 'one dimension' : `[${shape}]`}`);
+  const fits = shape === null ? t.shape.length === 1 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  if (!fits) throw invalidRollout(name, `shape [${t.shape}], expected ${shape === null ? 'one dimension' : `[${shape}]`}`);
   return dtype === 'I32' ? typedView(t, Int32Array) : typedView(t, Float32Array);
 }
 
@@ -405,16 +383,10 @@ export function writeRolloutsSafetensors(
         'safetensors holds tensors only: write scalar columns with writeRolloutsArrow or writeRolloutsParquet',
       );
     if ((r.outsideSteps?.length ?? 0) > 0)
-      throw recordError(
-        i,
-        'outsideSteps',
-        'not carried by safetensors: write them with writeRolloutsArrow or writeRolloutsParquet',
-      );
+      throw recordError(i, 'outsideSteps', 'not carried by safetensors: write them with writeRolloutsArrow or writeRolloutsParquet');
   });
   const all =
-    checked.length === 0
-      ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab)
-      : concat(checked.map((r) => r.mask));
+    checked.length === 0 ? new SamplingMask(Int32Array.of(0), new Int32Array(0), layout.vocab) : concat(checked.map((r) => r.mask));
   const tensors = maskTensors(all, padded);
   const requestOffsets = requestRows(checked);
   tensors.request_offsets = { dtype: 'I32', shape: [requestOffsets.length], data: requestOffsets };
@@ -459,8 +431,7 @@ function checkSplit(offsets: Int32Array, count: number, total: number, name: str
   if (offsets.length !== count + 1 || offsets[0] !== 0 || offsets[count] !== total) {
     throw invalidRollout(name, `expected ${count + 1} offsets from 0 to ${total}`);
   }
-  for (let i = 0; i < count; i++)
-    if (offsets[i + 1] < offsets[i]) throw invalidRollout(name, `decrease at entry ${i}`, { record: i });
+  for (let i = 0; i < count; i++) if (offsets[i + 1] < offsets[i]) throw invalidRollout(name, `decrease at entry ${i}`, { record: i });
 }
 
 /** The records of bytes that writeRolloutsSafetensors wrote, every mask and id checked. */
@@ -489,8 +460,7 @@ export function readRolloutsSafetensors(bytes: Uint8Array, options: RolloutReadO
   });
   const requestIds = ids as RequestId[];
   const requestOffsets = tensorOf(content, 'request_offsets', 'I32', [requestIds.length + 1]) as Int32Array | undefined;
-  if (requestOffsets === undefined)
-    throw invalidRollout('request_offsets', 'missing: the mask set has request ids but no request_offsets');
+  if (requestOffsets === undefined) throw invalidRollout('request_offsets', 'missing: the mask set has request ids but no request_offsets');
   checkSplit(requestOffsets, requestIds.length, all.rows, 'request_offsets');
   const tokens = tensorOf(content, 'tokens', 'I32', [all.rows]) as Int32Array | undefined;
   const logprobs = tensorOf(content, 'logprobs', 'F32', [all.rows]) as Float32Array | undefined;
@@ -498,15 +468,13 @@ export function readRolloutsSafetensors(bytes: Uint8Array, options: RolloutReadO
   const promptOffsets = tensorOf(content, 'prompt_offsets', 'I32', [requestIds.length + 1]) as Int32Array | undefined;
   if ((promptIds === undefined) !== (promptOffsets === undefined))
     throw invalidRollout('prompt_offsets', 'prompt_ids and prompt_offsets go together');
-  if (promptOffsets !== undefined)
-    checkSplit(promptOffsets, requestIds.length, (promptIds as Int32Array).length, 'prompt_offsets');
+  if (promptOffsets !== undefined) checkSplit(promptOffsets, requestIds.length, (promptIds as Int32Array).length, 'prompt_offsets');
   for (const [name, values] of [
     ['tokens', tokens],
     ['prompt_ids', promptIds],
   ] as const) {
     const bad = values?.findIndex((t) => t < 0 || t >= all.vocab) ?? -1;
-    if (bad >= 0)
-      throw invalidRollout(name, `entry ${bad} is ${(values as Int32Array)[bad]}, outside [0, ${all.vocab})`);
+    if (bad >= 0) throw invalidRollout(name, `entry ${bad} is ${(values as Int32Array)[bad]}, outside [0, ${all.vocab})`);
   }
   const records = requestIds.map((id, i) => {
     const begin = requestOffsets[i];

@@ -162,7 +162,11 @@ export class SamplingMask {
   /** Rows [start, end) as a mask: its ids are a view of this mask's, its offsets a new array. */
   slice(start = 0, end = this.rows): SamplingMask {
     if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > this.rows) {
-      throw rangeError('ERR_SM_OUT_OF_RANGE', 'start', `expected integers 0 <= start <= end <= ${this.rows}, got ${describe(start)}, ${describe(end)}`);
+      throw rangeError(
+        'ERR_SM_OUT_OF_RANGE',
+        'start',
+        `expected integers 0 <= start <= end <= ${this.rows}, got ${describe(start)}, ${describe(end)}`,
+      );
     }
     const base = this.offsets[start];
     const offsets = new Int32Array(end - start + 1);

@@ -48,10 +48,23 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
   for (let r = 0; r < rows.length; r++) {
     const begin = bounds[r];
     const end = bounds[r + 1];
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || (begin as number) < 0 || (end as number) < (begin as number) || (end as number) > ids.length) {
-      throw rangeError('ERR_SM_INVALID_MASK', 'masks.offsets', `row ${r} spans [${describe(begin)}, ${describe(end)}) of ${ids.length} token_ids`, r);
+    if (
+      !Number.isInteger(begin) ||
+      !Number.isInteger(end) ||
+      (begin as number) < 0 ||
+      (end as number) < (begin as number) ||
+      (end as number) > ids.length
+    ) {
+      throw rangeError(
+        'ERR_SM_INVALID_MASK',
+        'masks.offsets',
+        `row ${r} spans [${describe(begin)}, ${describe(end)}) of ${ids.length} token_ids`,
+        r,
+      );
     }
-    rows[r] = (ids instanceof Int32Array ? ids.subarray(begin as number, end as number) : ids.slice(begin as number, end as number)) as ArrayLike<number>;
+    rows[r] = (
+      ids instanceof Int32Array ? ids.subarray(begin as number, end as number) : ids.slice(begin as number, end as number)
+    ) as ArrayLike<number>;
   }
   return rows;
 }

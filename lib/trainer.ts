@@ -105,7 +105,11 @@ function targetIds(targets: Targets, leading: readonly number[] | undefined): In
   }
   const dims = readList(shape, 'targets.shape', 'an array of dimensions');
   if (leading && (leading.length !== dims.length || leading.some((d, i) => d !== dims[i]))) {
-    throw rangeError('ERR_SM_OUT_OF_RANGE', 'targets', `shape [${dims.map(describe).join(', ')}] must be the logits' leading dims [${leading.join(', ')}]`);
+    throw rangeError(
+      'ERR_SM_OUT_OF_RANGE',
+      'targets',
+      `shape [${dims.map(describe).join(', ')}] must be the logits' leading dims [${leading.join(', ')}]`,
+    );
   }
   return data;
 }

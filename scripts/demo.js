@@ -2,9 +2,11 @@
 // `npm run demo`: one RL step, simulated end to end on the CPU, no network.
 //
 // A synthetic policy gives Zipf-like logits over a realistic vocabulary for a
-// few requests over some hundred decode steps. The sampler side masks each
-// step (temperature 1, top-p 0.9, top-k 50 by default) and draws every token
-// from the truncated distribution, recording its log-prob. The trainer side
+// few requests over some hundred decode steps. The sampler side calls
+// sample() at each step (temperature 1, top-p 0.9, top-k 50 by default): one
+// token per request drawn from the truncated distribution, keyed by (seed,
+// request, step), with its mask and log-prob, recorded per request by a
+// MaskRecorder. The trainer side
 // then recomputes the log-probs of the drawn tokens from the same logits
 // twice: over the full vocabulary (what a trainer does without masks) and
 // over the recorded masks. The importance ratio pi_trainer / pi_sampler
@@ -61,33 +63,6 @@ function policyLogits(batch, steps, vocab, next) {
   return logits;
 }
 
-// The sampler: draws from the kept ids only, with probabilities exp(z) / sum
-// over them (T = 1, so z = x), and reports that log-prob as vLLM does.
-function drawTokens(logits, recorded, next) {
-  const vocab = recorded.vocab;
-  const tokens = new Int32Array(recorded.rows);
-  const samplerLogprobs = new Float64Array(recorded.rows);
-  for (let r = 0; r < recorded.rows; r++) {
-    const ids = recorded.row(r);
-    let max = -Infinity;
-    for (const id of ids) max = Math.max(max, logits[r * vocab + id]);
-    let mass = 0;
-    for (const id of ids) mass += Math.exp(logits[r * vocab + id] - max);
-    let u = next() * mass;
-    let chosen = ids[ids.length - 1];
-    for (const id of ids) {
-      u -= Math.exp(logits[r * vocab + id] - max);
-      if (u <= 0) {
-        chosen = id;
-        break;
-      }
-    }
-    tokens[r] = chosen;
-    samplerLogprobs[r] = logits[r * vocab + chosen] - max - Math.log(mass);
-  }
-  return { tokens, samplerLogprobs };
-}
-
 function ratioStats(samplerLogprobs, trainerLogprobs) {
   const n = samplerLogprobs.length;
   let sum = 0;
@@ -119,29 +94,34 @@ function main() {
   const rows = batch * steps;
   console.log(`sampling-mask demo: ${batch} requests x ${steps} decode steps over a ${vocab}-token vocabulary`);
   const info = sm.backendInfo();
-  console.log(`sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${info.backend} (${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads})\n`);
+  console.log(
+    `sampler: temperature 1, topP ${topP}, topK ${topK}; backend ${info.backend} (${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads})\n`,
+  );
 
   const policy = timed(() => policyLogits(batch, steps, vocab, next));
   const logits = policy.value;
 
-  // Sampler side, one decode step at a time: the masks of every request for
-  // that step, then a draw per request. Masks are stored per token.
+  // Sampler side, one decode step at a time: sample() draws every request's
+  // token from its kept ids, keyed by (seed, request id, step), and returns
+  // the step's masks and log-probs; the recorder files them per request.
+  const requestIds = Array.from({ length: batch }, (_, b) => b);
+  const recorder = new sm.MaskRecorder({ vocab });
   const stepRows = new Float32Array(batch * vocab);
-  const perStep = [];
+  const samplerLogprobs = new Float64Array(rows);
   const sampling = timed(() => {
     for (let s = 0; s < steps; s++) {
       for (let b = 0; b < batch; b++) stepRows.set(logits.subarray((b * steps + s) * vocab, (b * steps + s + 1) * vocab), b * vocab);
-      perStep.push(sm.mask(stepRows, { vocab, temperature: 1, topP, topK }));
+      const sampled = sm.sample(stepRows, { vocab, temperature: 1, topP, topK, seed, stream: requestIds, step: s });
+      recorder.record(requestIds, sampled);
+      for (let b = 0; b < batch; b++) samplerLogprobs[b * steps + s] = sampled.logprobs[b];
     }
   });
   // Token (b, s) is row b * steps + s of the trainer's [B, T, V] logits.
-  const offsets = new Int32Array(rows + 1);
-  for (let b = 0; b < batch; b++) for (let s = 0; s < steps; s++) offsets[b * steps + s + 1] = perStep[s].count(b);
-  for (let r = 0; r < rows; r++) offsets[r + 1] += offsets[r];
-  const indices = new Int32Array(offsets[rows]);
-  for (let b = 0; b < batch; b++) for (let s = 0; s < steps; s++) indices.set(perStep[s].row(b), offsets[b * steps + s]);
-  const recorded = new sm.SamplingMask(offsets, indices, vocab);
-  const { tokens, samplerLogprobs } = drawTokens(logits, recorded, next);
+  const perRequest = requestIds.map((id) => recorder.take(id));
+  const recorded = sm.SamplingMask.concat(perRequest.map((r) => r.mask));
+  const tokens = new Int32Array(rows);
+  perRequest.forEach((r, b) => tokens.set(r.tokens, b * steps));
+  const indices = recorded.indices;
 
   // Trainer side: the same logits as a [B, T, V] tensor.
   const tensor = { data: logits, shape: [batch, steps, vocab], dtype: 'float32' };
@@ -174,7 +154,7 @@ function main() {
   console.log(
     table([
       { step: 'policy logits (JS, synthetic)', ms: policy.ms.toFixed(1) },
-      { step: `sampler: mask() per decode step (${steps} calls of [${batch}, ${vocab}])`, ms: sampling.ms.toFixed(1) },
+      { step: `sampler: sample() + record per decode step (${steps} calls of [${batch}, ${vocab}])`, ms: sampling.ms.toFixed(1) },
       { step: 'trainer: maskedLogprobs over the full vocabulary', ms: full.ms.toFixed(2) },
       { step: 'trainer: maskedLogprobs over the recorded masks (+ entropy)', ms: masked.ms.toFixed(2) },
       { step: 'trainer: maskedLogprobsBackward over the recorded masks', ms: backward.ms.toFixed(2) },

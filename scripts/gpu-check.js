@@ -242,8 +242,15 @@ function deviceTensorChecks() {
   check('a missing device ordinal is a clear error', huge.error && /device/.test(huge.error.message), huge.error && huge.error.message);
   // Out of memory: the call fails with the CUDA text, the next call works.
   const tooBig = run(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } }));
-  check('out of device memory is a JS error', tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY', tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`);
-  check('the next call works', cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0);
+  check(
+    'out of device memory is a JS error',
+    tooBig.error && tooBig.error.code === 'ERR_SM_CUDA_OUT_OF_MEMORY',
+    tooBig.error && `${tooBig.error.code} ${tooBig.error.message}`,
+  );
+  check(
+    'the next call works',
+    cases.compareMasks(reference, sm.mask(cases.copyTensor(logits), { ...params, backend: 'cuda' })).mismatched === 0,
+  );
   // onInvalidRow: 'skip' (CUDA runs sub-batches around each bad row) = the CPU's native skip.
   const poisoned = cases.copyTensor(logits);
   poisoned.data[c.V + 3] = 0x7fc0; // row 1: a bf16 NaN

@@ -27,9 +27,18 @@ const path = require('path');
 const root = path.join(__dirname, '..');
 const mode = process.argv.includes('--force') ? 'force' : process.argv.includes('--build') ? 'build' : 'install';
 // An instrumented build never goes where the package loads its addon from.
-const buildDir = path.resolve(root, process.env.SAMPLING_MASK_BUILD_DIR || (process.env.SAMPLING_MASK_SANITIZE ? 'build-sanitize' : 'build'));
+const buildDir = path.resolve(
+  root,
+  process.env.SAMPLING_MASK_BUILD_DIR || (process.env.SAMPLING_MASK_SANITIZE ? 'build-sanitize' : 'build'),
+);
 const configFile = path.join(buildDir, 'sampling-mask-config.json');
-const switches = ['SAMPLING_MASK_CUDA', 'SAMPLING_MASK_CUDA_ARCHITECTURES', 'SAMPLING_MASK_BUILD', 'SAMPLING_MASK_WERROR', 'SAMPLING_MASK_SANITIZE'];
+const switches = [
+  'SAMPLING_MASK_CUDA',
+  'SAMPLING_MASK_CUDA_ARCHITECTURES',
+  'SAMPLING_MASK_BUILD',
+  'SAMPLING_MASK_WERROR',
+  'SAMPLING_MASK_SANITIZE',
+];
 
 class BuildError extends Error {}
 
@@ -151,7 +160,8 @@ function buildWithCmake(config, clean) {
 
 function buildWithNodeGyp(config, clean) {
   const nodeGyp = process.env.npm_config_node_gyp || resolveFrom('node-gyp/bin/node-gyp.js');
-  if (!nodeGyp) fail('neither CMake nor node-gyp is available: install CMake >= 3.20 and cmake-js, or run this through npm (which ships node-gyp)');
+  if (!nodeGyp)
+    fail('neither CMake nor node-gyp is available: install CMake >= 3.20 and cmake-js, or run this through npm (which ships node-gyp)');
   if (buildDir !== path.join(root, 'build')) fail('SAMPLING_MASK_BUILD_DIR needs the CMake build (node-gyp always builds in build/)');
   // Build against this Node's own headers when it ships them: no download.
   const prefix = path.join(path.dirname(process.execPath), '..');
@@ -193,7 +203,6 @@ function summary(config, seconds) {
   if (config.SAMPLING_MASK_SANITIZE) {
     return `sampling-mask: built from source (${config.SAMPLING_MASK_BUILD}, ${seconds} s) with ${config.SAMPLING_MASK_SANITIZE} sanitizers into ${path.relative(root, buildDir)}/: run it through scripts/sanitize.sh`;
   }
-  // eslint-disable-next-line import/no-dynamic-require
   const addon = require(path.join(buildDir, 'Release', 'sampling_mask.node'));
   const info = addon.backendInfo(0);
   const isas = process.arch === 'x64' ? 'baseline, avx2, avx512' : 'baseline';

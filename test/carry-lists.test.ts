@@ -186,7 +186,12 @@ describe('SamplingMask.slice', () => {
     expect(SamplingMask.concat(parts).toLists()).toEqual(lists);
     expect(mask.slice().toLists()).toEqual(lists);
     expect(mask.slice(30).rows).toBe(0);
-    for (const [start, end] of [[-1, 2], [3, 2], [0, 31], [0.5, 2]]) {
+    for (const [start, end] of [
+      [-1, 2],
+      [3, 2],
+      [0, 31],
+      [0.5, 2],
+    ]) {
       expect(thrown(() => mask.slice(start, end))).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE' });
     }
   });

@@ -49,6 +49,7 @@ test('check passes on this build, quietly when piped', () => {
   expect(result.stdout).toMatch(/ok {4}CPU at 1 thread vs \d+ threads/);
   expect(result.stdout).toMatch(/\npassed\n$/);
   expect(result.code).toBe(0);
+  // eslint-disable-next-line no-control-regex -- the escape itself is what must not appear
   expect(result.stderr).not.toMatch(/\x1b\[K/); // no progress escapes on a pipe
   if (!backendInfo().cuda.available) expect(run(['check', '--require-cuda']).code).toBe(2);
 });
@@ -107,7 +108,9 @@ describe('inspect', () => {
       ['req-1', 4, true],
       [8, 2, false],
     ]);
-    expect(summary.skipped).toEqual([expect.objectContaining({ offset: first.length, length: damaged.length, code: 'ERR_SM_CORRUPT_RECORD' })]);
+    expect(summary.skipped).toEqual([
+      expect.objectContaining({ offset: first.length, length: damaged.length, code: 'ERR_SM_CORRUPT_RECORD' }),
+    ]);
   });
 
   test('refuses a file of neither kind, naming what it starts with', () => {

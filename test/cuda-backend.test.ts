@@ -1,8 +1,8 @@
 // Backend selection, everywhere: on CI (CUDA compiled in, no GPU or driver)
 // it proves that CUDA reports why it is unavailable and that asking for it
 // is a clear error; on a GPU machine, that 'auto' picks it.
-import { backendInfo, getBackend, mask, maskAsync, setBackend, toDevice, type Tensor } from '../lib';
-import { describeWithoutCuda } from './helpers';
+import { backendInfo, getBackend, mask, maskAsync, sample, setBackend, toDevice, type Tensor } from '../lib';
+import { describeCuda, describeWithoutCuda, thrown } from './helpers';
 
 const info = backendInfo();
 const cudaRuns = info.cuda.available;
@@ -70,6 +70,35 @@ test('bad backend and device options are typed errors naming the option', () => 
   bad({ device: -1 }, RangeError, 'device');
   bad({ device: 1.5 }, RangeError, 'device');
   expect(() => setBackend('tpu' as 'cpu')).toThrow(expect.objectContaining({ name: 'TypeError', argument: 'backend' }) as unknown as Error);
+});
+
+test("sample() and filterOrder 'joint' run on the CPU under 'auto', with the CPU's results", () => {
+  const sampled = sample(tensor(), { topK: 2, seed: 1, step: 0, profile: true });
+  expect(sampled.profile?.backend).toBe('cpu');
+  expect(sampled.mask.toLists()).toEqual(mask(tensor(), { topK: 2, backend: 'cpu' }).toLists());
+  expect(mask(tensor(), { topK: 1, topP: 0.5, filterOrder: 'joint', profile: true }).profile?.backend).toBe('cpu');
+});
+
+test("backend 'cuda' refuses sample() and filterOrder 'joint' with ERR_SM_CUDA_UNAVAILABLE", () => {
+  const refused = { name: 'RangeError', code: 'ERR_SM_CUDA_UNAVAILABLE' };
+  expect(thrown(() => sample(tensor(), { seed: 1, step: 0, backend: 'cuda' }))).toMatchObject({ ...refused, argument: 'backend' });
+  const joint = thrown(() => mask(tensor(), { filterOrder: 'joint', backend: 'cuda' }));
+  expect(joint).toMatchObject(refused);
+  // Where CUDA runs, the CUDA backend itself refuses and names the backend that does it.
+  if (cudaRuns) expect(joint).toMatchObject({ argument: 'filterOrder', message: expect.stringContaining("'cpu'") });
+});
+
+describeCuda('sample() on a CUDA device', () => {
+  test('a DeviceTensor is refused, saying the CPU samples', () => {
+    const dt = toDevice(tensor());
+    expect(thrown(() => sample(dt, { seed: 1, step: 0 }))).toMatchObject({
+      name: 'RangeError',
+      code: 'ERR_SM_CUDA_UNAVAILABLE',
+      argument: 'backend',
+      message: expect.stringContaining("'cpu'"),
+    });
+    dt.free();
+  });
 });
 
 describeWithoutCuda('without a usable CUDA device', () => {

@@ -76,7 +76,9 @@ describeCuda('CUDA errors leave the process and the device usable', () => {
     expect(() => toDevice({ data: new Float32Array(16), shape: [1, 16], dtype: 'float32' }, { device: 999 })).toThrow(
       expect.objectContaining({ code: 'ERR_SM_CUDA_UNAVAILABLE' }),
     );
-    expect(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } })).toThrow(expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }));
+    expect(() => addon.cudaCopyBandwidth({ bytes: 2 ** 38, options: { device: 0 } })).toThrow(
+      expect.objectContaining({ code: 'ERR_SM_CUDA_OUT_OF_MEMORY' }),
+    );
     const cpu = mask(cases.copyTensor(logits), { topK: 5, backend: 'cpu' });
     expect(mismatches(cpu, mask(cases.copyTensor(logits), { topK: 5, backend: 'cuda' })).mismatched).toBe(0);
   });

@@ -1,22 +1,8 @@
 import * as A from 'apache-arrow';
-import {
-  SamplingMask,
-  readRolloutsArrow,
-  rolloutTable,
-  rolloutsFromTable,
-  writeRolloutsArrow,
-  type RolloutRecord,
-} from '../lib';
+import { SamplingMask, readRolloutsArrow, rolloutTable, rolloutsFromTable, writeRolloutsArrow, type RolloutRecord } from '../lib';
 import { requireOptional } from '../lib/optional';
 import { randomIds, rng } from './helpers';
-import {
-  expectSameRecords,
-  flippedOutcomes,
-  maskedRecords,
-  outcome,
-  simulatedRollout,
-  untyped,
-} from './formats-fixtures';
+import { expectSameRecords, flippedOutcomes, maskedRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
 import { thrown } from './helpers';
 
 const I32 = new A.Int32();
@@ -28,10 +14,7 @@ function listVector(lists: number[][], item: A.DataType = I32): A.Vector {
 }
 
 // A rollout table built by hand from plain columns (other tools write these).
-function handTable(
-  columns: Record<string, A.Vector>,
-  metadata: Record<string, string> = { 'sampling_mask.vocab': '10' },
-): A.Table {
+function handTable(columns: Record<string, A.Vector>, metadata: Record<string, string> = { 'sampling_mask.vocab': '10' }): A.Table {
   const table = new A.Table(columns);
   return new A.Table(new A.Schema(table.schema.fields, new Map(Object.entries(metadata))), table.batches);
 }
@@ -122,24 +105,21 @@ describe('rollout tables: Arrow IPC file and stream', () => {
     return { bytes, file };
   };
 
-  test.each(['file', 'stream'] as const)(
-    'recorder output of continuous batching, V = 1000 and 262144 (%s)',
-    (format) => {
-      for (const [seed, vocab] of [
-        [1, 1000],
-        [2, 1000],
-        [3, 262144],
-        [4, 262144],
-      ]) {
-        const records = simulatedRollout(seed, vocab, seed % 2 === 0);
-        const counts = records.flatMap((r) => Array.from({ length: r.mask.rows }, (_, i) => r.mask.count(i)));
-        expect(counts.some((n) => n === 0)).toBe(seed % 2 === 1); // empty rows where there are no tokens
-        expect(counts.some((n) => n > vocab - 30)).toBe(true); // rows keeping most of V
-        const { file } = roundTrip(records, format);
-        expect(file.vocab).toBe(vocab);
-      }
-    },
-  );
+  test.each(['file', 'stream'] as const)('recorder output of continuous batching, V = 1000 and 262144 (%s)', (format) => {
+    for (const [seed, vocab] of [
+      [1, 1000],
+      [2, 1000],
+      [3, 262144],
+      [4, 262144],
+    ]) {
+      const records = simulatedRollout(seed, vocab, seed % 2 === 0);
+      const counts = records.flatMap((r) => Array.from({ length: r.mask.rows }, (_, i) => r.mask.count(i)));
+      expect(counts.some((n) => n === 0)).toBe(seed % 2 === 1); // empty rows where there are no tokens
+      expect(counts.some((n) => n > vocab - 30)).toBe(true); // rows keeping most of V
+      const { file } = roundTrip(records, format);
+      expect(file.vocab).toBe(vocab);
+    }
+  });
 
   test.each(['file', 'stream'] as const)('masks from mask(), V = 262144 (%s)', (format) => {
     const records = maskedRecords(5, 262144, 4, 3);
@@ -198,9 +178,7 @@ describe('rollout tables: Arrow IPC file and stream', () => {
     expect(file.records.map((r) => [r.id, r.mask.toLists(), r.columns])).toEqual(
       lists.map((rows, i) => ['abcdef'[i], rows, { score: i + 1 }]),
     );
-    expect(thrown(() => readRolloutsArrow(writeRolloutsArrow([], { vocab: 5 }), { vocab: 6 })).code).toBe(
-      'ERR_SM_INVALID_ROLLOUT',
-    );
+    expect(thrown(() => readRolloutsArrow(writeRolloutsArrow([], { vocab: 5 }), { vocab: 6 })).code).toBe('ERR_SM_INVALID_ROLLOUT');
   });
 });
 
@@ -226,9 +204,7 @@ describe('rollout tables: bad input gets a clear error, never a partial result',
       return codes(copy);
     };
     expect(view.getUint32(0, true)).toBe(0xffffffff);
-    expect(lying((_, v) => v.setInt32(4, v.getInt32(4, true) + 4096, true))).toMatch(
-      /^ERR_SM_(CORRUPT_FILE|TRUNCATED)$/,
-    );
+    expect(lying((_, v) => v.setInt32(4, v.getInt32(4, true) + 4096, true))).toMatch(/^ERR_SM_(CORRUPT_FILE|TRUNCATED)$/);
     expect(lying((_, v) => v.setInt32(4, 0x7ffffff0, true))).toMatch(/^ERR_SM_(CORRUPT_FILE|TRUNCATED)$/);
     // Every 8-byte-aligned little-endian integer in the bytes, one at a time, made huge: a
     // length somewhere in the metadata or a buffer descriptor now lies.
@@ -260,12 +236,12 @@ describe('rollout tables: bad input gets a clear error, never a partial result',
       row: 0,
     });
     const tokens = (lists: number[][]) => A.vectorFromArray(lists, listOf(I32));
-    expect(
-      read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]), token_ids: tokens([[1], [12]]) })).code,
-    ).toBe('ERR_SM_INVALID_ROLLOUT');
-    expect(
-      read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]), token_ids: tokens([[1], [2, 3]]) })).code,
-    ).toBe('ERR_SM_INVALID_ROLLOUT');
+    expect(read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]), token_ids: tokens([[1], [12]]) })).code).toBe(
+      'ERR_SM_INVALID_ROLLOUT',
+    );
+    expect(read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]), token_ids: tokens([[1], [2, 3]]) })).code).toBe(
+      'ERR_SM_INVALID_ROLLOUT',
+    );
     expect(
       read(
         handTable({
@@ -276,9 +252,9 @@ describe('rollout tables: bad input gets a clear error, never a partial result',
       ).code,
     ).toBe('ERR_SM_INVALID_ROLLOUT');
     expect(read(handTable({ request_id: ids })).code).toBe('ERR_SM_INVALID_ROLLOUT');
-    expect(
-      read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]) }, { 'sampling_mask.vocab': 'ten' })).code,
-    ).toBe('ERR_SM_INVALID_ROLLOUT');
+    expect(read(handTable({ request_id: ids, sampling_mask: masks([[[1]], [[2]]]) }, { 'sampling_mask.vocab': 'ten' })).code).toBe(
+      'ERR_SM_INVALID_ROLLOUT',
+    );
   });
 
   test('a request id of the wrong type: in the file, and when writing', () => {
@@ -349,9 +325,9 @@ describe('rollout tables: bad input gets a clear error, never a partial result',
       argument: 'records[0].mask',
     });
     expect(thrown(() => writeRolloutsArrow([]))).toMatchObject({ argument: 'options.vocab' });
-    expect(
-      thrown(() => writeRolloutsArrow([{ id: 'a', mask: m }], { metadata: { 'sampling_mask.vocab': '3' } })),
-    ).toMatchObject({ code: 'ERR_SM_OUT_OF_RANGE' });
+    expect(thrown(() => writeRolloutsArrow([{ id: 'a', mask: m }], { metadata: { 'sampling_mask.vocab': '3' } }))).toMatchObject({
+      code: 'ERR_SM_OUT_OF_RANGE',
+    });
     expect(thrown(() => writeRolloutsArrow([{ id: 'a', mask: m }], { format: 'feather' as 'file' }))).toMatchObject({
       argument: 'options.format',
     });

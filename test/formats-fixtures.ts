@@ -24,8 +24,7 @@ export function plain(record: RolloutRecord): PlainRecord {
   if (record.tokens !== undefined) out.tokens = Array.from(record.tokens);
   if (record.promptIds !== undefined) out.promptIds = Array.from(record.promptIds);
   if (record.logprobs !== undefined) out.logprobs = Array.from(record.logprobs, Math.fround);
-  if (record.outsideSteps !== undefined && record.outsideSteps.length > 0)
-    out.outsideSteps = record.outsideSteps.slice();
+  if (record.outsideSteps !== undefined && record.outsideSteps.length > 0) out.outsideSteps = record.outsideSteps.slice();
   if (record.columns !== undefined) out.columns = { ...record.columns };
   return out;
 }
@@ -35,11 +34,7 @@ const bytesOf = (a: Int32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLen
 /** null when the masks are equal, else where they first differ (jest's toEqual is far too slow for millions of ids). */
 export function sameMask(actual: SamplingMask, expected: SamplingMask): string | null {
   if (actual.vocab !== expected.vocab) return `vocab ${actual.vocab}, expected ${expected.vocab}`;
-  if (
-    bytesOf(actual.offsets).equals(bytesOf(expected.offsets)) &&
-    bytesOf(actual.indices).equals(bytesOf(expected.indices))
-  )
-    return null;
+  if (bytesOf(actual.offsets).equals(bytesOf(expected.offsets)) && bytesOf(actual.indices).equals(bytesOf(expected.indices))) return null;
   return firstDifference(actual, expected.toLists()) ?? 'offsets or indices differ';
 }
 
@@ -71,8 +66,7 @@ export function simulatedRollout(seed: number, vocab: number, withTokens: boolea
   const preempted = new Map<RequestId, number>();
   let next = 0;
   for (let step = 0; step < 40; step++) {
-    for (let joins = Math.floor(random() * 3); joins > 0; joins--, next++)
-      running.push(seed % 2 === 0 ? `req-${next}` : next);
+    for (let joins = Math.floor(random() * 3); joins > 0; joins--, next++) running.push(seed % 2 === 0 ? `req-${next}` : next);
     for (const [id, resume] of preempted) {
       if (resume > step) continue;
       preempted.delete(id);
@@ -97,8 +91,7 @@ export function simulatedRollout(seed: number, vocab: number, withTokens: boolea
   const records = recorder.takeRecords();
   for (const record of records) {
     const difference = firstDifference(record.mask, reference.take(record.id)?.rows ?? []);
-    if (difference !== null)
-      throw new Error(`fixture: request ${String(record.id)} differs from the reference: ${difference}`);
+    if (difference !== null) throw new Error(`fixture: request ${String(record.id)} differs from the reference: ${difference}`);
   }
   return records.map((record, i) => ({
     ...record,
@@ -119,12 +112,7 @@ export function outcome(read: () => unknown): string {
 }
 
 /** The outcomes of reading `trials` copies of bytes, each with 1 to 3 random bits flipped. */
-export function flippedOutcomes(
-  bytes: Uint8Array,
-  read: (bytes: Uint8Array) => unknown,
-  seed: number,
-  trials: number,
-): Set<string> {
+export function flippedOutcomes(bytes: Uint8Array, read: (bytes: Uint8Array) => unknown, seed: number, trials: number): Set<string> {
   const random = rng(seed);
   const outcomes = new Set<string>();
   for (let trial = 0; trial < trials; trial++) {

@@ -7,14 +7,7 @@ import * as path from 'path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { SamplingMask, readRolloutsParquet, writeRolloutsParquet, type RolloutRecord } from '../lib';
 import { rng } from './helpers';
-import {
-  expectSameRecords,
-  flippedOutcomes,
-  maskedRecords,
-  outcome,
-  simulatedRollout,
-  untyped,
-} from './formats-fixtures';
+import { expectSameRecords, flippedOutcomes, maskedRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
 import { thrown } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-parquet-'));
@@ -37,22 +30,19 @@ function saved(name: string, bytes: Uint8Array): string {
 const records = simulatedRollout(11, 1000, true);
 
 describe('Parquet round trips', () => {
-  test.each(['zstd', 'snappy', 'none'] as const)(
-    'recorder output of continuous batching, V = 1000 and 262144 (%s)',
-    (compression) => {
-      for (const [seed, vocab] of [
-        [12, 1000],
-        [13, 262144],
-        [14, 262144],
-      ]) {
-        const rollout = simulatedRollout(seed, vocab, seed % 2 === 0);
-        const file = readRolloutsParquet(writeRolloutsParquet(rollout, { compression, metadata: { step: '3' } }));
-        expect(file.vocab).toBe(vocab);
-        expect(file.metadata).toEqual({ step: '3' });
-        expectSameRecords(file.records, rollout);
-      }
-    },
-  );
+  test.each(['zstd', 'snappy', 'none'] as const)('recorder output of continuous batching, V = 1000 and 262144 (%s)', (compression) => {
+    for (const [seed, vocab] of [
+      [12, 1000],
+      [13, 262144],
+      [14, 262144],
+    ]) {
+      const rollout = simulatedRollout(seed, vocab, seed % 2 === 0);
+      const file = readRolloutsParquet(writeRolloutsParquet(rollout, { compression, metadata: { step: '3' } }));
+      expect(file.vocab).toBe(vocab);
+      expect(file.metadata).toEqual({ step: '3' });
+      expectSameRecords(file.records, rollout);
+    }
+  });
 
   test('masks from mask(), V = 262144, and a file of no records', () => {
     const masked = maskedRecords(15, 262144, 4, 3);
@@ -80,12 +70,8 @@ describe('DuckDB reads what we write', () => {
       expect(row.prompt_ids).toEqual(Array.from(r.promptIds!));
       expect(row.logprobs).toEqual(Array.from(r.logprobs!, Math.fround));
       expect({ reward: row.reward, env: row.env, done: row.done }).toEqual(r.columns);
-      expect((row.counts as bigint[]).map(Number)).toEqual(
-        Array.from({ length: r.mask.rows }, (_, k) => r.mask.count(k)),
-      );
-      expect(
-        Buffer.from(Int32Array.from(row.ids as number[]).buffer).equals(Buffer.from(r.mask.indices.slice().buffer)),
-      ).toBe(true);
+      expect((row.counts as bigint[]).map(Number)).toEqual(Array.from({ length: r.mask.rows }, (_, k) => r.mask.count(k)));
+      expect(Buffer.from(Int32Array.from(row.ids as number[]).buffer).equals(Buffer.from(r.mask.indices.slice().buffer))).toBe(true);
     });
     const schema = await query(`SELECT name, type, converted_type FROM parquet_schema('${file}')`);
     expect(schema.map((s) => [s.name, s.type, s.converted_type])).toEqual([
@@ -111,9 +97,7 @@ describe('DuckDB reads what we write', () => {
     ]);
     const codecs = await query(`SELECT DISTINCT compression FROM parquet_metadata('${file}')`);
     expect(codecs.map((c) => c.compression)).toEqual(['ZSTD']);
-    const vocab = await query(
-      `SELECT value::VARCHAR AS v FROM parquet_kv_metadata('${file}') WHERE key::VARCHAR = 'sampling_mask.vocab'`,
-    );
+    const vocab = await query(`SELECT value::VARCHAR AS v FROM parquet_kv_metadata('${file}') WHERE key::VARCHAR = 'sampling_mask.vocab'`);
     expect(vocab).toEqual([{ v: '1000' }]);
   });
 
@@ -144,18 +128,12 @@ describe('we read what DuckDB writes', () => {
     const random = rng(17);
     const lists = Array.from({ length: 5 }, () =>
       Array.from({ length: Math.floor(random() * 4) }, () =>
-        Array.from(
-          new Set(Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 100))),
-        ).sort((a, b) => a - b),
+        Array.from(new Set(Array.from({ length: 1 + Math.floor(random() * 6) }, () => Math.floor(random() * 100)))).sort((a, b) => a - b),
       ),
     );
     const file = path.join(dir, 'duck.parquet');
-    const values = lists
-      .map((rows, i) => `('r${i}', ${JSON.stringify(rows)}::INTEGER[][], ${i * 0.5}::DOUBLE)`)
-      .join(', ');
-    await query(
-      `COPY (SELECT * FROM (VALUES ${values}) t(request_id, sampling_mask, reward)) TO '${file}' (FORMAT parquet)`,
-    );
+    const values = lists.map((rows, i) => `('r${i}', ${JSON.stringify(rows)}::INTEGER[][], ${i * 0.5}::DOUBLE)`).join(', ');
+    await query(`COPY (SELECT * FROM (VALUES ${values}) t(request_id, sampling_mask, reward)) TO '${file}' (FORMAT parquet)`);
     const bytes = fs.readFileSync(file);
     expect(thrown(() => readRolloutsParquet(bytes)).code).toBe('ERR_SM_INVALID_ROLLOUT'); // no vocab in the file
     const read = readRolloutsParquet(bytes, { vocab: 100 });
@@ -173,9 +151,7 @@ describe('we read what DuckDB writes', () => {
     expect(e).toMatchObject({ code: 'ERR_SM_INVALID_MASK', row: 1 });
     expect(e.message).toMatch(/request "b"/);
     const floats = path.join(dir, 'float-id.parquet');
-    await query(
-      `COPY (SELECT * FROM (VALUES (1.5, [[1]]::INTEGER[][])) t(request_id, sampling_mask)) TO '${floats}' (FORMAT parquet)`,
-    );
+    await query(`COPY (SELECT * FROM (VALUES (1.5, [[1]]::INTEGER[][])) t(request_id, sampling_mask)) TO '${floats}' (FORMAT parquet)`);
     expect(thrown(() => readRolloutsParquet(fs.readFileSync(floats), { vocab: 100 }))).toMatchObject({
       code: 'ERR_SM_INVALID_ROLLOUT',
       argument: 'request_id',
@@ -197,8 +173,7 @@ describe('bad Parquet bytes get a clear error', () => {
 
   test('cut anywhere: ERR_SM_TRUNCATED (or ERR_SM_CORRUPT_FILE), never a partial read', () => {
     const seen = new Set<string>();
-    for (let cut = 0; cut < bytes.length; cut += 1 + (cut % 53))
-      seen.add(outcome(() => readRolloutsParquet(bytes.subarray(0, cut))));
+    for (let cut = 0; cut < bytes.length; cut += 1 + (cut % 53)) seen.add(outcome(() => readRolloutsParquet(bytes.subarray(0, cut))));
     expect(seen).toEqual(new Set(['ERR_SM_TRUNCATED']));
     expect(outcome(() => readRolloutsParquet(bytes.subarray(4)))).toBe('ERR_SM_CORRUPT_FILE');
   });

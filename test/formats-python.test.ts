@@ -6,14 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import {
-  mask,
-  maskedLogprobs,
-  maskedLogprobsBackward,
-  writeRolloutsParquet,
-  writeRolloutsSafetensors,
-  type RolloutRecord,
-} from '../lib';
+import { mask, maskedLogprobs, maskedLogprobsBackward, writeRolloutsParquet, writeRolloutsSafetensors, type RolloutRecord } from '../lib';
 import { rng } from './helpers';
 
 const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
@@ -44,30 +37,21 @@ const T = 0.7;
   test('log-probs within 1e-6 of maskedLogprobs (numpy; PyTorch with its gradient; pyarrow arrays)', () => {
     const python = pythonWith('numpy');
     if (python === undefined) {
-      throw new Error(
-        'no python3 with numpy: apt-get install -y python3-numpy (or SAMPLING_MASK_SKIP_PYTHON=1 to skip)',
-      );
+      throw new Error('no python3 with numpy: apt-get install -y python3-numpy (or SAMPLING_MASK_SKIP_PYTHON=1 to skip)');
     }
     const withTorch = pythonWith('torch', [python]) !== undefined;
     const withPyarrow = pythonWith('pyarrow', [python]) !== undefined;
     if (!withTorch)
-      console.log(
-        'formats-python: torch does not import here; the PyTorch part is not run (apt-get install -y python3-torch runs it)',
-      );
+      console.log('formats-python: torch does not import here; the PyTorch part is not run (apt-get install -y python3-torch runs it)');
     if (!withPyarrow)
-      console.log(
-        'formats-python: pyarrow does not import here (Debian 12 does not package it); the pyarrow part is not run',
-      );
+      console.log('formats-python: pyarrow does not import here (Debian 12 does not package it); the pyarrow part is not run');
 
     // Three requests' rows, masks from mask() over their logits; most targets
     // sampled from the kept ids, three outside (-inf on both sides).
     const random = rng(51);
     const lengths = [20, 35, 25];
     const rows = lengths.reduce((a, b) => a + b, 0);
-    const logits = Float32Array.from(
-      { length: rows * V },
-      (_, i) => 4 * Math.sin(i * 0.37 + random()) + (i % V === 0 ? 3 : 0),
-    );
+    const logits = Float32Array.from({ length: rows * V }, (_, i) => 4 * Math.sin(i * 0.37 + random()) + (i % V === 0 ? 3 : 0));
     const tensor = { data: logits, shape: [rows, V], dtype: 'float32' } as const;
     const all = mask(tensor, { temperature: T, topK: 40, topP: 0.9 });
     const targets = Int32Array.from({ length: rows }, (_, r) =>
@@ -94,9 +78,7 @@ const T = 0.7;
       withTorch
         ? 'logprobs_t.detach().numpy().astype("<f8").tofile("torch.f64")\nlogits_t.grad.numpy().astype("<f4").tofile("torch_grad.f32")'
         : '',
-      withPyarrow
-        ? `safetensors_arrays = [a.copy() for a in (offsets, indices, tokens, request_offsets)]\n${pyarrowBlock}`
-        : '',
+      withPyarrow ? `safetensors_arrays = [a.copy() for a in (offsets, indices, tokens, request_offsets)]\n${pyarrowBlock}` : '',
       withPyarrow
         ? 'assert all(np.array_equal(a, b) for a, b in zip(safetensors_arrays, (offsets, indices, tokens, request_offsets)))\nassert request_ids == ["req-0", "req-1", "req-2"]'
         : '',

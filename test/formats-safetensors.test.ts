@@ -6,14 +6,7 @@ import {
   writeRolloutsSafetensors,
   type RolloutRecord,
 } from '../lib';
-import {
-  expectSameRecords,
-  flippedOutcomes,
-  maskedRecords,
-  outcome,
-  simulatedRollout,
-  untyped,
-} from './formats-fixtures';
+import { expectSameRecords, flippedOutcomes, maskedRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
 import { thrown } from './helpers';
 
 // A file framed by hand from the specification: u64 little-endian header
@@ -39,13 +32,10 @@ function plainRead(bytes: Uint8Array): {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
   const header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8'));
   const tensors: Record<string, { dtype: string; shape: number[]; values: number[] }> = {};
-  for (const [name, info] of Object.entries<{ dtype: string; shape: number[]; data_offsets: [number, number] }>(
-    header,
-  )) {
+  for (const [name, info] of Object.entries<{ dtype: string; shape: number[]; data_offsets: [number, number] }>(header)) {
     if (name === '__metadata__') continue;
     const raw = bytes.slice(8 + n + info.data_offsets[0], 8 + n + info.data_offsets[1]);
-    const values =
-      info.dtype === 'F32' ? Array.from(new Float32Array(raw.buffer)) : Array.from(new Int32Array(raw.buffer));
+    const values = info.dtype === 'F32' ? Array.from(new Float32Array(raw.buffer)) : Array.from(new Int32Array(raw.buffer));
     tensors[name] = { dtype: info.dtype, shape: info.shape, values };
   }
   return { metadata: header.__metadata__ ?? {}, tensors };
@@ -53,17 +43,15 @@ function plainRead(bytes: Uint8Array): {
 
 describe('safetensors container, to the specification', () => {
   test('bytes equal to the reference implementation for its own test cases', () => {
-    expect(
-      encodeSafetensors({ 'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) } }),
-    ).toEqual(framed('{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}', f32(0, 1, 2, 3, 4, 5)));
-    // a header of 65 bytes is padded with 7 spaces so the data starts 8-byte aligned
-    expect(
-      encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) } }),
-    ).toEqual(framed('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}', f32(0, 1, 2, 3, 4, 5), 72));
-    expect(encodeSafetensors({})).toEqual(Uint8Array.of(8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d, 32, 32, 32, 32, 32, 32));
-    expect(encodeSafetensors({}, { framework: 'pt' })).toEqual(
-      framed('{"__metadata__":{"framework":"pt"}}', undefined, 40),
+    expect(encodeSafetensors({ 'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) } })).toEqual(
+      framed('{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}', f32(0, 1, 2, 3, 4, 5)),
     );
+    // a header of 65 bytes is padded with 7 spaces so the data starts 8-byte aligned
+    expect(encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) } })).toEqual(
+      framed('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}', f32(0, 1, 2, 3, 4, 5), 72),
+    );
+    expect(encodeSafetensors({})).toEqual(Uint8Array.of(8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d, 32, 32, 32, 32, 32, 32));
+    expect(encodeSafetensors({}, { framework: 'pt' })).toEqual(framed('{"__metadata__":{"framework":"pt"}}', undefined, 40));
   });
 
   test('tensors ordered by descending dtype size, then name; every one aligned to its size', () => {
@@ -90,18 +78,17 @@ describe('safetensors container, to the specification', () => {
   });
 
   test('the writer checks its input', () => {
-    expect(thrown(() => encodeSafetensors({ x: { dtype: 'I32', shape: [3], data: new Int32Array(2) } }))).toMatchObject(
-      { code: 'ERR_SM_OUT_OF_RANGE', argument: 'tensors.x.data' },
+    expect(thrown(() => encodeSafetensors({ x: { dtype: 'I32', shape: [3], data: new Int32Array(2) } }))).toMatchObject({
+      code: 'ERR_SM_OUT_OF_RANGE',
+      argument: 'tensors.x.data',
+    });
+    expect(thrown(() => encodeSafetensors({ x: { dtype: 'I33' as 'I32', shape: [1], data: new Int32Array(1) } })).code).toBe(
+      'ERR_SM_INVALID_ARG_TYPE',
     );
-    expect(
-      thrown(() => encodeSafetensors({ x: { dtype: 'I33' as 'I32', shape: [1], data: new Int32Array(1) } })).code,
-    ).toBe('ERR_SM_INVALID_ARG_TYPE');
-    expect(
-      thrown(() => encodeSafetensors({ x: { dtype: 'I32', shape: [-1], data: new Int32Array(1) } })).argument,
-    ).toBe('tensors.x.shape');
-    expect(
-      thrown(() => encodeSafetensors({ __metadata__: { dtype: 'I32', shape: [0], data: new Int32Array(0) } })).code,
-    ).toBe('ERR_SM_OUT_OF_RANGE');
+    expect(thrown(() => encodeSafetensors({ x: { dtype: 'I32', shape: [-1], data: new Int32Array(1) } })).argument).toBe('tensors.x.shape');
+    expect(thrown(() => encodeSafetensors({ __metadata__: { dtype: 'I32', shape: [0], data: new Int32Array(0) } })).code).toBe(
+      'ERR_SM_OUT_OF_RANGE',
+    );
     expect(thrown(() => encodeSafetensors({}, { n: 1 as unknown as string })).argument).toBe('metadata.n');
   });
 
@@ -116,36 +103,18 @@ describe('safetensors container, to the specification', () => {
       /header of 54 bytes claimed, 32 bytes follow/,
     ],
     ['a header over 100 MB', Uint8Array.of(0, 0xe2, 0xf5, 0x05, 0, 0, 0, 0, 0x7b), 'ERR_SM_CORRUPT_FILE', /limit/],
-    [
-      'a header length of 2^64 - 1',
-      Uint8Array.of(255, 255, 255, 255, 255, 255, 255, 255),
-      'ERR_SM_CORRUPT_FILE',
-      /limit/,
-    ],
-    [
-      'a header that is not UTF-8',
-      framed('{"\u0000"}').map((b, i) => (i === 10 ? 0xff : b)),
-      'ERR_SM_CORRUPT_FILE',
-      /UTF-8/,
-    ],
+    ['a header length of 2^64 - 1', Uint8Array.of(255, 255, 255, 255, 255, 255, 255, 255), 'ERR_SM_CORRUPT_FILE', /limit/],
+    ['a header that is not UTF-8', framed('{"\u0000"}').map((b, i) => (i === 10 ? 0xff : b)), 'ERR_SM_CORRUPT_FILE', /UTF-8/],
     ['a header not starting with {', framed(` ${good}`, i32([1, 2])), 'ERR_SM_CORRUPT_FILE', /start with/],
     ['a header that is not JSON', framed('{"x":', i32([1, 2])), 'ERR_SM_CORRUPT_FILE', /JSON/],
     [
       'a header that repeats a key',
-      framed(
-        '{"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}',
-        i32([1]),
-      ),
+      framed('{"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}', i32([1])),
       'ERR_SM_CORRUPT_FILE',
       /repeats the key "x"/,
     ],
     ['metadata that is not strings', framed('{"__metadata__":{"a":1}}'), 'ERR_SM_CORRUPT_FILE', /strings only/],
-    [
-      'an unknown dtype',
-      framed('{"x":{"dtype":"I33","shape":[2],"data_offsets":[0,8]}}', i32([1, 2])),
-      'ERR_SM_CORRUPT_FILE',
-      /dtype/,
-    ],
+    ['an unknown dtype', framed('{"x":{"dtype":"I33","shape":[2],"data_offsets":[0,8]}}', i32([1, 2])), 'ERR_SM_CORRUPT_FILE', /dtype/],
     [
       'a negative dimension',
       framed('{"x":{"dtype":"I32","shape":[-2],"data_offsets":[0,8]}}', i32([1, 2])),
@@ -160,10 +129,7 @@ describe('safetensors container, to the specification', () => {
     ],
     [
       'overlapping tensors',
-      framed(
-        '{"x":{"dtype":"I32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}}',
-        i32([1, 2]),
-      ),
+      framed('{"x":{"dtype":"I32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"I32","shape":[1],"data_offsets":[4,8]}}', i32([1, 2])),
       'ERR_SM_CORRUPT_FILE',
       /contiguous/,
     ],
@@ -219,11 +185,7 @@ describe('masks and rollouts as safetensors', () => {
     expect(plain.metadata).toEqual({ note: 'n', 'sampling_mask.vocab': '262144', 'sampling_mask.rows': '2' });
     expect(plain.tensors.offsets).toEqual({ dtype: 'I32', shape: [3], values: Array.from(mask.offsets) });
     expect(plain.tensors.indices.shape).toEqual([mask.indices.length]);
-    expect(
-      Buffer.from(Int32Array.from(plain.tensors.indices.values).buffer).equals(
-        Buffer.from(mask.indices.slice().buffer),
-      ),
-    ).toBe(true);
+    expect(Buffer.from(Int32Array.from(plain.tensors.indices.values).buffer).equals(Buffer.from(mask.indices.slice().buffer))).toBe(true);
     const width = Math.max(mask.count(0), mask.count(1));
     expect(plain.tensors.ids.shape).toEqual([2, width]);
     expect(plain.tensors.ids.values.slice(width - 2, width + 2)).toEqual([
@@ -254,6 +216,7 @@ describe('masks and rollouts as safetensors', () => {
     [32, 1000, false],
     [33, 262144, true],
   ] as const)('recorder output of continuous batching (seed %i, V = %i, tokens %s)', (seed, vocab, withTokens) => {
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- safetensors files hold no scalar columns: drop them
     const records = simulatedRollout(seed, vocab, withTokens).map(({ columns, ...record }) => record);
     const file = readRolloutsSafetensors(writeRolloutsSafetensors(records, { metadata: { policy: 'v3' } }));
     expect(file.vocab).toBe(vocab);
@@ -293,6 +256,7 @@ describe('masks and rollouts as safetensors', () => {
 });
 
 describe('bad mask sets get a clear error, nothing half-read', () => {
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars -- safetensors files hold no scalar columns: drop them
   const records: RolloutRecord[] = simulatedRollout(34, 500, true).map(({ columns, ...r }) => r);
   const bytes = writeRolloutsSafetensors(records);
   const codeOf = (input: Uint8Array) => outcome(() => readRolloutsSafetensors(input));
@@ -321,9 +285,7 @@ describe('bad mask sets get a clear error, nothing half-read', () => {
 
   const set = (tensors: Record<string, Int32Array>, metadata: Record<string, string>) =>
     encodeSafetensors(
-      Object.fromEntries(
-        Object.entries(tensors).map(([k, v]) => [k, { dtype: 'I32' as const, shape: [v.length], data: v }]),
-      ),
+      Object.fromEntries(Object.entries(tensors).map(([k, v]) => [k, { dtype: 'I32' as const, shape: [v.length], data: v }])),
       metadata,
     );
   const meta = { 'sampling_mask.vocab': '10', 'sampling_mask.request_ids': '["a","b"]' };
@@ -332,53 +294,34 @@ describe('bad mask sets get a clear error, nothing half-read', () => {
 
   test('an id >= vocab, rows out of order, offsets that do not add up', () => {
     expect(
-      thrown(() =>
-        readRolloutsSafetensors(
-          set({ offsets, indices: Int32Array.of(1, 2, 10), request_offsets: requestOffsets }, meta),
-        ),
-      ),
+      thrown(() => readRolloutsSafetensors(set({ offsets, indices: Int32Array.of(1, 2, 10), request_offsets: requestOffsets }, meta))),
+    ).toMatchObject({ code: 'ERR_SM_INVALID_MASK', row: 1 });
+    expect(
+      thrown(() => readRolloutsSafetensors(set({ offsets, indices: Int32Array.of(1, 3, 2), request_offsets: requestOffsets }, meta))),
     ).toMatchObject({ code: 'ERR_SM_INVALID_MASK', row: 1 });
     expect(
       thrown(() =>
         readRolloutsSafetensors(
-          set({ offsets, indices: Int32Array.of(1, 3, 2), request_offsets: requestOffsets }, meta),
-        ),
-      ),
-    ).toMatchObject({ code: 'ERR_SM_INVALID_MASK', row: 1 });
-    expect(
-      thrown(() =>
-        readRolloutsSafetensors(
-          set(
-            { offsets: Int32Array.of(0, 1, 4), indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets },
-            meta,
-          ),
+          set({ offsets: Int32Array.of(0, 1, 4), indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets }, meta),
         ),
       ).code,
     ).toBe('ERR_SM_INVALID_MASK');
     expect(
       thrown(() =>
+        readRolloutsSafetensors(set({ offsets, indices: Int32Array.of(1, 2, 3), request_offsets: Int32Array.of(0, 2, 1) }, meta)),
+      ).code,
+    ).toBe('ERR_SM_INVALID_ROLLOUT');
+    expect(
+      thrown(() =>
         readRolloutsSafetensors(
-          set({ offsets, indices: Int32Array.of(1, 2, 3), request_offsets: Int32Array.of(0, 2, 1) }, meta),
+          set({ offsets, indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets, tokens: Int32Array.of(1, 10) }, meta),
         ),
       ).code,
     ).toBe('ERR_SM_INVALID_ROLLOUT');
     expect(
       thrown(() =>
         readRolloutsSafetensors(
-          set(
-            { offsets, indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets, tokens: Int32Array.of(1, 10) },
-            meta,
-          ),
-        ),
-      ).code,
-    ).toBe('ERR_SM_INVALID_ROLLOUT');
-    expect(
-      thrown(() =>
-        readRolloutsSafetensors(
-          set(
-            { offsets, indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets },
-            { ...meta, 'sampling_mask.rows': '3' },
-          ),
+          set({ offsets, indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets }, { ...meta, 'sampling_mask.rows': '3' }),
         ),
       ).code,
     ).toBe('ERR_SM_INVALID_ROLLOUT');
@@ -399,13 +342,13 @@ describe('bad mask sets get a clear error, nothing half-read', () => {
   test('request ids of the wrong type, tensors of the wrong dtype, a missing vocab', () => {
     const tensors = { offsets, indices: Int32Array.of(1, 2, 3), request_offsets: requestOffsets };
     for (const ids of ['[1.5, 2]', '[{"id":1}, "b"]', '[null, "b"]', '{"a":1}', 'not json']) {
-      expect(
-        thrown(() => readRolloutsSafetensors(set(tensors, { ...meta, 'sampling_mask.request_ids': ids }))).code,
-      ).toBe('ERR_SM_INVALID_ROLLOUT');
+      expect(thrown(() => readRolloutsSafetensors(set(tensors, { ...meta, 'sampling_mask.request_ids': ids }))).code).toBe(
+        'ERR_SM_INVALID_ROLLOUT',
+      );
     }
-    expect(
-      thrown(() => readRolloutsSafetensors(set(tensors, { ...meta, 'sampling_mask.request_ids': '["a"]' }))).code,
-    ).toBe('ERR_SM_INVALID_ROLLOUT');
+    expect(thrown(() => readRolloutsSafetensors(set(tensors, { ...meta, 'sampling_mask.request_ids': '["a"]' }))).code).toBe(
+      'ERR_SM_INVALID_ROLLOUT',
+    );
     const int64 = encodeSafetensors(
       {
         offsets: { dtype: 'I64', shape: [3], data: BigInt64Array.of(0n, 1n, 3n) },
@@ -418,9 +361,7 @@ describe('bad mask sets get a clear error, nothing half-read', () => {
       'ERR_SM_INVALID_ROLLOUT',
     );
     expect(SamplingMask.fromSafetensors(set(tensors, {}), { vocab: 10 }).toLists()).toEqual([[1], [2, 3]]);
-    expect(thrown(() => readRolloutsSafetensors(SamplingMask.fromLists([[1]], 10).toSafetensors())).message).toMatch(
-      /fromSafetensors/,
-    );
+    expect(thrown(() => readRolloutsSafetensors(SamplingMask.fromLists([[1]], 10).toSafetensors())).message).toMatch(/fromSafetensors/);
   });
 
   test('a writer given a request id of the wrong type writes nothing', () => {

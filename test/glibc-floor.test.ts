@@ -31,7 +31,10 @@ const linuxX64 = process.platform === 'linux' && process.arch === 'x64';
   test('needs glibc 2.25 at most', () => {
     const glibc = versions.get('GLIBC') ?? [];
     expect(glibc.length).toBeGreaterThan(0);
-    const highest = glibc.map((v) => v.split('.').map(Number)).sort(compare).at(-1)!;
+    const highest = glibc
+      .map((v) => v.split('.').map(Number))
+      .sort(compare)
+      .at(-1)!;
     expect(compare(highest, [2, 25])).toBeLessThanOrEqual(0);
   });
 

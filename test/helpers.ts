@@ -1,7 +1,7 @@
 // What the tests share: seeded random inputs (logits of the shapes that
 // matter to the rule, id lists, masks), f32 -> bf16/f16 encoders, error
-// capture, the accuracy bounds the README states, and the CUDA suites'
-// explicit skip. The PRNG, the encoders and the error fields come from
+// capture, the accuracy bounds the README states, the CUDA suites'
+// explicit skip, and sample()'s keys and token-in-mask check. The PRNG, the encoders and the error fields come from
 // scripts/shared.js, which the benchmarks and the GPU check use too.
 import { backendInfo, SamplingMask, type DType, type Tensor } from '../lib';
 import { errorFields, f32ToBf16, rng, type ErrorFields } from '../scripts/shared';
@@ -267,4 +267,40 @@ export function entropyBound(reference: number): number {
 /** |gradient - reference| <= 8 u |gradOutput| / T per kept id (T as the f32 the addon receives). */
 export function gradientBound(gradOutput: number, temperature: number): number {
   return (8 * U * Math.abs(gradOutput)) / Math.fround(temperature);
+}
+
+/** null when every row's token is one of its kept ids; else the first row where it is not. */
+export function tokenOutsideMask(result: { tokens: Int32Array; mask: SamplingMask }): string | null {
+  const { tokens, mask } = result;
+  if (tokens.length !== mask.rows) return `${tokens.length} tokens for ${mask.rows} rows`;
+  for (let r = 0; r < mask.rows; r++) {
+    if (!mask.row(r).includes(tokens[r])) return `row ${r}: token ${tokens[r]} not in [${Array.from(mask.row(r)).slice(0, 8)}]`;
+  }
+  return null;
+}
+
+/** Asserts that every drawn token is in its row's mask: every sample() test draw goes through it. */
+export function expectTokensKept(result: { tokens: Int32Array; mask: SamplingMask }): void {
+  expect(tokenOutsideMask(result)).toBeNull();
+}
+
+/** sample()'s keys for a batch. */
+export interface Keys {
+  seed: bigint;
+  stream: bigint[];
+  step: number[];
+}
+
+/** A random 64-bit integer as a bigint. */
+export function random64(rng: Rng): bigint {
+  return (BigInt(rng.int(0, 0xffffffff)) << 32n) | BigInt(rng.int(0, 0xffffffff));
+}
+
+/** Random keys for `rows` rows: a 64-bit seed, 64-bit streams (some small), 32-bit steps. */
+export function randomKeys(rng: Rng, rows: number): Keys {
+  return {
+    seed: random64(rng),
+    stream: Array.from({ length: rows }, () => (rng.next() < 0.3 ? BigInt(rng.int(0, 1000)) : random64(rng))),
+    step: Array.from({ length: rows }, () => rng.int(0, 0xffffffff)),
+  };
 }

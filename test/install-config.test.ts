@@ -28,7 +28,10 @@ test('a first build takes the defaults and the environment', () => {
 });
 
 test('nothing set: the build folder keeps its switches and builds incrementally', () => {
-  const saved = install.wantedConfig(undefined, env({ SAMPLING_MASK_CUDA: 'off', SAMPLING_MASK_BUILD: 'node-gyp', SAMPLING_MASK_WERROR: 'off' }));
+  const saved = install.wantedConfig(
+    undefined,
+    env({ SAMPLING_MASK_CUDA: 'off', SAMPLING_MASK_BUILD: 'node-gyp', SAMPLING_MASK_WERROR: 'off' }),
+  );
   const again = install.wantedConfig(saved, env());
   expect(again).toEqual(saved);
   expect(install.sameConfig(saved, again)).toBe(true);

@@ -49,16 +49,28 @@ test.each([false, true])('the other rows are masked exactly as alone (async: %s)
 
 test("'throw' (the default) still fails the batch at the first bad row", () => {
   const { data, options } = batchWithBadRows();
-  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), options))).toMatchObject({ code: 'ERR_SM_OUT_OF_RANGE', row: 230, argument: 'temperature' });
+  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), options))).toMatchObject({
+    code: 'ERR_SM_OUT_OF_RANGE',
+    row: 230,
+    argument: 'temperature',
+  });
   options.temperature[230] = 0.8;
-  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), options))).toMatchObject({ code: 'ERR_SM_INVALID_LOGITS', row: 17, column: 5 });
+  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), options))).toMatchObject({
+    code: 'ERR_SM_INVALID_LOGITS',
+    row: 17,
+    column: 5,
+  });
 });
 
 test('skip with fillLogits fills the valid rows and leaves the skipped rows as they were', () => {
   const { data, options } = batchWithBadRows();
   const before = data.slice();
   const m = mask(tensor(data, ROWS, VOCAB, 'float32'), { ...options, onInvalidRow: 'skip', fillLogits: true });
-  for (const r of BAD) expect(Object.is(data[r * VOCAB + 5], before[r * VOCAB + 5]) && data.subarray(r * VOCAB, (r + 1) * VOCAB).every((v, i) => Object.is(v, before[r * VOCAB + i]))).toBe(true);
+  for (const r of BAD)
+    expect(
+      Object.is(data[r * VOCAB + 5], before[r * VOCAB + 5]) &&
+        data.subarray(r * VOCAB, (r + 1) * VOCAB).every((v, i) => Object.is(v, before[r * VOCAB + i])),
+    ).toBe(true);
   const r = 3;
   const kept = new Set(m.indices.subarray(m.offsets[r], m.offsets[r + 1]));
   for (let i = 0; i < VOCAB; i++) expect(data[r * VOCAB + i]).toBe(kept.has(i) ? before[r * VOCAB + i] : -Infinity);
@@ -66,6 +78,12 @@ test('skip with fillLogits fills the valid rows and leaves the skipped rows as t
 
 test('a parameter shared by every row that is out of range still fails the call', () => {
   const { data } = batchWithBadRows();
-  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), { topP: 2, onInvalidRow: 'skip' }))).toMatchObject({ code: 'ERR_SM_OUT_OF_RANGE', argument: 'topP' });
-  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), { onInvalidRow: 'sometimes' as 'skip' }))).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'onInvalidRow' });
+  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), { topP: 2, onInvalidRow: 'skip' }))).toMatchObject({
+    code: 'ERR_SM_OUT_OF_RANGE',
+    argument: 'topP',
+  });
+  expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), { onInvalidRow: 'sometimes' as 'skip' }))).toMatchObject({
+    code: 'ERR_SM_INVALID_ARG_TYPE',
+    argument: 'onInvalidRow',
+  });
 });

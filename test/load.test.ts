@@ -21,7 +21,14 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 test('prebuild flavours are listed newest CUDA runtime first, the CPU one last, other files ignored', () => {
   const dir = path.join(scratch, 'listing');
   fs.mkdirSync(dir);
-  for (const file of ['sampling-mask.cpu.node', 'sampling-mask.cuda11.8.node', 'sampling-mask.cuda13.0.node', 'sampling-mask.cuda12.10.node', 'manifest.json', 'other.node']) {
+  for (const file of [
+    'sampling-mask.cpu.node',
+    'sampling-mask.cuda11.8.node',
+    'sampling-mask.cuda13.0.node',
+    'sampling-mask.cuda12.10.node',
+    'manifest.json',
+    'other.node',
+  ]) {
     fs.writeFileSync(path.join(dir, file), '');
   }
   expect(prebuildFlavours(dir).map((f) => f.flavour)).toEqual(['cuda13.0', 'cuda12.10', 'cuda11.8', 'cpu']);
@@ -70,10 +77,15 @@ test('driver 580+: the CUDA 13 flavour, nothing else loaded', () => {
 });
 
 test('a CUDA 12 driver: CUDA 13 refuses, the CUDA 11.8 flavour runs, the first gives its threads back', () => {
-  const fake = fakeHost({ cuda13: refuses(13000, 'the CUDA driver (version 12040) is older than this build\'s CUDA runtime (version 13000)'), cuda11: runs(11080) });
+  const fake = fakeHost({
+    cuda13: refuses(13000, "the CUDA driver (version 12040) is older than this build's CUDA runtime (version 13000)"),
+    cuda11: runs(11080),
+  });
   const chosen = choosePrebuild(shipped, fake.host, []);
   expect(chosen?.loaded.binary).toBe('cuda11.8');
-  expect(chosen?.loaded.binaryReason).toMatch(/^CUDA 11\.8 runs on this driver \(CUDA 12\.4\) and GPU \(cuda13\.0: the CUDA driver \(version 12040\) is older/);
+  expect(chosen?.loaded.binaryReason).toMatch(
+    /^CUDA 11\.8 runs on this driver \(CUDA 12\.4\) and GPU \(cuda13\.0: the CUDA driver \(version 12040\) is older/,
+  );
   expect(fake.threadsGivenBack).toEqual(['cuda13']);
   expect(fake.warnings).toEqual([]);
 });
@@ -117,7 +129,8 @@ test('a package whose prebuilds hold this build loads the CPU flavour on this ho
   fs.copyFileSync(path.join(__dirname, '..', 'package.json'), path.join(pkg, 'package.json'));
   const prebuilds = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
   fs.mkdirSync(prebuilds, { recursive: true });
-  for (const flavour of ['cpu', 'cuda13.0']) fs.copyFileSync(backendInfo().binaryPath, path.join(prebuilds, `sampling-mask.${flavour}.node`));
+  for (const flavour of ['cpu', 'cuda13.0'])
+    fs.copyFileSync(backendInfo().binaryPath, path.join(prebuilds, `sampling-mask.${flavour}.node`));
   const script = `const info = require(${JSON.stringify(pkg)}).backendInfo(); console.log(JSON.stringify([info.binary, info.binaryOrigin, info.binaryPath]));`;
   const env = { ...process.env };
   delete env.SAMPLING_MASK_ADDON;

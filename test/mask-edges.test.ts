@@ -5,10 +5,10 @@
 // rule obviously keeps.
 import { mask, setThreads, type DType, type MaskOptions } from '../lib';
 import { bitsToF32, encode, f32Bits, firstDifference, logitsRow, Rng, tensor } from './helpers';
-import { fixedWeight, referenceMask, topPBudget } from './reference';
+import { nextUp, ONE, smallestTotalKeepingSecond, valuesWeighing } from './boundary-rows';
+import { fixedWeight, referenceMask } from './reference';
 
 const f32 = Math.fround;
-const ONE = 2n ** 40n; // the weight of the row maximum
 
 /** The kept ids of each row, after checking that native and reference agree. */
 function keptRows(values: Float32Array, rows: number, options: MaskOptions, dtype: DType = 'float32'): number[][] {
@@ -24,12 +24,6 @@ function kept(values: readonly number[] | Float32Array, options: MaskOptions, dt
 }
 
 const range = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
-
-/** The next f32 above x. */
-function nextUp(x: number): number {
-  if (x === 0) return 2 ** -149;
-  return x > 0 ? bitsToF32(f32Bits(x) + 1) : bitsToF32(f32Bits(x) - 1);
-}
 
 afterEach(() => setThreads(0));
 
@@ -127,30 +121,16 @@ describe('top-p', () => {
   function boundaryRow(rng: Rng, keepSecond: boolean, vocab: number) {
     for (;;) {
       const topP = f32(0.3 + 0.6 * rng.next());
-      // The smallest total whose budget exceeds the maximum's weight.
-      let lo = ONE;
-      let hi = 4n * ONE;
-      while (hi - lo > 1n) {
-        const mid = (lo + hi) / 2n;
-        if (topPBudget(mid, topP) > ONE) hi = mid;
-        else lo = mid;
-      }
+      const hi = smallestTotalKeepingSecond(topP);
       const total = keepSecond ? hi : hi - 1n;
       const tied = rng.int(1, 3);
       const second = f32(Math.log(((0.2 + 0.7 * rng.next()) * Number(total - ONE)) / tied / Number(ONE)));
       const secondWeight = fixedWeight(second);
       if (!(second < 0) || secondWeight >= ONE) continue;
       // The rest of the mass, from groups below the second, largest first.
-      let rest = total - ONE - BigInt(tied) * secondWeight;
+      const rest = total - ONE - BigInt(tied) * secondWeight;
       if (rest < 0n) continue;
-      const lower: number[] = [];
-      let ceiling = second;
-      while (rest > 0n) {
-        const d = largestBelowWithWeightAtMost(ceiling, rest);
-        lower.push(d);
-        rest -= fixedWeight(d);
-        ceiling = nextUp(d); // the next group may tie with this one, never rise above it
-      }
+      const lower = valuesWeighing(second, rest);
       const used = 1 + tied + lower.length;
       if (used > vocab) continue;
       const padding = new Array(vocab - used).fill(-40); // survivors of weight 0
@@ -165,19 +145,6 @@ describe('top-p', () => {
       const expected = order.slice(0, keepSecond ? 1 + tied : 1).sort((a, b) => a - b);
       return { values, expected, topP };
     }
-  }
-
-  /** The largest f32 d < ceiling with fixedWeight(d) <= weight (weight >= 1). */
-  function largestBelowWithWeightAtMost(ceiling: number, weight: bigint): number {
-    // Negative floats: a larger bit pattern is a more negative value.
-    let lo = f32Bits(ceiling) + 1;
-    let hi = f32Bits(-28);
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      if (fixedWeight(bitsToF32(mid)) <= weight) hi = mid;
-      else lo = mid + 1;
-    }
-    return bitsToF32(lo);
   }
 
   test.each([

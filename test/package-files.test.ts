@@ -13,23 +13,40 @@ const pkg = require('../package.json');
 
 test('npm pack would ship exactly the allowed files', () => {
   // npm sets npm_execpath for `npm test`; run directly under jest, npm sits beside node.
-  const npmCli = process.env.npm_execpath ?? path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-  const packed = JSON.parse(execFileSync(process.execPath, [npmCli, 'pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }));
+  const npmCli =
+    process.env.npm_execpath ?? path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+  const packed = JSON.parse(
+    execFileSync(process.execPath, [npmCli, 'pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }),
+  );
   const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
   expect(packageFileProblems(files, { prebuilds: false })).toEqual([]);
   expect(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.includes('node_modules'))).toBe(false);
 });
 
 test('the allow-list refuses tests, build output and stray files, and requires the entry points', () => {
-  const good = ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/index.mjs', 'dist/index.d.mts', 'dist/load.js',
-    'dist/cli/index.js', 'dist/reference/reference.js', 'dist/reference/trainer-reference.js', 'scripts/install.js', 'scripts/demo.js', 'scripts/shared.js',
-    'CMakeLists.txt', 'binding.gyp', 'native/glibc/pins.S'];
+  const good = [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/index.mjs',
+    'dist/index.d.mts',
+    'dist/load.js',
+    'dist/cli/index.js',
+    'dist/reference/reference.js',
+    'dist/reference/trainer-reference.js',
+    'scripts/install.js',
+    'scripts/demo.js',
+    'scripts/shared.js',
+    'CMakeLists.txt',
+    'binding.gyp',
+    'native/glibc/pins.S',
+  ];
   expect(packageFileProblems(good, { prebuilds: false })).toEqual([]);
-  expect(packageFileProblems([...good, 'test/mask.test.ts', 'build/Release/sampling_mask.node', 'native/cpu/x.o'], { prebuilds: false })).toEqual([
-    'not allowed: test/mask.test.ts',
-    'not allowed: build/Release/sampling_mask.node',
-    'not allowed: native/cpu/x.o',
-  ]);
+  expect(
+    packageFileProblems([...good, 'test/mask.test.ts', 'build/Release/sampling_mask.node', 'native/cpu/x.o'], { prebuilds: false }),
+  ).toEqual(['not allowed: test/mask.test.ts', 'not allowed: build/Release/sampling_mask.node', 'not allowed: native/cpu/x.o']);
   expect(packageFileProblems(good.slice(1), { prebuilds: true })).toEqual([
     'missing: package.json',
     'missing: prebuilds/<platform>-<arch>/sampling-mask.<flavour>.node',

@@ -44,12 +44,28 @@ test.each([
 
 test('the trainer temperature is checked the same way', () => {
   const targets = Int32Array.of(0, 1);
-  expect(thrown(() => maskedLogprobs(logits(), null, targets, { temperature: 1e-50 }))).toMatchObject({ code: 'ERR_SM_OUT_OF_RANGE', argument: 'temperature' });
-  expect(thrown(() => maskedLogprobs(logits(), null, targets, { temperature: [1, null] as unknown as number[] }))).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'temperature', row: 1 });
+  expect(thrown(() => maskedLogprobs(logits(), null, targets, { temperature: 1e-50 }))).toMatchObject({
+    code: 'ERR_SM_OUT_OF_RANGE',
+    argument: 'temperature',
+  });
+  expect(thrown(() => maskedLogprobs(logits(), null, targets, { temperature: [1, null] as unknown as number[] }))).toMatchObject({
+    code: 'ERR_SM_INVALID_ARG_TYPE',
+    argument: 'temperature',
+    row: 1,
+  });
 });
 
 test('flags are booleans and options an object', () => {
-  expect(thrown(() => mask(logits(), { fillLogits: 1 as unknown as boolean }))).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'fillLogits' });
-  expect(thrown(() => mask(logits(), null as unknown as MaskOptions))).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'options' });
-  expect(thrown(() => mask(logits(), 'fast' as unknown as MaskOptions))).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'options' });
+  expect(thrown(() => mask(logits(), { fillLogits: 1 as unknown as boolean }))).toMatchObject({
+    code: 'ERR_SM_INVALID_ARG_TYPE',
+    argument: 'fillLogits',
+  });
+  expect(thrown(() => mask(logits(), null as unknown as MaskOptions))).toMatchObject({
+    code: 'ERR_SM_INVALID_ARG_TYPE',
+    argument: 'options',
+  });
+  expect(thrown(() => mask(logits(), 'fast' as unknown as MaskOptions))).toMatchObject({
+    code: 'ERR_SM_INVALID_ARG_TYPE',
+    argument: 'options',
+  });
 });

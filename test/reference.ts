@@ -36,11 +36,14 @@ export function decodeRow(data: Float32Array | Uint16Array, dtype: ReferenceDTyp
   return Float64Array.from(raw, dtype === 'bfloat16' ? decodeBf16 : decodeF16);
 }
 
+export type FilterOrderName = 'sequential' | 'joint';
+
 export interface RowParams {
   temperature: number; // f32; 0 = greedy
   minP: number; // f32; 0 = off
   topK: number; // integer; 0, -1 or >= survivors = off
   topP: number; // f32; 1 = off
+  filterOrder?: FilterOrderName; // default 'sequential'
 }
 
 function rangeError(code: string, argument: string, message: string, row?: number, column?: number): RangeError {
@@ -93,6 +96,34 @@ export function topPBudget(total: bigint, p: number): bigint {
   return (product + denominator - 1n) / denominator;
 }
 
+/**
+ * ln(x) in double as the package computes it for min-p (the rule's own log,
+ * native/core/rule.h): the mantissa m reduced to [sqrt(1/2), sqrt(2)], then
+ * 2 atanh((m - 1) / (m + 1)) as a series, plus e ln 2 in two parts. Min-p
+ * compares a double difference with this value, so a row can sit on its last
+ * bit, where libm's log (Math.log) may round the other way.
+ */
+export function packageLog(x: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  const bits = view.getBigUint64(0);
+  let exponent = Number((bits >> 52n) & 0x7ffn) - 1023;
+  view.setBigUint64(0, (bits & 0xfffffffffffffn) | 0x3ff0000000000000n);
+  let m = view.getFloat64(0);
+  if (m > Math.SQRT2) {
+    m *= 0.5;
+    exponent += 1;
+  }
+  const s = (m - 1) / (m + 1);
+  const s2 = s * s;
+  let series = 1 / 25;
+  for (let odd = 23; odd >= 1; odd -= 2) series = 1 / odd + s2 * series;
+  const logM = 2 * s * series;
+  const LN2_HIGH = 6.9314718036912381649e-1; // low bits zero: exponent * LN2_HIGH is exact
+  const LN2_LOW = 1.90821492927058770002e-10;
+  return exponent * LN2_HIGH + (exponent * LN2_LOW + logM);
+}
+
 // ---------------------------------------------------------------------------
 // One row.
 
@@ -122,21 +153,23 @@ export function keptIds(values: ArrayLike<number>, p: RowParams, row: number): n
     throw rangeError('ERR_SM_OUT_OF_RANGE', 'temperature', `row maximum / temperature overflows at row ${row}`, row);
   }
   let survivors = finite;
-  const survivingZ = () => Float64Array.from(survivors, (id) => z[id]);
 
   if (p.minP > 0) {
-    const logMinP = Math.log(p.minP);
+    const logMinP = packageLog(p.minP);
     survivors = survivors.filter((id) => z[id] - zMax >= logMinP); // in double
   }
 
   if (p.topK > 0 && p.topK < survivors.length) {
-    const tau = descending(survivingZ())[p.topK - 1];
+    const tau = descending(Float64Array.from(survivors, (id) => z[id]))[p.topK - 1];
     survivors = survivors.filter((id) => z[id] >= tau);
   }
 
   if (p.topP < 1) {
+    // Sequential (vLLM): top-p judges the survivors of min-p and top-k, renormalized. Joint (SGLang, FlashInfer's
+    // 'joint'): it judges every finite id of the row, and the kept set is the intersection of the three filters.
+    const judged = p.filterOrder === 'joint' ? finite : survivors;
     const weight = (zi: number) => fixedWeight(f32(zi - zMax));
-    const sorted = descending(survivingZ());
+    const sorted = descending(Float64Array.from(judged, (id) => z[id]));
     let total = 0n;
     for (const zi of sorted) total += weight(zi);
     const budget = topPBudget(total, p.topP);
@@ -165,6 +198,7 @@ export interface ReferenceOptions {
   minP?: ReferenceParam;
   topK?: ReferenceParam;
   topP?: ReferenceParam;
+  filterOrder?: FilterOrderName;
 }
 
 /**
@@ -207,7 +241,14 @@ export function rowParams(options: ReferenceOptions, rows: number): RowParams[] 
     return Math.min(k, 2 ** 31 - 1);
   });
   const anyPerRow = [options.temperature, options.minP, options.topK, options.topP].some((v) => v !== undefined && typeof v !== 'number');
-  const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r] }));
+  const filterOrder = options.filterOrder ?? 'sequential';
+  if (filterOrder !== 'sequential' && filterOrder !== 'joint') {
+    throw Object.assign(new TypeError(`filterOrder: expected 'sequential' or 'joint'`), {
+      code: 'ERR_SM_INVALID_ARG_TYPE',
+      argument: 'filterOrder',
+    });
+  }
+  const params = temperature.map((t, r) => ({ temperature: t, minP: minP[r], topK: topK[r], topP: topP[r], filterOrder }));
   params.forEach((p, r) => {
     const row = anyPerRow ? r : undefined;
     if (!(Number.isFinite(p.temperature) && p.temperature >= 0))

@@ -38,9 +38,7 @@ function forms(rows: number[][]): Record<string, ServerMask> {
 }
 
 const random = rng(41);
-const response = Array.from({ length: 9 }, (_, i) =>
-  randomIds(random, V, i === 4 ? 0 : 1 + Math.floor(random() * (i % 3 === 0 ? 1 : 30))),
-);
+const response = Array.from({ length: 9 }, (_, i) => randomIds(random, V, i === 4 ? 0 : 1 + Math.floor(random() * (i % 3 === 0 ? 1 : 30))));
 
 describe('every server form in', () => {
   test.each(Object.entries(forms(response)))('%s', (_, form) => {
@@ -48,9 +46,7 @@ describe('every server form in', () => {
   });
 
   test('SGLang lists in weight order, repeating the sampled token: rejected by default, sorted with order "sort"', () => {
-    const sglang = response.map((r) =>
-      r.length > 1 ? [r[r.length - 1], ...r.slice(0, -1).reverse(), r[r.length - 1]] : r,
-    );
+    const sglang = response.map((r) => (r.length > 1 ? [r[r.length - 1], ...r.slice(0, -1).reverse(), r[r.length - 1]] : r));
     expect(thrown(() => maskFromServer(sglang, V))).toMatchObject({ code: 'ERR_SM_INVALID_MASK' });
     expect(maskFromServer(sglang, V, { order: 'sort' }).toLists()).toEqual(response);
     const recorder = new MaskRecorder({ vocab: V, order: 'sort' }); // one recorder per SGLang server
@@ -91,17 +87,13 @@ describe('every server form in', () => {
       row: 0,
     });
     expect(thrown(() => maskFromServer({ bitmask: new Uint8Array(3), rows: 1 }, V)).code).toBe('ERR_SM_OUT_OF_RANGE');
-    expect(thrown(() => maskFromServer({ bitmask: [0] as unknown as Uint8Array, rows: 1 }, V)).code).toBe(
-      'ERR_SM_INVALID_ARG_TYPE',
-    );
+    expect(thrown(() => maskFromServer({ bitmask: [0] as unknown as Uint8Array, rows: 1 }, V)).code).toBe('ERR_SM_INVALID_ARG_TYPE');
     expect(thrown(() => maskFromServer({ rows: 1 } as unknown as ServerMask, V))).toMatchObject({
       code: 'ERR_SM_INVALID_ARG_TYPE',
       argument: 'masks',
     });
     expect(thrown(() => maskFromServer(7 as unknown as ServerMask, V)).argument).toBe('masks');
-    expect(thrown(() => new MaskRecorder().recordResponse('x', { token_ids: [1], offsets: [0, 1] })).argument).toBe(
-      'options.vocab',
-    );
+    expect(thrown(() => new MaskRecorder().recordResponse('x', { token_ids: [1], offsets: [0, 1] })).argument).toBe('options.vocab');
     expect(thrown(() => new MaskRecorder({ order: 'shuffle' as 'sort' })).argument).toBe('options.order');
   });
 
@@ -131,37 +123,30 @@ describe('trainer batches: masks, targets and loss mask together', () => {
     { mask: SamplingMask.fromLists([[4], [5, 6], [0, 9]], 10), tokens: Int32Array.of(4, 6, 9) },
   ];
 
-  test.each(['right', 'left'] as const)(
-    'padSide %s: aligned [B, T], padded positions give log-prob 0 and loss weight 0',
-    (padSide) => {
-      const batch = trainerBatch(requests, { padTo: 4, padId: 7, padSide });
-      expect(batch.targets.shape).toEqual([2, 4]);
-      const rows =
-        padSide === 'right'
-          ? [[1, 2], [3], [7], [7], [4], [5, 6], [0, 9], [7]]
-          : [[7], [7], [1, 2], [3], [7], [4], [5, 6], [0, 9]];
-      const targets = padSide === 'right' ? [2, 3, 7, 7, 4, 6, 9, 7] : [7, 7, 2, 3, 7, 4, 6, 9];
-      expect(batch.mask.toLists()).toEqual(rows);
-      expect(Array.from(batch.targets.data)).toEqual(targets);
-      expect(Array.from(batch.lossMask)).toEqual(
-        targets.map((_, i) => (rows[i].length === 1 && rows[i][0] === 7 ? 0 : 1)),
-      );
-      const logits = Float32Array.from({ length: 8 * 10 }, (_, i) => Math.sin(i * 1.7) * 3);
-      const { logprobs, targetsOutsideMask } = maskedLogprobs(
-        { data: logits, shape: [2, 4, 10], dtype: 'float32' },
-        batch.mask,
-        batch.targets,
-      );
-      expect(targetsOutsideMask).toBe(0);
-      rows.forEach((kept, i) => {
-        const expected = referenceRow(Array.from(logits.subarray(i * 10, i * 10 + 10)), kept, targets[i], 1).logprob;
-        expect(Math.abs(logprobs[i] - expected)).toBeLessThan(1e-6);
-        if (batch.lossMask[i] === 0) expect(logprobs[i]).toBe(0);
-      });
-      const loss = Array.from(logprobs).reduce((sum, lp, i) => sum + lp * batch.lossMask[i], 0);
-      expect(Number.isFinite(loss)).toBe(true);
-    },
-  );
+  test.each(['right', 'left'] as const)('padSide %s: aligned [B, T], padded positions give log-prob 0 and loss weight 0', (padSide) => {
+    const batch = trainerBatch(requests, { padTo: 4, padId: 7, padSide });
+    expect(batch.targets.shape).toEqual([2, 4]);
+    const rows =
+      padSide === 'right' ? [[1, 2], [3], [7], [7], [4], [5, 6], [0, 9], [7]] : [[7], [7], [1, 2], [3], [7], [4], [5, 6], [0, 9]];
+    const targets = padSide === 'right' ? [2, 3, 7, 7, 4, 6, 9, 7] : [7, 7, 2, 3, 7, 4, 6, 9];
+    expect(batch.mask.toLists()).toEqual(rows);
+    expect(Array.from(batch.targets.data)).toEqual(targets);
+    expect(Array.from(batch.lossMask)).toEqual(targets.map((_, i) => (rows[i].length === 1 && rows[i][0] === 7 ? 0 : 1)));
+    const logits = Float32Array.from({ length: 8 * 10 }, (_, i) => Math.sin(i * 1.7) * 3);
+    const { logprobs, targetsOutsideMask } = maskedLogprobs(
+      { data: logits, shape: [2, 4, 10], dtype: 'float32' },
+      batch.mask,
+      batch.targets,
+    );
+    expect(targetsOutsideMask).toBe(0);
+    rows.forEach((kept, i) => {
+      const expected = referenceRow(Array.from(logits.subarray(i * 10, i * 10 + 10)), kept, targets[i], 1).logprob;
+      expect(Math.abs(logprobs[i] - expected)).toBeLessThan(1e-6);
+      if (batch.lossMask[i] === 0) expect(logprobs[i]).toBe(0);
+    });
+    const loss = Array.from(logprobs).reduce((sum, lp, i) => sum + lp * batch.lossMask[i], 0);
+    expect(Number.isFinite(loss)).toBe(true);
+  });
 
   test('padTo defaults to the longest request; bad tokens are errors naming the request', () => {
     expect(trainerBatch(requests).targets.shape).toEqual([2, 3]);

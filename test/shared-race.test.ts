@@ -1,5 +1,5 @@
 // Another thread rewriting a SharedArrayBuffer while calls read it in place
-// (the trainer ops with and without a mask, mask(), applyMask): no crash, no
+// (the trainer ops with and without a mask, mask(), applyMask, sample()): no crash, no
 // read outside the buffer, every failure a coded error naming a column
 // inside the row. Results of such calls are unspecified (README,
 // "Reliability"). In a child process, so that a crash fails the test. Races

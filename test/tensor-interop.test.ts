@@ -96,11 +96,15 @@ describe('onnxruntime-style tensors that are not logits', () => {
 
   test('dims that disagree with the data are refused by the addon, as for any tensor', () => {
     // The addon's errors come from Node's main realm, so match by shape rather than instanceof under jest.
-    expect(() => mask(ortTensor('float32', data, [3, 5]))).toThrow(expect.objectContaining({ name: 'RangeError', argument: 'logits.data' }));
+    expect(() => mask(ortTensor('float32', data, [3, 5]))).toThrow(
+      expect.objectContaining({ name: 'RangeError', argument: 'logits.data' }),
+    );
   });
 
   test('targets shaped unlike the logits dims are refused', () => {
     const logits = ortTensor('float32', data, [2, 5]);
-    expect(() => maskedLogprobs(logits, null, { data: new Int32Array(2), shape: [1, 2] })).toThrow(/must be the logits' leading dims \[2\]/);
+    expect(() => maskedLogprobs(logits, null, { data: new Int32Array(2), shape: [1, 2] })).toThrow(
+      /must be the logits' leading dims \[2\]/,
+    );
   });
 });

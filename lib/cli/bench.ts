@@ -85,7 +85,9 @@ export function benchSvg(results: Record<string, Row[]>, title: string): string 
     const top = y;
     for (const row of charted) {
       const bars = timings(row);
-      parts.push(`<text x="${labelWidth - 8}" y="${y + (bars.length * barHeight) / 2 + 4}" text-anchor="end">${escapeXml(rowLabel(row))}</text>`);
+      parts.push(
+        `<text x="${labelWidth - 8}" y="${y + (bars.length * barHeight) / 2 + 4}" text-anchor="end">${escapeXml(rowLabel(row))}</text>`,
+      );
       for (const [key, ms] of bars) {
         if (!series.has(key)) series.set(key, palette[series.size % palette.length]);
         parts.push(
@@ -98,12 +100,16 @@ export function benchSvg(results: Record<string, Row[]>, title: string): string 
     }
     for (let decade = Math.ceil(lo); decade <= Math.floor(hi); decade++) {
       const at = x(10 ** decade).toFixed(1);
-      parts.push(`<line x1="${at}" y1="${top}" x2="${at}" y2="${y}" stroke="#ddd"/>`, `<text x="${at}" y="${y + 10}" font-size="9" text-anchor="middle">${10 ** decade} ms</text>`);
+      parts.push(
+        `<line x1="${at}" y1="${top}" x2="${at}" y2="${y}" stroke="#ddd"/>`,
+        `<text x="${at}" y="${y + 10}" font-size="9" text-anchor="middle">${10 ** decade} ms</text>`,
+      );
     }
     y += 30;
   }
   const legend = [...series].map(
-    ([key, color], i) => `<rect x="${10 + i * 230}" y="${y}" width="10" height="10" fill="${color}"/><text x="${24 + i * 230}" y="${y + 9}">${escapeXml(seriesNames[key] ?? key)}</text>`,
+    ([key, color], i) =>
+      `<rect x="${10 + i * 230}" y="${y}" width="10" height="10" fill="${color}"/><text x="${24 + i * 230}" y="${y + 9}">${escapeXml(seriesNames[key] ?? key)}</text>`,
   );
   y += 24;
   return [

@@ -121,7 +121,13 @@ export function checkCases(seed = 1): Case[] {
       const values = Array.from({ length: rows }, () => logitsRow(next, vocab, kind)).flat();
       const data = dtype === 'float32' ? Float32Array.from(values) : Uint16Array.from(values, (v) => toHalfBits(v, dtype));
       for (const { label, params } of parameterSets(rows, next)) {
-        cases.push({ label: `${dtype} ${kind} [${rows}, ${vocab}] ${label}`, tensor: { data, shape: [rows, vocab], dtype }, rows, vocab, params });
+        cases.push({
+          label: `${dtype} ${kind} [${rows}, ${vocab}] ${label}`,
+          tensor: { data, shape: [rows, vocab], dtype },
+          rows,
+          vocab,
+          params,
+        });
       }
     }
   }
@@ -154,7 +160,8 @@ function checkRule(cases: Case[]): Section {
     const actual = mask(c.tensor, { ...c.params, backend: 'cpu' }).toLists();
     rows += c.rows;
     const row = expected.findIndex((ids, r) => ids.join() !== actual[r].join());
-    if (row >= 0) failures.push(`${c.label}: row ${row} keeps [${actual[row].slice(0, 8)}...], the rule says [${expected[row].slice(0, 8)}...]`);
+    if (row >= 0)
+      failures.push(`${c.label}: row ${row} keeps [${actual[row].slice(0, 8)}...], the rule says [${expected[row].slice(0, 8)}...]`);
   }
   return { name: `mask() vs the reference rule: ${cases.length} cases, ${rows} rows, kept sets identical`, failures };
 }
@@ -169,15 +176,25 @@ function checkLogprobs(cases: Case[]): Section {
     const temperature = trainerTemperature(c.params);
     const result = maskedLogprobs(c.tensor, kept, targets, { temperature, entropy: true, backend: 'cpu' });
     for (let r = 0; r < c.rows; r++, rows++) {
-      const reference = trainer.referenceRow(trainer.rowValues(c.tensor.data, c.tensor.dtype, c.vocab, r), Array.from(kept.row(r)), targets[r], temperature);
+      const reference = trainer.referenceRow(
+        trainer.rowValues(c.tensor.data, c.tensor.dtype, c.vocab, r),
+        Array.from(kept.row(r)),
+        targets[r],
+        temperature,
+      );
       const logprobError = Math.abs(result.logprobs[r] - reference.logprob);
       const entropyError = Math.abs(result.entropy![r] - reference.entropy);
       if (!(logprobError <= logprobBound(reference.logprob, kept.count(r))) || !(entropyError <= entropyBound(reference.entropy))) {
-        failures.push(`${c.label}: row ${r}: log-prob ${result.logprobs[r]} (reference ${reference.logprob}), entropy ${result.entropy![r]} (reference ${reference.entropy})`);
+        failures.push(
+          `${c.label}: row ${r}: log-prob ${result.logprobs[r]} (reference ${reference.logprob}), entropy ${result.entropy![r]} (reference ${reference.entropy})`,
+        );
       }
     }
   }
-  return { name: `log-probs and entropies vs the float64 reference, within 8u(1 + |logprob| + ln K) and 8u(1 + H): ${rows} rows`, failures };
+  return {
+    name: `log-probs and entropies vs the float64 reference, within 8u(1 + |logprob| + ln K) and 8u(1 + H): ${rows} rows`,
+    failures,
+  };
 }
 
 /** Every result of every case on one backend, as bytes: masks, masked logits, log-probs, entropies, gradients. */
@@ -208,7 +225,8 @@ function checkThreads(cases: Case[], reference: string): Section {
   setThreads(1);
   const single = digest(cases);
   setThreads(threads);
-  const failures = single === reference ? [] : [`1 thread gives digest ${single.slice(0, 16)}, ${threads} threads ${reference.slice(0, 16)}`];
+  const failures =
+    single === reference ? [] : [`1 thread gives digest ${single.slice(0, 16)}, ${threads} threads ${reference.slice(0, 16)}`];
   return { name: `CPU at 1 thread vs ${threads} threads: every result bit-identical`, failures };
 }
 
@@ -216,7 +234,8 @@ function checkIsas(cases: Case[], reference: string, cli: string): Section {
   const isas = ['baseline', 'avx2', 'avx512'];
   const chosen = backendInfo().cpuIsa;
   const below = isas.slice(0, Math.max(0, isas.indexOf(chosen)));
-  if (below.length === 0) return { name: 'CPU kernel variants', failures: [], skipped: `${chosen} is the only variant this processor runs` };
+  if (below.length === 0)
+    return { name: 'CPU kernel variants', failures: [], skipped: `${chosen} is the only variant this processor runs` };
   const failures: string[] = [];
   for (const isa of below) {
     progress(`check: CPU kernels capped at ${isa}`);
@@ -245,7 +264,9 @@ function checkCuda(cases: Case[]): Section {
 export function runCheck(options: { requireCuda: boolean; cli: string }): number {
   const cases = checkCases();
   const info = backendInfo();
-  console.log(`sampling-mask check: ${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads} threads, CUDA ${info.cuda.available ? 'available' : 'not available'}`);
+  console.log(
+    `sampling-mask check: ${info.binary} binary, CPU ${info.cpuIsa} x ${info.threads} threads, CUDA ${info.cuda.available ? 'available' : 'not available'}`,
+  );
   let cpuDigest: string | undefined;
   const reference = () => (cpuDigest ??= digest(cases));
   const sections: (() => Section)[] = [

@@ -36,8 +36,7 @@ function compiledWith(info: BackendInfo): Compiled {
   const cpuVariants = process.arch === 'x64' ? ['baseline', 'avx2', 'avx512'] : ['baseline'];
   const binary = info.binaryPath;
   const manifest = readJson(path.join(path.dirname(binary), 'manifest.json')) as
-    | { flavours: { file: string; cuda: Compiled['cuda'] }[] }
-    | undefined;
+    { flavours: { file: string; cuda: Compiled['cuda'] }[] } | undefined;
   const entry = manifest?.flavours.find((f) => f.file === path.basename(binary));
   if (entry) return { cpuVariants, cuda: entry.cuda, source: path.join(path.dirname(binary), 'manifest.json') };
   // A source build: CMake records what it compiled next to Release/ (scripts/install.js reads the same file).
@@ -47,7 +46,11 @@ function compiledWith(info: BackendInfo): Compiled {
     const cuda = built.cuda && { version: built.cuda.version.split('.').slice(0, 2).join('.'), architectures: built.cuda.architectures };
     return { cpuVariants, cuda, source: record };
   }
-  return { cpuVariants, cuda: info.compiled.cuda ? { version: cudaVersion(info.cuda.runtimeVersion), architectures: 'unknown' } : null, source: null };
+  return {
+    cpuVariants,
+    cuda: info.compiled.cuda ? { version: cudaVersion(info.cuda.runtimeVersion), architectures: 'unknown' } : null,
+    source: null,
+  };
 }
 
 function cudaVersion(version: number): string {
@@ -99,10 +102,14 @@ export function formatInfo(info: HostInfo): string {
   ];
   if (b.compiled.cuda) {
     const kernelModule = info.nvidiaKernelDriver ? ` (kernel module ${info.nvidiaKernelDriver})` : '';
-    lines.push(`           driver: CUDA ${cudaVersion(b.cuda.driverVersion)}${kernelModule}; runtime: CUDA ${cudaVersion(b.cuda.runtimeVersion)}`);
+    lines.push(
+      `           driver: CUDA ${cudaVersion(b.cuda.driverVersion)}${kernelModule}; runtime: CUDA ${cudaVersion(b.cuda.runtimeVersion)}`,
+    );
   }
   for (const d of b.cuda.devices) {
-    lines.push(`device ${d.ordinal}   ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} SMs, ${formatBytes(d.memoryBytes)}`);
+    lines.push(
+      `device ${d.ordinal}   ${d.name}, compute capability ${d.computeCapability}, ${d.multiprocessors} SMs, ${formatBytes(d.memoryBytes)}`,
+    );
   }
   return lines.join('\n');
 }

@@ -53,7 +53,9 @@ export function inspectFile(file: string): { text: string; json: unknown } {
   }
   if (magic === 'SMRS') {
     const { records, skipped } = decodeRecords(bytes, { onCorrupt: 'skip' });
-    const lines = [`${file}: record stream, ${formatBytes(bytes.length)}, ${records.length} records, ${skipped.length} damaged ranges skipped`];
+    const lines = [
+      `${file}: record stream, ${formatBytes(bytes.length)}, ${records.length} records, ${skipped.length} damaged ranges skipped`,
+    ];
     for (const s of skipped) lines.push(`  skipped ${s.length} bytes at offset ${s.offset}: ${s.code} (${s.reason})`);
     const summaries = records.map((r) => ({
       id: r.id,
@@ -62,7 +64,9 @@ export function inspectFile(file: string): { text: string; json: unknown } {
       ...summarize(r.mask),
     }));
     for (const s of summaries) {
-      lines.push(`  ${JSON.stringify(s.id)}: ${describeMask(s)}${s.tokens ? ', with tokens' : ''}${s.outsideSteps ? `, ${s.outsideSteps} steps outside the mask` : ''}`);
+      lines.push(
+        `  ${JSON.stringify(s.id)}: ${describeMask(s)}${s.tokens ? ', with tokens' : ''}${s.outsideSteps ? `, ${s.outsideSteps} steps outside the mask` : ''}`,
+      );
     }
     return { text: lines.join('\n'), json: { kind: 'records', bytes: bytes.length, records: summaries, skipped } };
   }

@@ -132,8 +132,8 @@ LogitsArg read_logits(const CallArgs& call) {
                           "logits.data");
   if (static_cast<double>(arg.bytes.length) != static_cast<double>(rows) * static_cast<double>(vocab))
     throw_range(call.env(), "logits.data",
-                "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) +
-                    " x " + std::to_string(vocab));
+                "has " + std::to_string(arg.bytes.length) + " elements, shape needs " + std::to_string(rows) + " x " +
+                    std::to_string(vocab));
   arg.view = LogitsView{arg.bytes.data, dtype, rows, vocab};
   return arg;
 }
@@ -156,8 +156,9 @@ KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async) {
   const TypedBytes offset_bytes = typed_bytes(offsets, napi_int32_array, "Int32Array", "mask.offsets");
   const TypedBytes index_bytes = typed_bytes(indices, napi_int32_array, "Int32Array", "mask.indices");
   if (static_cast<int64_t>(offset_bytes.length) != rows + 1)
-    throw_invalid_mask(env, "mask", "has " + std::to_string(static_cast<int64_t>(offset_bytes.length) - 1) +
-                                 " rows, logits have " + std::to_string(rows));
+    throw_invalid_mask(env, "mask",
+                       "has " + std::to_string(static_cast<int64_t>(offset_bytes.length) - 1) + " rows, logits have " +
+                           std::to_string(rows));
   arg.offsets = HeldBytes(offset_bytes, async, HeldBytes::Shared::kSnapshot);
   arg.indices = HeldBytes(index_bytes, async, HeldBytes::Shared::kSnapshot);
   arg.index_count = index_bytes.length;
@@ -199,7 +200,8 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
     // Read once, element by element: each must already be a number (no coercion).
     Napi::Array array = value.As<Napi::Array>();
     if (static_cast<int64_t>(array.Length()) != rows)
-      throw_range(env, argument, "has " + std::to_string(array.Length()) + " values for " + std::to_string(rows) + " rows");
+      throw_range(env, argument,
+                  "has " + std::to_string(array.Length()) + " values for " + std::to_string(rows) + " rows");
     std::vector<T> out(rows);
     for (int64_t r = 0; r < rows; ++r) {
       const Napi::Value element = array.Get(static_cast<uint32_t>(r));
@@ -216,7 +218,8 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
                "Int32Array)");
   Napi::TypedArray array = value.As<Napi::TypedArray>();
   if (static_cast<int64_t>(array.ElementLength()) != rows)
-    throw_range(env, argument, "has " + std::to_string(array.ElementLength()) + " values for " + std::to_string(rows) + " rows");
+    throw_range(env, argument,
+                "has " + std::to_string(array.ElementLength()) + " values for " + std::to_string(rows) + " rows");
   std::vector<T> out(rows);
   switch (array.TypedArrayType()) {
     case napi_float64_array: {
@@ -234,8 +237,7 @@ std::vector<T> read_per_row(const Napi::Value& value, int64_t rows, const char* 
       for (int64_t r = 0; r < rows; ++r) out[r] = convert(a[r], r);
       break;
     }
-    default:
-      throw_type(env, argument, "expected a Float64Array, Float32Array or Int32Array");
+    default: throw_type(env, argument, "expected a Float64Array, Float32Array or Int32Array");
   }
   return out;
 }
@@ -257,7 +259,8 @@ static float to_f32(Napi::Env env, const char* argument, double d, int64_t row) 
 
 std::vector<float> read_per_row_floats(const Napi::Value& value, int64_t rows, const char* argument) {
   Napi::Env env = value.Env();
-  return read_per_row<float>(value, rows, argument, [&](double d, int64_t row) { return to_f32(env, argument, d, row); });
+  return read_per_row<float>(value, rows, argument,
+                             [&](double d, int64_t row) { return to_f32(env, argument, d, row); });
 }
 
 BatchParams ParamsArg::view() const {
@@ -266,7 +269,16 @@ BatchParams ParamsArg::view() const {
   params.min_p = per_row_view(min_p);
   params.top_p = per_row_view(top_p);
   params.top_k = per_row_view(top_k);
+  params.order = order;
   return params;
+}
+
+FilterOrder read_filter_order(const CallArgs& call) {
+  const Napi::Value value = call.option("filterOrder");
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (value.IsUndefined() || name == "sequential") return FilterOrder::kSequential;
+  if (name == "joint") return FilterOrder::kJoint;
+  throw_type(call.env(), "filterOrder", "expected 'sequential' or 'joint'");
 }
 
 namespace {
@@ -298,6 +310,7 @@ ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_r
     return read_per_row<float>(
         v, rows, name, [&](double d, int64_t row) { return to_f32(env, name, d, row); }, invalid_rows, neutral);
   };
+  params.order = read_filter_order(options);
   params.temperature = floats("temperature", 1.0f);
   params.min_p = floats("minP", 0.0f);
   params.top_p = floats("topP", 1.0f);
@@ -345,15 +358,18 @@ ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_r
         break;
     }
     const std::string message = argument + ": must be " + requirement + at_row(row) + ", got " + got;
-    if (!skip_invalid_rows || !own_value) throw_error(env, ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, row);
-    params.invalid_rows.emplace_back(r, PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, r));
+    if (!skip_invalid_rows || !own_value)
+      throw_error(env, ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, row);
+    params.invalid_rows.emplace_back(
+        r, PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, argument, message, r));
     neutralize_row(&params, rows, r);
   }
   // One error per row: the first found.
   auto& invalid = params.invalid_rows;
   std::stable_sort(invalid.begin(), invalid.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  invalid.erase(std::unique(invalid.begin(), invalid.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
-                invalid.end());
+  invalid.erase(
+      std::unique(invalid.begin(), invalid.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+      invalid.end());
   return params;
 }
 

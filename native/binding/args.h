@@ -41,7 +41,7 @@ struct TypedBytes {
   void* data = nullptr;
   size_t byte_length = 0;
   size_t length = 0;
-  bool shared = false;  // backed by a SharedArrayBuffer: cannot be detached
+  bool shared = false;     // backed by a SharedArrayBuffer: cannot be detached
   Napi::TypedArray array;  // a handle valid during the call only: async work keeps a reference
 };
 
@@ -81,7 +81,6 @@ class HeldBytes {
   HostBuffer copy_;
 };
 
-
 DType read_dtype(const Napi::Value& value, const char* argument);
 int64_t read_count(const Napi::Value& value, const char* argument, int64_t min, int64_t max);
 
@@ -110,14 +109,18 @@ KeptIdsArg read_kept_ids(const CallArgs& call, int64_t rows, bool async);
 struct ParamsArg {
   std::vector<float> temperature, min_p, top_p;
   std::vector<int32_t> top_k;
+  FilterOrder order = FilterOrder::kSequential;
   // With skip_invalid_rows: each row whose own value is out of range, with
   // its error, ascending; its parameters are replaced by those that keep
   // every finite logit (so a fill leaves it as it was).
   std::vector<std::pair<int64_t, PendingError>> invalid_rows;
   BatchParams view() const;
 };
-// Options temperature, minP, topK and topP.
+// Options temperature, minP, topK, topP and filterOrder.
 ParamsArg read_params(const CallArgs& call, int64_t rows, bool skip_invalid_rows = false);
+
+// Option filterOrder: 'sequential' (default) or 'joint'.
+FilterOrder read_filter_order(const CallArgs& call);
 
 // Per-row f32 values (a number for all rows, or one per row as a typed
 // array or an array of numbers), e.g. temperature.

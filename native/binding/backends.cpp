@@ -21,9 +21,7 @@ namespace {
 
 enum class Asked { kAuto, kCpu, kCuda };
 
-const char* asked_name(Asked asked) {
-  return asked == Asked::kCpu ? "cpu" : asked == Asked::kCuda ? "cuda" : "auto";
-}
+const char* asked_name(Asked asked) { return asked == Asked::kCpu ? "cpu" : asked == Asked::kCuda ? "cuda" : "auto"; }
 
 // What setBackend() stored for this JS environment.
 struct Defaults {
@@ -71,8 +69,7 @@ ExecFields read_fields(const CallArgs& call) {
 }
 
 [[noreturn]] void cuda_unavailable(Napi::Env env, const std::string& what, const std::string& why) {
-  throw_error(env, ErrorKind::kRange, ErrorCode::kCudaUnavailable, "backend",
-              what + ": CUDA cannot run here: " + why);
+  throw_error(env, ErrorKind::kRange, ErrorCode::kCudaUnavailable, "backend", what + ": CUDA cannot run here: " + why);
 }
 
 Exec on_cpu(const ExecFields& fields) { return Exec{&cpu::backend(), "cpu", fields.device, fields.profile}; }

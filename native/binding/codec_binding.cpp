@@ -133,21 +133,11 @@ Napi::Value serialize_mask(const Napi::CallbackInfo& info) {
       code = ErrorCode::kChecksum;
       message = "CRC-32C mismatch: the bytes were altered";
       break;
-    case codec::Error::kHeader:
-      message = "the header's rows, vocab or id count cannot fit in its payload";
-      break;
-    case codec::Error::kRow:
-      message = "malformed row payload" + at;
-      break;
-    case codec::Error::kPayloadLeft:
-      message = "payload bytes left after the last row";
-      break;
-    case codec::Error::kIdCount:
-      message = "rows hold more or fewer ids than the header's " + expected + at;
-      break;
-    default:
-      message = "malformed";
-      break;
+    case codec::Error::kHeader: message = "the header's rows, vocab or id count cannot fit in its payload"; break;
+    case codec::Error::kRow: message = "malformed row payload" + at; break;
+    case codec::Error::kPayloadLeft: message = "payload bytes left after the last row"; break;
+    case codec::Error::kIdCount: message = "rows hold more or fewer ids than the header's " + expected + at; break;
+    default: message = "malformed"; break;
   }
   throw_error(env, ErrorKind::kRange, code, "bytes", "bytes: " + message, s.row);
 }
@@ -160,8 +150,10 @@ Napi::Value deserialize_mask(const Napi::CallbackInfo& info) {
   if (!status.ok()) throw_corrupt(env, status);
   int32_t* offsets_data = nullptr;
   int32_t* indices_data = nullptr;
-  Napi::Int32Array offsets = new_typed_array<Napi::Int32Array>(env, header.rows + size_t{1}, &offsets_data, napi_int32_array);
-  Napi::Int32Array indices = new_typed_array<Napi::Int32Array>(env, header.index_count, &indices_data, napi_int32_array);
+  Napi::Int32Array offsets =
+      new_typed_array<Napi::Int32Array>(env, header.rows + size_t{1}, &offsets_data, napi_int32_array);
+  Napi::Int32Array indices =
+      new_typed_array<Napi::Int32Array>(env, header.index_count, &indices_data, napi_int32_array);
   status = codec::decode(bytes.data, bytes.length, header, offsets_data, indices_data);
   if (!status.ok()) throw_corrupt(env, status);
   Napi::Object out = Napi::Object::New(env);
@@ -176,8 +168,8 @@ Napi::Value crc32c(const Napi::CallbackInfo& info) {
   const CallArgs call(info);
   const TypedBytes bytes = typed_bytes(call["bytes"], napi_uint8_array, "Uint8Array", "bytes");
   const Napi::Value seed_value = call["seed"];
-  const uint32_t seed =
-      seed_value.IsUndefined() ? 0u : static_cast<uint32_t>(read_count(seed_value, "seed", 0, UINT32_MAX));
+  const uint32_t seed = seed_value.IsUndefined() ? 0u
+                                                 : static_cast<uint32_t>(read_count(seed_value, "seed", 0, UINT32_MAX));
   return Napi::Number::New(info.Env(), host::crc32c(bytes.data, bytes.byte_length, seed));
 }
 

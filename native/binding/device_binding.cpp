@@ -36,8 +36,8 @@ class UploadJob {
   void run() { uploaded_ = exec_.backend->upload(logits_.view); }
 
   Napi::Value finish(Napi::Env env, PendingError*) {
-    auto handle = Napi::External<DeviceTensorHandle>::New(
-        env, new DeviceTensorHandle{std::move(uploaded_)}, [](Napi::Env, DeviceTensorHandle* h) { delete h; });
+    auto handle = Napi::External<DeviceTensorHandle>::New(env, new DeviceTensorHandle{std::move(uploaded_)},
+                                                          [](Napi::Env, DeviceTensorHandle* h) { delete h; });
     handle.TypeTag(&kDeviceTensorTag);
     return handle;
   }

@@ -6,21 +6,21 @@
 
 namespace sm::binding {
 
-#define SM_ERROR_CODES(X)                                 \
-  X(kInvalidArgType, "ERR_SM_INVALID_ARG_TYPE")           \
-  X(kOutOfRange, "ERR_SM_OUT_OF_RANGE")                   \
-  X(kInvalidLogits, "ERR_SM_INVALID_LOGITS")              \
-  X(kInvalidMask, "ERR_SM_INVALID_MASK")                  \
-  X(kDetached, "ERR_SM_DETACHED")                         \
-  X(kOutOfMemory, "ERR_SM_OUT_OF_MEMORY")                 \
-  X(kCudaUnavailable, "ERR_SM_CUDA_UNAVAILABLE")          \
-  X(kCuda, "ERR_SM_CUDA")                                 \
-  X(kCudaOutOfMemory, "ERR_SM_CUDA_OUT_OF_MEMORY")        \
-  X(kTruncated, "ERR_SM_TRUNCATED")                       \
-  X(kBadMagic, "ERR_SM_BAD_MAGIC")                        \
-  X(kUnsupportedVersion, "ERR_SM_UNSUPPORTED_VERSION")    \
-  X(kChecksum, "ERR_SM_CHECKSUM")                         \
-  X(kCorruptMask, "ERR_SM_CORRUPT_MASK")                  \
+#define SM_ERROR_CODES(X) \
+  X(kInvalidArgType, "ERR_SM_INVALID_ARG_TYPE") \
+  X(kOutOfRange, "ERR_SM_OUT_OF_RANGE") \
+  X(kInvalidLogits, "ERR_SM_INVALID_LOGITS") \
+  X(kInvalidMask, "ERR_SM_INVALID_MASK") \
+  X(kDetached, "ERR_SM_DETACHED") \
+  X(kOutOfMemory, "ERR_SM_OUT_OF_MEMORY") \
+  X(kCudaUnavailable, "ERR_SM_CUDA_UNAVAILABLE") \
+  X(kCuda, "ERR_SM_CUDA") \
+  X(kCudaOutOfMemory, "ERR_SM_CUDA_OUT_OF_MEMORY") \
+  X(kTruncated, "ERR_SM_TRUNCATED") \
+  X(kBadMagic, "ERR_SM_BAD_MAGIC") \
+  X(kUnsupportedVersion, "ERR_SM_UNSUPPORTED_VERSION") \
+  X(kChecksum, "ERR_SM_CHECKSUM") \
+  X(kCorruptMask, "ERR_SM_CORRUPT_MASK") \
   X(kInternal, "ERR_SM_INTERNAL")
 
 enum class ErrorCode {

@@ -26,8 +26,8 @@ struct PendingError {
   int64_t row = -1, column = -1;
   bool set = false;
 
-  static PendingError make(ErrorKind kind, ErrorCode code, std::string argument, std::string message,
-                           int64_t row = -1, int64_t column = -1) {
+  static PendingError make(ErrorKind kind, ErrorCode code, std::string argument, std::string message, int64_t row = -1,
+                           int64_t column = -1) {
     return PendingError{kind, code, std::move(argument), std::move(message), row, column, true};
   }
   Napi::Error to_js(Napi::Env env) const;

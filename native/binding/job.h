@@ -24,9 +24,11 @@ inline PendingError failure_error(const std::exception_ptr& failure) {
     std::rethrow_exception(failure);
   } catch (const PendingError& error) {
     return error;
+  } catch (const NotImplementedOnBackend& e) {
+    return PendingError::make(ErrorKind::kRange, ErrorCode::kCudaUnavailable, e.argument(), e.what());
   } catch (const DeviceError& e) {
-    return PendingError::make(ErrorKind::kRange, e.out_of_memory() ? ErrorCode::kCudaOutOfMemory : ErrorCode::kCuda,
-                              "", e.what());
+    return PendingError::make(ErrorKind::kRange, e.out_of_memory() ? ErrorCode::kCudaOutOfMemory : ErrorCode::kCuda, "",
+                              e.what());
   } catch (const std::bad_alloc&) {
     return PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfMemory, "", "sampling-mask: out of memory");
   } catch (const std::system_error& e) {
@@ -125,7 +127,8 @@ Napi::Value run_async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // The job copies its inputs here (an ordinary ArrayBuffer may be detached
   // meanwhile): a copy that cannot be allocated is an error, not an abort.
-  auto* worker = on_js_thread(env, [&] { return new JobWorker<Job>(env, std::make_unique<Job>(CallArgs(info), true)); });
+  auto* worker =
+      on_js_thread(env, [&] { return new JobWorker<Job>(env, std::make_unique<Job>(CallArgs(info), true)); });
   worker->Queue();
   return worker->promise();
 }

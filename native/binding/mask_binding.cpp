@@ -1,4 +1,5 @@
-// mask() and maskAsync(): named arguments in, one backend call, CSR out.
+// mask() and sample() (and their async forms): named arguments in, one
+// backend call, CSR (and tokens) out.
 #include <napi.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include "../host/skip_rows.h"
 #include "args.h"
 #include "device_binding.h"
+#include "draw_keys.h"
 #include "errors.h"
 #include "exec.h"
 #include "exports.h"
@@ -27,12 +29,33 @@ InvalidRows read_invalid_rows(const CallArgs& call) {
   return InvalidRows::kSkip;
 }
 
+// On host logits 'auto' runs the joint filter order on the CPU: the CUDA
+// kernels have the sequential one only, for now.
+AutoPicks auto_picks_for(const CallArgs& call) {
+  return read_filter_order(call) == FilterOrder::kJoint ? AutoPicks::kCpu : AutoPicks::kCudaWhenUsable;
+}
+
+// True when the batch has no mask; *error then says why.
+bool mask_failed(const MaskRowsResult& result, PendingError* error) {
+  if (row_failed(RowFailure{result.error_row, result.error}, error)) return true;
+  if (!result.too_many_ids) return false;
+  *error = PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, "logits",
+                              "logits: the batch keeps more than 2^31 - 1 ids in all; split it");
+  return true;
+}
+
+void set_csr(Napi::Env env, Napi::Object out, MaskRowsResult&& result) {
+  out.Set("offsets", to_int32_array(env, std::move(result.offsets)));
+  out.Set("indices", to_int32_array(env, std::move(result.indices)));
+}
+
 // { data, dtype, rows, vocab | data: DeviceTensor, options: { temperature,
-//   minP, topK, topP, fillLogits, onInvalidRow, backend, device, profile } }
+//   minP, topK, topP, filterOrder, fillLogits, onInvalidRow, backend, device,
+//   profile } }
 class MaskJob {
  public:
   MaskJob(const CallArgs& call, bool async)
-      : input_(call, async, AutoPicks::kCudaWhenUsable),
+      : input_(call, async, auto_picks_for(call)),
         invalid_rows_(read_invalid_rows(call)),
         params_(read_params(call, input_.view().rows, invalid_rows_ == InvalidRows::kSkip)),
         fill_(read_flag(call, "fillLogits")) {}
@@ -47,20 +70,14 @@ class MaskJob {
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (row_failed(RowFailure{result_.error_row, result_.error}, error)) return env.Undefined();
-    if (result_.too_many_ids) {
-      *error = PendingError::make(ErrorKind::kRange, ErrorCode::kOutOfRange, "logits",
-                                  "logits: the batch keeps more than 2^31 - 1 ids in all; split it");
-      return env.Undefined();
-    }
+    if (mask_failed(result_, error)) return env.Undefined();
     if (fill_ && !input_.held().write_back()) {
       *error = detached_error("logits", "fillLogits could not write back");
       return env.Undefined();
     }
     Napi::Object out = Napi::Object::New(env);
-    out.Set("offsets", to_int32_array(env, std::move(result_.offsets)));
-    out.Set("indices", to_int32_array(env, std::move(result_.indices)));
     if (invalid_rows_ == InvalidRows::kSkip) set_row_validity(env, out);
+    set_csr(env, out, std::move(result_));
     set_profile(env, out, input_.exec(), profile_);
     return out;
   }
@@ -95,8 +112,62 @@ class MaskJob {
   MaskRowsResult result_;
 };
 
+// A boolean option that defaults to true.
+bool read_flag_on_by_default(const CallArgs& call, const char* name) {
+  return call.option(name).IsUndefined() || read_flag(call, name);
+}
+
+// { data, dtype, rows, vocab | data: DeviceTensor, options: { temperature,
+//   minP, topK, topP, filterOrder, seed, stream, step, mask, fullLogprobs,
+//   backend, device, profile } }. On host logits 'auto' means the CPU: only
+//   the CPU backend samples, for now. A row without a mask fails the call.
+class SampleJob {
+ public:
+  SampleJob(const CallArgs& call, bool async)
+      : input_(call, async, AutoPicks::kCpu),
+        params_(read_params(call, input_.view().rows)),
+        keys_(call, input_.view().rows),
+        with_mask_(read_flag_on_by_default(call, "mask")),
+        full_logprobs_(read_flag(call, "fullLogprobs")) {
+    if (!call.option("fillLogits").IsUndefined())
+      throw_type(
+          call.env(), "fillLogits",
+          "sample() leaves the logits as they are: mask them with applyMask(logits, result.mask, { inPlace: true })");
+    if (!call.option("onInvalidRow").IsUndefined())
+      throw_type(call.env(), "onInvalidRow",
+                 "sample() draws a token for every row: a row without a mask fails the call");
+  }
+
+  void run() {
+    result_ = input_.backend().sample(input_.logits(), params_.view(), keys_.view(), full_logprobs_,
+                                      input_.exec().profile ? &profile_ : nullptr);
+  }
+
+  Napi::Value finish(Napi::Env env, PendingError* error) {
+    if (mask_failed(result_.mask, error)) return env.Undefined();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("tokens", to_int32_array(env, std::move(result_.tokens)));
+    out.Set("logprobs", to_float32_array(env, std::move(result_.logprobs)));
+    if (full_logprobs_) out.Set("fullLogprobs", to_float32_array(env, std::move(result_.full_logprobs)));
+    if (with_mask_) set_csr(env, out, std::move(result_.mask));
+    set_profile(env, out, input_.exec(), profile_);
+    return out;
+  }
+
+ private:
+  LogitsInput input_;
+  ParamsArg params_;
+  DrawKeysArg keys_;
+  bool with_mask_, full_logprobs_;
+  Profile profile_;
+  SampleRowsResult result_;
+};
+
 }  // namespace
 
-void register_mask(Napi::Env env, Napi::Object exports) { export_job<MaskJob>(env, exports, "mask"); }
+void register_mask(Napi::Env env, Napi::Object exports) {
+  export_job<MaskJob>(env, exports, "mask");
+  export_job<SampleJob>(env, exports, "sample");
+}
 
 }  // namespace sm::binding

@@ -35,8 +35,8 @@ class KeptRowsInput {
     KeptRows rows;
     rows.logits = input_.logits();
     if (kept_.all) return rows;
-    rows.kept = KeptIds{static_cast<const int32_t*>(kept_.offsets.data()),
-                        static_cast<const int32_t*>(kept_.indices.data())};
+    rows.kept =
+        KeptIds{static_cast<const int32_t*>(kept_.offsets.data()), static_cast<const int32_t*>(kept_.indices.data())};
     rows.kept_count = static_cast<int64_t>(kept_.index_count);
     return rows;
   }
@@ -61,10 +61,9 @@ class Targets {
     const auto* ids = static_cast<const int32_t*>(held_.data());
     for (int64_t r = 0; r < logits.rows; ++r) {
       if (ids[r] < 0 || ids[r] >= logits.vocab)
-        throw_range(env, "targets",
-                    "must be ids in [0, " + std::to_string(logits.vocab) + "), got " + std::to_string(ids[r]) +
-                        at_row(r),
-                    r);
+        throw_range(
+            env, "targets",
+            "must be ids in [0, " + std::to_string(logits.vocab) + "), got " + std::to_string(ids[r]) + at_row(r), r);
     }
   }
   const int32_t* data() const { return static_cast<const int32_t*>(held_.data()); }
@@ -157,8 +156,8 @@ class LogprobsJob {
     logprobs_.resize(rows);
     if (with_entropy_) entropy_.resize(rows);
     failure_ = rows_.backend().masked_logprobs(rows_.rows(), targets_.data(), per_row_view(temperature_),
-                                               logprobs_.data(), with_entropy_ ? entropy_.data() : nullptr,
-                                               &outside_, profile_of(rows_, &profile_));
+                                               logprobs_.data(), with_entropy_ ? entropy_.data() : nullptr, &outside_,
+                                               profile_of(rows_, &profile_));
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
@@ -204,7 +203,8 @@ class BackwardJob {
                                                         profile_of(rows_, &profile_));
     if (failure_.row >= 0 || !dense_ || rows_.every_id()) return;
     dense_values_ = HostBuffer::zeroed(sizeof(float) * dense_count);
-    host::scatter_kept(*rows_.backend().host_pool(), rows.kept, logits.rows, logits.vocab, values, dense_values_.as<float>());
+    host::scatter_kept(*rows_.backend().host_pool(), rows.kept, logits.rows, logits.vocab, values,
+                       dense_values_.as<float>());
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {

@@ -152,9 +152,7 @@ SM_HD uint32_t order_key(float f) {
   return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
 }
 
-SM_HD float key_to_float(uint32_t key) {
-  return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key);
-}
+SM_HD float key_to_float(uint32_t key) { return bits_to_float((key & 0x80000000u) ? (key & 0x7fffffffu) : ~key); }
 
 constexpr float kPosInf = __builtin_inff();
 constexpr float kNegInf = -__builtin_inff();

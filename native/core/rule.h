@@ -23,11 +23,18 @@ constexpr float kWeightFloor = -28.0f;
 // Sums of weights stay below 2^63 while rows have at most 2^23 ids.
 constexpr int64_t kMaxVocab = int64_t{1} << 23;
 
+// Which distribution top-p judges (README "Filter order"): the survivors of
+// min-p and top-k, renormalized (sequential: vLLM), or the whole row
+// (joint: SGLang, FlashInfer's filter_apply_order='joint'), the kept set then
+// being the intersection of the three filters.
+enum class FilterOrder : uint8_t { kSequential, kJoint };
+
 struct RowParams {
   float temperature;  // 0 = greedy
   float min_p;        // 0 = off
   int32_t top_k;      // 0 or -1 = off; >= number of survivors is off too
   float top_p;        // 1 = off
+  FilterOrder order = FilterOrder::kSequential;
 };
 
 // Per-row parameters of a batch: each either one value for every row or an
@@ -42,8 +49,9 @@ struct PerRow {
 struct BatchParams {
   PerRow<float> temperature, min_p, top_p;
   PerRow<int32_t> top_k;
+  FilterOrder order = FilterOrder::kSequential;
   SM_HD_MEMBER RowParams row(int64_t r) const {
-    return RowParams{temperature.at(r), min_p.at(r), top_k.at(r), top_p.at(r)};
+    return RowParams{temperature.at(r), min_p.at(r), top_k.at(r), top_p.at(r), order};
   }
 };
 
@@ -65,9 +73,7 @@ SM_HD bool is_greedy(const RowParams& p) { return p.temperature == 0.0f; }
 SM_HD bool min_p_active(const RowParams& p) { return p.min_p > 0.0f; }
 SM_HD bool top_p_active(const RowParams& p) { return p.top_p < 1.0f; }
 // Top-k applies only when it removes something.
-SM_HD bool top_k_active(const RowParams& p, int64_t survivors) {
-  return p.top_k > 0 && p.top_k < survivors;
-}
+SM_HD bool top_k_active(const RowParams& p, int64_t survivors) { return p.top_k > 0 && p.top_k < survivors; }
 
 // z = x / T, one f32 division as vLLM does. (A template only so that the CPU
 // backend's vector lanes share it.)
@@ -184,7 +190,7 @@ SM_HD uint64_t truncate_weight(float scaled) {
   const uint32_t bits = float_to_bits(scaled);
   const int exponent = static_cast<int>((bits >> 23) & 0xffu) - 127;
   const uint64_t significand = (bits & 0x7fffffu) | 0x800000u;  // scaled = significand * 2^(exponent - 23)
-  if (exponent < 0) return 0;  // 0 and everything below 1
+  if (exponent < 0) return 0;                                   // 0 and everything below 1
   return exponent >= 23 ? significand << (exponent - 23) : significand >> (23 - exponent);
 #else
   return static_cast<uint64_t>(static_cast<int64_t>(scaled));
@@ -209,6 +215,15 @@ SM_HD uint64_t top_p_budget(uint64_t total, float top_p) {
   if (shift >= 128) return product != 0 ? 1 : 0;
   const unsigned __int128 low_mask = (static_cast<unsigned __int128>(1) << shift) - 1;
   return static_cast<uint64_t>(product >> shift) + ((product & low_mask) != 0 ? 1 : 0);
+}
+
+// The x floor of the ids whose weights make top-p's total, given the cut
+// that min-p and top-k leave: those survivors (sequential), or every finite
+// id of the row (joint). Either way top-p then walks groups of equal z down
+// from the maximum, and every id with z above a survivor is itself a
+// survivor, so the walk needs only the survivors and the total.
+SM_HD float top_p_weighs_from(FilterOrder order, float survivors_cut) {
+  return order == FilterOrder::kJoint ? -kMaxFinite : survivors_cut;
 }
 
 // The top-p test for a group of equal z: keep it iff the weight strictly

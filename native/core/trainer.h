@@ -50,9 +50,14 @@ SM_HD float abs_exact(float v) {
 // exp(d) for d <= 0. Below -87 it is 0: exp(d) < 2^-125 there, nothing beside
 // the row maximum's exp(0) = 1, and 2^exponent stays a normal float. Also 0
 // for d = -inf.
+//
+// d > 0 cannot happen for a row read once (z_max is its maximum); it counts as
+// d = 0, so that a row rewritten by another thread during the call (shared
+// memory) gives wrong values, never an exponent whose conversion to an
+// integer is undefined.
 SM_HD float exp_nonpositive(float d) {
-  const bool representable = d >= -87.0f;
-  const SplitExp<float> e = split_exp(select(representable, d, 0.0f));
+  const bool representable = d >= -87.0f;  // also false for NaN
+  const SplitExp<float> e = split_exp(select(representable, select(d > 0.0f, 0.0f, d), 0.0f));
   return select(representable, mul_rn(e.mantissa, pow2_of_integral(e.exponent)), 0.0f);
 }
 

@@ -57,10 +57,10 @@ struct LogitsView {
 // the row, the column or the parameter.
 enum class RowError : uint8_t {
   kNone = 0,
-  kInvalidLogit,     // NaN or +inf at `column`
-  kNoFiniteLogit,    // every entry is -inf
-  kScaledOverflow,   // the row maximum / temperature is not finite
-  kInvalidMask,      // kept ids not strictly ascending in [0, vocab); `column` = the id
+  kInvalidLogit,       // NaN or +inf at `column`
+  kNoFiniteLogit,      // every entry is -inf
+  kScaledOverflow,     // the row maximum / temperature is not finite
+  kInvalidMask,        // kept ids not strictly ascending in [0, vocab); `column` = the id
   kNoFiniteKeptLogit,  // no kept id has a finite logit (or the row keeps none)
 };
 

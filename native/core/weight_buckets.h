@@ -43,7 +43,8 @@ struct WeightBucketAtMost {
 // The values x of bucket b form [low, high) (high = +inf for bucket 0): two
 // independent searches, which a GPU runs side by side.
 template <class Search = Bisection>
-SM_HD float weight_bucket_low(int bucket, float temperature, float z_max, float x_max, const Search& search = Search{}) {
+SM_HD float weight_bucket_low(int bucket, float temperature, float z_max, float x_max,
+                              const Search& search = Search{}) {
   return search(x_max, WeightBucketAtMost{temperature, z_max, bucket});
 }
 

@@ -79,9 +79,8 @@ int64_t sort_based_mask(const LogitsView& logits, const BatchParams& params) {
   std::atomic<int64_t> total{0};
   with_storage(logits.dtype, [&](auto storage) {
     using S = decltype(storage);
-    pool()->parallel_for(logits.rows, [&](int64_t r) {
-      total += sorted_row_count(widen<S>(logits, r), params.row(r));
-    });
+    pool()->parallel_for(logits.rows,
+                         [&](int64_t r) { total += sorted_row_count(widen<S>(logits, r), params.row(r)); });
     return 0;
   });
   return total.load();

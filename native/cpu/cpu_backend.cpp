@@ -5,6 +5,7 @@
 
 #include "mask_cpu.h"
 #include "row_kernels.h"
+#include "sample_cpu.h"
 #include "trainer_cpu.h"
 
 namespace sm::cpu {
@@ -24,6 +25,11 @@ class CpuBackend final : public Backend {
   MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
                       Profile* profile) override {
     return timed_on_host(profile, [&] { return mask_rows(host_view(logits), params, fill, invalid_rows); });
+  }
+
+  SampleRowsResult sample(const Logits& logits, const BatchParams& params, const BatchDrawKeys& keys,
+                          bool full_logprobs, Profile* profile) override {
+    return timed_on_host(profile, [&] { return sample_rows(host_view(logits), params, keys, full_logprobs); });
   }
 
   RowFailure apply_mask(const KeptRows& in, void* out, Profile* profile) override {

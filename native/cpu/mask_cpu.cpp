@@ -6,9 +6,9 @@
 #include <functional>
 #include <memory>
 
-#include "row_kernels.h"
 #include "../host/thread_pool.h"
 #include "cpu_backend.h"
+#include "row_kernels.h"
 
 namespace sm::cpu {
 namespace {
@@ -154,6 +154,7 @@ Workspace& thread_workspace() {
 struct RowOutcome {
   RowStatus status;
   float cut = 0.0f;  // kept: x >= cut
+  float x_max = 0.0f;
   std::vector<IdPiece> pieces;  // the kept ids, ascending, in order
 
   int64_t count() const {
@@ -176,10 +177,21 @@ class RowMasker {
   static constexpr int64_t kChunk = 1024;
 
   RowMasker(const Stored* row, int64_t vocab, const Segments& segments, uint64_t call)
-      : row_(row), vocab_(vocab), segments_(segments), kernels_(row_kernels<S>()), call_(call),
+      : row_(row),
+        vocab_(vocab),
+        segments_(segments),
+        kernels_(row_kernels<S>()),
+        call_(call),
         ws_(thread_workspace()) {}
 
   RowOutcome run(const RowParams& p) {
+    RowOutcome out = cut_row(p);
+    out.x_max = x_max_;
+    return out;
+  }
+
+ private:
+  RowOutcome cut_row(const RowParams& p) {
     const bool gather_top = !is_greedy(p) && p.top_k > 0 && p.top_k < vocab_;
     const int64_t n_seg = segments_.count();
     std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
@@ -196,13 +208,14 @@ class RowMasker {
     }
     if (has_invalid) return fail(RowError::kInvalidLogit, first_invalid<S>(row_, vocab_));
     if (x_max == kNegInf) return fail(RowError::kNoFiniteLogit, -1);
+    x_max_ = x_max;
     if (is_greedy(p)) return emit_all(x_max);
 
     const float z_max = scaled_logit(x_max, p.temperature);
     if (!scaled_max_is_finite(z_max)) return fail(RowError::kScaledOverflow, -1);
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
-    if (!gather_top) return top_p_over_row(p, x_max, z_max, cut);
+    if (!gather_top) return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut);
 
     // Every value >= the highest segment threshold is a candidate, and the
     // k-th largest value is never below it.
@@ -222,7 +235,11 @@ class RowMasker {
     if (candidates_floor > cut) weigh_and_gather(p, z_max, kPosInf, cut, &survivors);
     if (top_p_active(p)) {
       uint64_t total = 0;
-      for (float v : survivors.values) total += survivor_weight(v, p.temperature, z_max);
+      if (p.order == FilterOrder::kJoint) {
+        total = weight_from(p, z_max, top_p_weighs_from(p.order, cut));  // every finite id: one more pass
+      } else {
+        for (float v : survivors.values) total += survivor_weight(v, p.temperature, z_max);
+      }
       ws_.values = survivors.values;
       cut = top_p_cut(p, z_max, cut, ws_.values, 0, top_p_budget(total, p.top_p));
       survivors.keep_at_least(cut);
@@ -230,7 +247,6 @@ class RowMasker {
     return kept(cut, survivors);
   }
 
- private:
   static RowOutcome fail(RowError error, int64_t column) {
     RowOutcome out;
     out.status = RowStatus{error, column};
@@ -291,6 +307,12 @@ class RowMasker {
     return total;
   }
 
+  // The total top-p weight of the row's x >= floor.
+  uint64_t weight_from(const RowParams& p, float z_max, float floor) const {
+    Candidates nothing;  // gathers only x >= +inf, which a valid row has none of
+    return weigh_and_gather(p, z_max, floor, kPosInf, &nothing);
+  }
+
   RowOutcome emit_all(float cut) const {
     RowOutcome out;
     out.cut = cut;
@@ -315,24 +337,26 @@ class RowMasker {
     return out;
   }
 
-  // Top-p over every survivor (x >= cut), when no top-k list exists. One pass
-  // over the row sums the exact integer weights of all survivors and gathers
+  // Top-p over the ids x >= weigh_floor, intersected with x >= keep_floor,
+  // when no top-k list exists. One pass over the row sums the exact integer
+  // weights of those ids and gathers
   // the "members": the survivors down to a bucket of d = z - z_max that a
   // small sample suggests lies safely below the top-p boundary. A histogram
   // of the members' weights then finds the boundary bucket, whose few values
   // are sorted and walked. If the members weigh less than the budget, the
   // guess was too shallow and the pass is repeated over every survivor: the
   // result is exact either way, the guess only saves work.
-  RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float cut) const {
-    if (!top_p_active(p)) return emit_all(cut);
+  RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor) const {
+    if (!top_p_active(p)) return emit_all(keep_floor);
     Candidates& members = ws_.merged;
-    for (int deepest = guess_member_buckets(p, z_max, cut);; deepest = kWeightBuckets - 1) {
+    for (int deepest = guess_member_buckets(p, z_max, weigh_floor);; deepest = kWeightBuckets - 1) {
       const float members_floor =
-          std::max(cut, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
-      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, cut, members_floor, &members), p.top_p);
+          std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
+      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor, &members), p.top_p);
       std::vector<uint64_t>& buckets = ws_.fresh_buckets();
-      const uint64_t members_weight = f32_kernels().weight_histogram(
-          members.values.data(), static_cast<int64_t>(members.size()), cut, p.temperature, z_max, buckets.data());
+      const uint64_t members_weight = f32_kernels().weight_histogram(members.values.data(),
+                                                                     static_cast<int64_t>(members.size()), weigh_floor,
+                                                                     p.temperature, z_max, buckets.data());
       if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
       int boundary = 0;
       uint64_t above = 0;
@@ -343,7 +367,7 @@ class RowMasker {
       boundary_values = members.values;
       boundary_values.resize(f32_kernels().compact_between(boundary_values.data(), nullptr,
                                                            static_cast<int64_t>(boundary_values.size()), lo, hi));
-      cut = top_p_cut(p, z_max, cut, boundary_values, above, budget);
+      const float cut = std::max(keep_floor, top_p_cut(p, z_max, weigh_floor, boundary_values, above, budget));
       members.keep_at_least(cut);
       return kept(cut, members);
     }
@@ -376,8 +400,8 @@ class RowMasker {
   // groups of equal z, descending: a group is kept iff the weight above it
   // is within budget. The first group must be kept (weight_above < budget).
   // Returns the new cut.
-  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values,
-                         uint64_t weight_above, uint64_t budget) {
+  static float top_p_cut(const RowParams& p, float z_max, float cut, std::vector<float>& values, uint64_t weight_above,
+                         uint64_t budget) {
     if (values.empty()) return cut;  // only when shared logits changed under the call
     std::sort(values.begin(), values.end(), std::greater<float>());
     float last_kept = values.front();
@@ -396,11 +420,12 @@ class RowMasker {
   const RowKernels<S>& kernels_;
   uint64_t call_;
   Workspace& ws_;
+  float x_max_ = 0.0f;
 };
 
 template <class S>
-MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill,
-                               InvalidRows invalid_rows) {
+MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                               std::vector<RowCut>* cuts) {
   using Stored = typename S::Stored;
   const std::shared_ptr<ThreadPool> pool_owner = pool();
   ThreadPool& pool = *pool_owner;
@@ -437,6 +462,10 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
     }
     total += outcomes[r].count();
   }
+  if (cuts) {
+    cuts->resize(rows);
+    for (int64_t r = 0; r < rows; ++r) (*cuts)[r] = RowCut{outcomes[r].cut, outcomes[r].x_max};
+  }
   if (total > INT32_MAX) {
     result.too_many_ids = true;
     return result;
@@ -463,9 +492,10 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
 
 }  // namespace
 
-MaskRowsResult mask_rows(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows) {
+MaskRowsResult mask_rows(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
+                         std::vector<RowCut>* cuts) {
   return with_storage(logits.dtype, [&](auto storage) {
-    return mask_rows_typed<decltype(storage)>(logits, params, fill, invalid_rows);
+    return mask_rows_typed<decltype(storage)>(logits, params, fill, invalid_rows, cuts);
   });
 }
 

@@ -27,8 +27,8 @@ struct RowKernels {
   // to values/ids, in order, until fewer than 16 of `capacity` slots remain
   // (16: the widest block of any ISA variant).
   // Returns where it stopped (n when done) and the count in *written.
-  int64_t (*scan_gather)(const Stored* x, int64_t n, int64_t start, float threshold, int32_t first_id,
-                         ScanResult* scan, float* values, int32_t* ids, int64_t capacity, int64_t* written);
+  int64_t (*scan_gather)(const Stored* x, int64_t n, int64_t start, float threshold, int32_t first_id, ScanResult* scan,
+                         float* values, int32_t* ids, int64_t capacity, int64_t* written);
   // Like scan_gather, but instead of scanning it adds the fixed-point top-p
   // weight of every x >= floor to *total.
   int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,

@@ -8,10 +8,10 @@
 namespace sm::cpu {
 
 #define SM_DECLARE_ISA(ns) \
-  namespace ns {           \
-  template <class S>       \
+  namespace ns { \
+  template <class S> \
   RowKernels<S> make_kernels(); \
-  template <class S>       \
+  template <class S> \
   TrainerKernels<S> make_trainer_kernels(); \
   }
 SM_DECLARE_ISA(isa_baseline)
@@ -28,8 +28,8 @@ enum class Isa { kBaseline, kAvx2, kAvx512 };
 Isa detect_isa() {
 #if defined(SM_HAVE_X86_VARIANTS)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl"))
     return Isa::kAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
     return Isa::kAvx2;

@@ -161,8 +161,8 @@ inline int compress_store(Mask m, IntVec v, int32_t* out) {
 inline int compress_store_indices(Mask m, int32_t first, int32_t* out) {
 #if defined(__AVX512F__)
   const __mmask16 k = static_cast<__mmask16>(lane_bits(m));
-  const __m512i ids =
-      _mm512_add_epi32(_mm512_set1_epi32(first), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m512i ids = _mm512_add_epi32(_mm512_set1_epi32(first),
+                                       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   _mm512_mask_compressstoreu_epi32(out, k, ids);
   return __builtin_popcount(k);
 #else

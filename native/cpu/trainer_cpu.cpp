@@ -15,10 +15,11 @@ namespace {
 
 RowFailure fail(int64_t row, RowError error, int64_t column = -1) { return RowFailure{row, RowStatus{error, column}}; }
 
-// Runs chunk(begin, end) over chunks of rows on the CPU backend's pool.
+// Runs chunk(begin, end) over chunks of rows on `on`, or on the CPU
+// backend's pool when it is null.
 template <class Chunk>
-RowFailure for_row_chunks(int64_t rows, const Chunk& chunk) {
-  return host::for_row_chunks(*pool(), rows, chunk);
+RowFailure for_row_chunks(host::ThreadPool* on, int64_t rows, const Chunk& chunk) {
+  return host::for_row_chunks(on ? *on : *pool(), rows, chunk);
 }
 
 // One row's kept distribution, computed in the passes core/trainer.h defines
@@ -112,10 +113,10 @@ RowFailure gather_kept(const LogitsView& logits, const KeptIds& kept, int64_t be
 template <class S, class Emit>
 RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
                          const PerRow<float>& temperature, bool with_entropy, int64_t* targets_outside,
-                         const Emit& emit) {
+                         const Emit& emit, host::ThreadPool* on = nullptr) {
   auto* base = static_cast<const typename S::Stored*>(logits.data);
   std::atomic<int64_t> outside{0};
-  const RowFailure failure = for_row_chunks(logits.rows, [&](int64_t begin, int64_t end) {
+  const RowFailure failure = for_row_chunks(on, logits.rows, [&](int64_t begin, int64_t end) {
     int64_t chunk_outside = 0;
     auto one = [&](auto&& row, const auto& ids, int64_t target_position, int64_t r) {
       const RowStatus status = row.prepare(ids, target_position, with_entropy);
@@ -128,7 +129,8 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
     if (kept.all()) {
       for (int64_t r = begin; r < end && first.row < 0; ++r) {
         KeptDistribution<S> row(base + r * logits.vocab, logits.vocab, logits.vocab, temperature.at(r));
-        first = one(row, [](int64_t i) { return i; }, targets[r], r);
+        first = one(
+            row, [](int64_t i) { return i; }, targets[r], r);
       }
     } else {
       std::vector<float> values;
@@ -145,7 +147,8 @@ RowFailure each_kept_row(const LogitsView& logits, const KeptIds& kept, const in
           const int64_t start = starts[r - block];
           KeptDistribution<F32Storage> row(values.data() + start, count, starts[r - block + 1] - start,
                                            temperature.at(r));
-          first = one(row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
+          first = one(
+              row, [ids](int64_t i) { return int64_t{ids[i]}; }, target_position, r);
         }
         if (first.row < 0) first = bad_ids;
       }
@@ -164,7 +167,7 @@ void apply_mask_typed(const LogitsView& logits, const KeptIds& kept, void* out) 
   auto* dst = static_cast<Stored*>(out);
   const bool in_place = in == dst;
   const int64_t vocab = logits.vocab;
-  for_row_chunks(logits.rows, [&](int64_t begin, int64_t end) {
+  for_row_chunks(nullptr, logits.rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const Stored* x = in + r * vocab;
       Stored* y = dst + r * vocab;
@@ -191,20 +194,22 @@ RowFailure apply_mask(const LogitsView& logits, const KeptIds& kept, void* out) 
 }
 
 RowFailure masked_logprobs(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
-                           const PerRow<float>& temperature, float* logprobs, float* entropy,
-                           int64_t* targets_outside) {
+                           const PerRow<float>& temperature, float* logprobs, float* entropy, int64_t* targets_outside,
+                           host::ThreadPool* on) {
   return with_storage(logits.dtype, [&](auto storage) {
-    return each_kept_row<decltype(storage)>(logits, kept, targets, temperature, entropy != nullptr, targets_outside,
-                                            [&](const auto& row, int64_t r) {
-                                              logprobs[r] = row.logprob();
-                                              if (entropy) entropy[r] = row.entropy();
-                                            });
+    return each_kept_row<decltype(storage)>(
+        logits, kept, targets, temperature, entropy != nullptr, targets_outside,
+        [&](const auto& row, int64_t r) {
+          logprobs[r] = row.logprob();
+          if (entropy) entropy[r] = row.entropy();
+        },
+        on);
   });
 }
 
 RowFailure masked_logprobs_backward(const LogitsView& logits, const KeptIds& kept, const int32_t* targets,
-                                    const PerRow<float>& upstream, const PerRow<float>& temperature,
-                                    float* gradient, int64_t* targets_outside) {
+                                    const PerRow<float>& upstream, const PerRow<float>& temperature, float* gradient,
+                                    int64_t* targets_outside) {
   return with_storage(logits.dtype, [&](auto storage) {
     return each_kept_row<decltype(storage)>(
         logits, kept, targets, temperature, false, targets_outside, [&](const auto& row, int64_t r) {

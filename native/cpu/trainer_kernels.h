@@ -17,8 +17,8 @@ struct TrainerKernels {
   // x[0, n) under z = x / T, d = z - z_max, in core/trainer.h's lanes.
   void (*lane_sums)(const Stored* x, int64_t n, float temperature, float z_max, float* mass, float* weighted);
   // out[i] = the gradient for x[i]; the target sits at target_position (-1: not kept).
-  void (*gradients)(const Stored* x, int64_t n, float temperature, const KeptSoftmax& softmax,
-                    int64_t target_position, float scale, float* out);
+  void (*gradients)(const Stored* x, int64_t n, float temperature, const KeptSoftmax& softmax, int64_t target_position,
+                    float scale, float* out);
 };
 
 template <class S>

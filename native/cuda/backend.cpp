@@ -22,10 +22,20 @@ class CudaBackend final : public Backend {
 
   MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
                       Profile* profile) override {
+    if (params.order == FilterOrder::kJoint)
+      throw NotImplementedOnBackend(
+          "filterOrder 'joint' runs on the CPU for now (backend: 'cpu'): CUDA has the sequential order only",
+          "filterOrder");
     if (invalid_rows == InvalidRows::kSkip)
       return host::mask_skipping_invalid_rows(*this, logits, params, fill, profile);
     if (DeviceLogits* resident = resident_of(logits)) return mask_rows(*resident, logits.view, params, fill, profile);
     return mask_rows(logits.view, params, fill, device_, profile);
+  }
+
+  SampleRowsResult sample(const Logits&, const BatchParams&, const BatchDrawKeys&, bool, Profile*) override {
+    throw NotImplementedOnBackend(
+        "sample() runs on the CPU for now (backend: 'cpu', or 'auto' on host logits): CUDA has no sampler yet",
+        "backend");
   }
 
   RowFailure apply_mask(const KeptRows& in, void* out, Profile* profile) override {
@@ -46,8 +56,7 @@ class CudaBackend final : public Backend {
                                       const PerRow<float>& temperature, float* gradient, int64_t* targets_outside,
                                       Profile* profile) override {
     return before_bad_ids(in, [&](const TrainerInput& rows) {
-      return cuda::masked_logprobs_backward(rows, targets, upstream, temperature, gradient, targets_outside,
-                                            profile);
+      return cuda::masked_logprobs_backward(rows, targets, upstream, temperature, gradient, targets_outside, profile);
     });
   }
 

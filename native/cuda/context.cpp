@@ -42,10 +42,10 @@ Availability probe() {
   const cudaError_t status = cudaGetDeviceCount(&count);
   cudaGetLastError();
   if (status == cudaErrorInsufficientDriver) {
-    a.reason = a.driver_version == 0
-                   ? "no CUDA driver is installed"
-                   : "the CUDA driver (version " + std::to_string(a.driver_version) +
-                         ") is older than this build's CUDA runtime (version " + std::to_string(a.runtime_version) + ")";
+    a.reason = a.driver_version == 0 ? "no CUDA driver is installed"
+                                     : "the CUDA driver (version " + std::to_string(a.driver_version) +
+                                           ") is older than this build's CUDA runtime (version " +
+                                           std::to_string(a.runtime_version) + ")";
     return a;
   }
   if (status == cudaErrorNoDevice || (status == cudaSuccess && count == 0)) {
@@ -62,8 +62,8 @@ Availability probe() {
       cudaGetLastError();
       continue;
     }
-    a.devices.push_back(DeviceInfo{d, props.name, props.major, props.minor, props.multiProcessorCount,
-                                   props.totalGlobalMem});
+    a.devices.push_back(
+        DeviceInfo{d, props.name, props.major, props.minor, props.multiProcessorCount, props.totalGlobalMem});
   }
   a.available = !a.devices.empty();
   if (!a.available) a.reason = "no CUDA device could be queried";
@@ -183,8 +183,8 @@ void Context::upload(void* device_dst, const void* host_src, size_t bytes) {
     staging_[slot].reserve(kStagingBytes);
     check(cudaEventSynchronize(staged_[slot]), "cudaEventSynchronize (staging)");
     copy_host(staging_[slot].data(), static_cast<const uint8_t*>(host_src) + offset, n);
-    check(cudaMemcpyAsync(static_cast<uint8_t*>(device_dst) + offset, staging_[slot].data(), n,
-                          cudaMemcpyHostToDevice, stream_),
+    check(cudaMemcpyAsync(static_cast<uint8_t*>(device_dst) + offset, staging_[slot].data(), n, cudaMemcpyHostToDevice,
+                          stream_),
           "cudaMemcpyAsync (upload)");
     check(cudaEventRecord(staged_[slot], stream_), "cudaEventRecord");
   }

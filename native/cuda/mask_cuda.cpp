@@ -56,7 +56,8 @@ struct Layout {
 
 int64_t chunk_rows(int64_t rows, int64_t tiles_per_row) {
   const size_t per_row = Layout(0, 1, tiles_per_row).end;
-  return std::max<int64_t>(1, std::min<int64_t>({rows, kMaxChunkRows, static_cast<int64_t>(kWorkspaceBudget / per_row)}));
+  return std::max<int64_t>(1,
+                           std::min<int64_t>({rows, kMaxChunkRows, static_cast<int64_t>(kWorkspaceBudget / per_row)}));
 }
 
 // Scan + plan rounds after the first (stats) that the common paths need: a
@@ -248,8 +249,7 @@ class Pipeline {
 
 }  // namespace
 
-MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool fill, int device,
-                         Profile* profile) {
+MaskRowsResult mask_rows(const LogitsView& host, const BatchParams& params, bool fill, int device, Profile* profile) {
   return Context::get(device).run([&](Context& ctx) {
     const size_t bytes = static_cast<size_t>(host.rows * host.vocab) * dtype_bytes(host.dtype);
     ctx.logits.reserve(bytes);

@@ -216,9 +216,9 @@ struct RowScan {
 
   template <class F>
   __device__ void each(F&& f) {
-    for_each_tile<S>(row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned, [&](const Tile<S>& tile, int64_t t) {
-      tile.for_each(t, [&](float x, int64_t id, int, int) { f(x, id); });
-    });
+    for_each_tile<S>(
+        row_data<S>(b, row), b.vocab, tile_begin, tile_end, b.aligned,
+        [&](const Tile<S>& tile, int64_t t) { tile.for_each(t, [&](float x, int64_t id, int, int) { f(x, id); }); });
   }
 
   __device__ void stats() {
@@ -489,8 +489,9 @@ class Planner {
     const bool sampled = !is_greedy(p_);  // greedy ignores top-k and top-p
     if (sampled && top_k_tried() && count_at_least(n, cut) >= p_.top_k) {
       const float kth = key_value(sh_.keys[p_.top_k - 1]);
-      cut = on_first_warp(
-          [&] { return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth, WarpSearch{})); });
+      cut = on_first_warp([&] {
+        return fmaxf(cut, x_cut_for_z(scaled_logit(kth, p_.temperature), p_.temperature, kth, WarpSearch{}));
+      });
     }
     if (sampled && top_p_active(p_)) cut = top_p_cut(count_at_least(n, cut), 0, 0, cut);
     const int kept = count_at_least(n, cut);
@@ -515,7 +516,8 @@ class Planner {
     const float cut = top_p_cut(n, s_.above, s_.budget, s_.cut);
     const int kept = count_at_least(n, cut);
     int32_t* counts = b_.w.segment_counts + row_ * b_.segments;
-    for (int i = threadIdx.x; i < kept; i += kPlanThreads) atomicAdd(counts + key_id(sh_.keys[i]) / b_.segment_elements, 1);
+    for (int i = threadIdx.x; i < kept; i += kPlanThreads)
+      atomicAdd(counts + key_id(sh_.keys[i]) / b_.segment_elements, 1);
     finish(cut);
     s_.stage = kStageCounted;
   }
@@ -896,9 +898,8 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 void launch_scan(const MaskBatch& batch, int round, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(batch.rows * batch.segments);
   const size_t shared = round == 0 ? kStatsSharedBytes : kScanSharedBytes;
-  with_storage(batch.dtype, [&](auto storage) {
-    scan_kernel<decltype(storage)><<<blocks, kScanThreads, shared, stream>>>(batch);
-  });
+  with_storage(batch.dtype,
+               [&](auto storage) { scan_kernel<decltype(storage)><<<blocks, kScanThreads, shared, stream>>>(batch); });
   check_launch("scan_kernel");
 }
 
@@ -914,17 +915,15 @@ void launch_offsets(const MaskBatch& batch, cudaStream_t stream) {
 
 void launch_write(const MaskBatch& batch, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(batch.rows * batch.segments);
-  with_storage(batch.dtype, [&](auto storage) {
-    write_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
-  });
+  with_storage(batch.dtype,
+               [&](auto storage) { write_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch); });
   check_launch("write_kernel");
 }
 
 void launch_fill(const MaskBatch& batch, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(batch.rows * batch.tiles_per_row);
-  with_storage(batch.dtype, [&](auto storage) {
-    fill_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch);
-  });
+  with_storage(batch.dtype,
+               [&](auto storage) { fill_kernel<decltype(storage)><<<blocks, kScanThreads, 0, stream>>>(batch); });
   check_launch("fill_kernel");
 }
 

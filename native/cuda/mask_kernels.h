@@ -37,10 +37,10 @@
 namespace sm::cuda {
 
 constexpr int kScanThreads = 256;
-constexpr int kTileLoads = 4;         // 16-byte loads per thread per tile
+constexpr int kTileLoads = 4;  // 16-byte loads per thread per tile
 constexpr int kPlanThreads = 512;
-constexpr int kKeyBins = 4096;        // 12-bit digits of order keys
-constexpr int kCandidates = 4096;     // per row
+constexpr int kKeyBins = 4096;     // 12-bit digits of order keys
+constexpr int kCandidates = 4096;  // per row
 // Scan + plan rounds, the first (stats) included. The deepest path: stats,
 // two top-k digits, weights, a boundary that overflows, three top-p digits,
 // count.
@@ -85,10 +85,10 @@ struct RowState {
   float cut;             // keep x >= cut
   float lo, hi;          // collect / digits: x in [lo, hi)
   float z_max;
-  uint64_t target;       // digits: count or weight still to reach
-  uint64_t budget;       // top-p budget of the survivors
-  uint64_t above;        // top-p weight above the boundary range
-  uint32_t prefix;       // digits: key bits chosen so far
+  uint64_t target;  // digits: count or weight still to reach
+  uint64_t budget;  // top-p budget of the survivors
+  uint64_t above;   // top-p weight above the boundary range
+  uint32_t prefix;  // digits: key bits chosen so far
   uint8_t stage, search, level, error;
 };
 
@@ -105,18 +105,18 @@ struct Candidate {
 
 // Device memory of one chunk of rows.
 struct Workspace {
-  int64_t* offsets;        // rows + 1, chunk-relative
-  Summary* summary;        // right after offsets: both come back in one copy
+  int64_t* offsets;  // rows + 1, chunk-relative
+  Summary* summary;  // right after offsets: both come back in one copy
   RowState* states;
-  uint32_t* key_hist;      // rows x kKeyBins
+  uint32_t* key_hist;        // rows x kKeyBins
   int32_t* segment_counts;   // rows x segments: kept ids of each segment
   int64_t* segment_offsets;  // rows x segments: where each segment's ids go
-  uint64_t* search_hist;   // rows x kKeyBins: digits or weight buckets
-  Candidate* candidates;   // rows x kCandidates
-  int32_t* kept_ids;       // rows x kCandidates
-  float* cuts;             // final cut of each row, kept for the fill pass
-  int32_t* indices;        // the CSR ids
-  int64_t capacity;        // of indices
+  uint64_t* search_hist;     // rows x kKeyBins: digits or weight buckets
+  Candidate* candidates;     // rows x kCandidates
+  int32_t* kept_ids;         // rows x kCandidates
+  float* cuts;               // final cut of each row, kept for the fill pass
+  int32_t* indices;          // the CSR ids
+  int64_t capacity;          // of indices
 };
 
 struct MaskBatch {
@@ -125,10 +125,10 @@ struct MaskBatch {
   bool aligned;  // rows start on 16 bytes: vector loads
   int64_t rows, vocab;
   int64_t tiles_per_row;
-  int32_t segments;           // scan and write blocks per row
+  int32_t segments;  // scan and write blocks per row
   int32_t tiles_per_segment;
-  int64_t segment_elements;   // tiles_per_segment whole tiles
-  BatchParams params;         // per-row arrays in device memory
+  int64_t segment_elements;  // tiles_per_segment whole tiles
+  BatchParams params;        // per-row arrays in device memory
   Workspace w;
 };
 

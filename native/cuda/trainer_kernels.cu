@@ -18,9 +18,13 @@ struct RowLanes {
     mask = 0xffffu << (warp_lane / kSoftmaxLanes * kSoftmaxLanes);
   }
   template <class T>
-  __device__ T from(T v, int lane_from) const { return __shfl_sync(mask, v, lane_from, kSoftmaxLanes); }
+  __device__ T from(T v, int lane_from) const {
+    return __shfl_sync(mask, v, lane_from, kSoftmaxLanes);
+  }
   template <class T>
-  __device__ T xor_of(T v, int offset) const { return __shfl_xor_sync(mask, v, offset, kSoftmaxLanes); }
+  __device__ T xor_of(T v, int offset) const {
+    return __shfl_xor_sync(mask, v, offset, kSoftmaxLanes);
+  }
   // merge_lanes over the row's lanes, lane j taking lane j + half at each step.
   __device__ float merge(float sum, float compensation) const {
     for (int half = kSoftmaxLanes / 2; half > 0; half /= 2) {
@@ -222,8 +226,8 @@ void launch_masked_logprobs_backward(const KeptBatch& batch, cudaStream_t stream
   launch_kept_rows<true>(batch, stream);
 }
 
-void launch_apply_mask(void* logits, DType dtype, int64_t rows, int64_t vocab, const KeptIds& kept,
-                       uint32_t* saved, cudaStream_t stream) {
+void launch_apply_mask(void* logits, DType dtype, int64_t rows, int64_t vocab, const KeptIds& kept, uint32_t* saved,
+                       cudaStream_t stream) {
   if (rows == 0) return;
   const auto row_blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   auto passes = [&](auto raw, uint32_t neg_inf) {
@@ -233,7 +237,8 @@ void launch_apply_mask(void* logits, DType dtype, int64_t rows, int64_t vocab, c
     const int64_t bytes = rows * vocab * static_cast<int64_t>(sizeof(Raw));
     const uint32_t pattern = sizeof(Raw) == 4 ? neg_inf : neg_inf | neg_inf << 16;
     fill_words_kernel<<<1024, 256, 0, stream>>>(static_cast<uint32_t*>(logits), bytes / 4, pattern);
-    if (bytes % 4 != 0) fill_half_kernel<<<1, 1, 0, stream>>>(reinterpret_cast<uint16_t*>(x + rows * vocab) - 1, neg_inf);
+    if (bytes % 4 != 0)
+      fill_half_kernel<<<1, 1, 0, stream>>>(reinterpret_cast<uint16_t*>(x + rows * vocab) - 1, neg_inf);
     restore_kept_kernel<Raw><<<row_blocks, kThreads, 0, stream>>>(x, rows, vocab, kept, saved);
   };
   if (dtype == DType::kFloat32) {

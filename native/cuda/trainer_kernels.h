@@ -48,7 +48,7 @@ void launch_masked_logprobs_backward(const KeptBatch& batch, cudaStream_t stream
 // place: saves the kept entries into saved (one 4-byte slot per kept id),
 // fills the rows with -inf, writes the kept entries back. Kept ids are a
 // device CSR and must be valid.
-void launch_apply_mask(void* logits, DType dtype, int64_t rows, int64_t vocab, const KeptIds& kept,
-                       uint32_t* saved, cudaStream_t stream);
+void launch_apply_mask(void* logits, DType dtype, int64_t rows, int64_t vocab, const KeptIds& kept, uint32_t* saved,
+                       cudaStream_t stream);
 
 }  // namespace sm::cuda

@@ -14,8 +14,10 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "../core/rule.h"
+#include "../core/sample.h"
 #include "../core/trainer.h"
 #include "../core/types.h"
 #include "mask_result.h"
@@ -34,6 +36,19 @@ class DeviceError : public std::runtime_error {
 
  private:
   bool out_of_memory_;
+};
+
+// An operation, or an option of one, that a backend does not implement yet
+// (the CPU backend implements everything): the binding reports it as an
+// unavailable backend, naming the argument that asked for it.
+class NotImplementedOnBackend : public std::runtime_error {
+ public:
+  NotImplementedOnBackend(const std::string& message, std::string argument)
+      : std::runtime_error(message), argument_(std::move(argument)) {}
+  const std::string& argument() const { return argument_; }
+
+ private:
+  std::string argument_;
 };
 
 // Logits resident in one device's memory: uploaded once by the backend of
@@ -78,6 +93,12 @@ class Backend {
   virtual MaskRowsResult mask(const Logits& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
                               Profile* profile) = 0;
 
+  // sample(): every row's mask as mask() computes it, and one token per row
+  // drawn from exactly those ids with the row's key (README "Sampling"), its
+  // log-prob over the kept ids and, with full_logprobs, over every id.
+  virtual SampleRowsResult sample(const Logits& logits, const BatchParams& params, const BatchDrawKeys& keys,
+                                  bool full_logprobs, Profile* profile) = 0;
+
   // -inf at every id a row does not keep. Host logits are written to out
   // ([rows, vocab] in their format; may be logits.view.data); resident
   // logits are masked in place (out unused).
@@ -91,9 +112,9 @@ class Backend {
 
   // d(upstream * log q_target) / dx for every kept id, aligned with
   // kept.indices (rows * vocab values when every id is kept).
-  virtual RowFailure masked_logprobs_backward(const KeptRows& in, const int32_t* targets,
-                                              const PerRow<float>& upstream, const PerRow<float>& temperature,
-                                              float* gradient, int64_t* targets_outside, Profile* profile) = 0;
+  virtual RowFailure masked_logprobs_backward(const KeptRows& in, const int32_t* targets, const PerRow<float>& upstream,
+                                              const PerRow<float>& temperature, float* gradient,
+                                              int64_t* targets_outside, Profile* profile) = 0;
 
   // Host logits made resident on this backend's device.
   virtual std::shared_ptr<ResidentLogits> upload(const LogitsView& host) = 0;

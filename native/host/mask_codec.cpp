@@ -155,7 +155,7 @@ bool decode_varint_ids(const uint8_t*& p, const uint8_t* end, uint32_t count, ui
 bool decode_varint_row(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
   // With room for count varints of the longest form, no read can pass end.
   return static_cast<uint64_t>(end - p) >= uint64_t{4} * count ? decode_varint_ids<false>(p, end, count, vocab, out)
-                                                                : decode_varint_ids<true>(p, end, count, vocab, out);
+                                                               : decode_varint_ids<true>(p, end, count, vocab, out);
 }
 
 bool decode_bitmap_row(const uint8_t*& p, const uint8_t* end, uint32_t count, uint32_t vocab, int32_t* out) {
@@ -222,7 +222,8 @@ void encode(const Csr& csr, const EncodePlan& plan, uint8_t* out) {
 }
 
 Status read_header(const uint8_t* bytes, size_t length, Header* header) {
-  if (length < kHeaderBytes + kChecksumBytes) return failure(Error::kTooShort, -1, kHeaderBytes + kChecksumBytes, length);
+  if (length < kHeaderBytes + kChecksumBytes)
+    return failure(Error::kTooShort, -1, kHeaderBytes + kChecksumBytes, length);
   if (std::memcmp(bytes, kMagic, 4) != 0) return failure(Error::kMagic);
   const uint16_t version = get_u16(bytes + 4);
   if (version != kVersion) return failure(Error::kVersion, -1, kVersion, version);
@@ -234,8 +235,10 @@ Status read_header(const uint8_t* bytes, size_t length, Header* header) {
   h.index_count = get_u64(bytes + 16);
   h.payload_bytes = get_u64(bytes + 24);
   const uint64_t available = length - kHeaderBytes - kChecksumBytes;
-  if (h.payload_bytes > available) return failure(Error::kTruncated, -1, h.payload_bytes + kHeaderBytes + kChecksumBytes, length);
-  if (h.payload_bytes < available) return failure(Error::kTrailingBytes, -1, h.payload_bytes + kHeaderBytes + kChecksumBytes, length);
+  if (h.payload_bytes > available)
+    return failure(Error::kTruncated, -1, h.payload_bytes + kHeaderBytes + kChecksumBytes, length);
+  if (h.payload_bytes < available)
+    return failure(Error::kTrailingBytes, -1, h.payload_bytes + kHeaderBytes + kChecksumBytes, length);
   const uint32_t stored = get_u32(bytes + kHeaderBytes + h.payload_bytes);
   const uint32_t computed = crc32c(bytes, kHeaderBytes + h.payload_bytes);
   if (stored != computed) return failure(Error::kChecksum, -1, stored, computed);
@@ -268,7 +271,8 @@ Status decode(const uint8_t* bytes, size_t length, const Header& header, int32_t
     total += count;
     offsets[r + 1] = static_cast<int32_t>(total);
   }
-  if (p != end) return failure(Error::kPayloadLeft, -1, header.payload_bytes, static_cast<uint64_t>(p - (bytes + kHeaderBytes)));
+  if (p != end)
+    return failure(Error::kPayloadLeft, -1, header.payload_bytes, static_cast<uint64_t>(p - (bytes + kHeaderBytes)));
   if (total != header.index_count) return failure(Error::kIdCount, -1, header.index_count, total);
   return {};
 }

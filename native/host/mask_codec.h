@@ -48,24 +48,24 @@ enum class Error {
   kOffsets,  // offsets do not start at 0, decrease, or do not end at index_count
   kIds,      // a row is not strictly ascending within [0, vocab)
   // decode
-  kTooShort,        // fewer bytes than a header and a checksum
-  kMagic,           // not a serialized mask
-  kVersion,         // a format version this build does not read
-  kEncoding,        // an encoding this build does not read
-  kTruncated,       // fewer bytes than the header declares
-  kTrailingBytes,   // more bytes than the header declares
-  kChecksum,        // CRC-32C mismatch
-  kHeader,          // rows, vocab or id count impossible for the byte length
-  kRow,             // a row's payload is inconsistent (count, ids, overrun)
-  kPayloadLeft,     // rows decoded but payload bytes remain
-  kIdCount,         // rows hold a different number of ids than the header says
+  kTooShort,       // fewer bytes than a header and a checksum
+  kMagic,          // not a serialized mask
+  kVersion,        // a format version this build does not read
+  kEncoding,       // an encoding this build does not read
+  kTruncated,      // fewer bytes than the header declares
+  kTrailingBytes,  // more bytes than the header declares
+  kChecksum,       // CRC-32C mismatch
+  kHeader,         // rows, vocab or id count impossible for the byte length
+  kRow,            // a row's payload is inconsistent (count, ids, overrun)
+  kPayloadLeft,    // rows decoded but payload bytes remain
+  kIdCount,        // rows hold a different number of ids than the header says
 };
 
 struct Status {
   Error error = Error::kNone;
-  int64_t row = -1;        // the row concerned, when there is one
-  uint64_t expected = 0;   // for length and count errors: what the header says
-  uint64_t actual = 0;     // and what was found
+  int64_t row = -1;       // the row concerned, when there is one
+  uint64_t expected = 0;  // for length and count errors: what the header says
+  uint64_t actual = 0;    // and what was found
   bool ok() const { return error == Error::kNone; }
 };
 

@@ -25,4 +25,12 @@ struct MaskRowsResult {
   bool too_many_ids = false;        // more kept ids in all than an Int32Array offset can address
 };
 
+// What sample() returns for a batch, from any backend (host memory).
+struct SampleRowsResult {
+  MaskRowsResult mask;               // a failure is reported here, as for mask()
+  std::vector<int32_t> tokens;       // per row, one of its kept ids
+  std::vector<float> logprobs;       // per row, over its kept ids
+  std::vector<float> full_logprobs;  // per row, over every id; empty unless asked for
+};
+
 }  // namespace sm

@@ -37,8 +37,8 @@ void append(std::vector<int32_t>* offsets, std::vector<int32_t>* indices, const 
 
 }  // namespace
 
-MaskRowsResult mask_skipping_invalid_rows(Backend& backend, const Logits& logits, const BatchParams& params,
-                                          bool fill, Profile* profile) {
+MaskRowsResult mask_skipping_invalid_rows(Backend& backend, const Logits& logits, const BatchParams& params, bool fill,
+                                          Profile* profile) {
   MaskRowsResult result;
   std::vector<int32_t> offsets{0}, indices;
   const int64_t rows = logits.view.rows;
@@ -46,8 +46,8 @@ MaskRowsResult mask_skipping_invalid_rows(Backend& backend, const Logits& logits
   // before it (valid, so the next try succeeds unless the data changed).
   // Each round moves first forward or end back, so the loop ends.
   for (int64_t first = 0, end = rows; first < rows;) {
-    MaskRowsResult part =
-        backend.mask(rows_of(logits, first, end - first), rows_of(params, first), fill, InvalidRows::kFailBatch, profile);
+    MaskRowsResult part = backend.mask(rows_of(logits, first, end - first), rows_of(params, first), fill,
+                                       InvalidRows::kFailBatch, profile);
     if (part.too_many_ids || (part.error_row < 0 && offsets.back() + int64_t{part.offsets.back()} > INT32_MAX)) {
       result.too_many_ids = true;
       return result;

@@ -11,8 +11,8 @@
 
 namespace sm::host {
 
-MaskRowsResult mask_skipping_invalid_rows(Backend& backend, const Logits& logits, const BatchParams& params,
-                                          bool fill, Profile* profile);
+MaskRowsResult mask_skipping_invalid_rows(Backend& backend, const Logits& logits, const BatchParams& params, bool fill,
+                                          Profile* profile);
 
 // Empties the rows marked in drop (rows + 1 offsets kept consistent).
 void drop_rows(MaskRowsResult* result, const std::vector<bool>& drop);

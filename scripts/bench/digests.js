@@ -60,7 +60,6 @@ function benchDigests(sm) {
 }
 
 if (require.main === module) {
-  // eslint-disable-next-line import/no-dynamic-require
   const sm = require(path.resolve(process.argv[2] || path.join(__dirname, '..', '..')));
   console.log(JSON.stringify(benchDigests(sm), null, 2));
 }

@@ -39,9 +39,7 @@ function request(random, id) {
 }
 
 function toJson(records) {
-  return JSON.stringify(
-    records.map((r) => ({ request_id: r.id, token_ids: Array.from(r.tokens), sampling_mask: r.mask.toLists() })),
-  );
+  return JSON.stringify(records.map((r) => ({ request_id: r.id, token_ids: Array.from(r.tokens), sampling_mask: r.mask.toLists() })));
 }
 
 function fromJson(text) {
@@ -74,7 +72,7 @@ function hyparquetCase(records) {
   try {
     writer = require('hyparquet-writer');
     reader = require('hyparquet');
-  } catch (e) {
+  } catch {
     return null;
   }
   const list = (name, item) => [
@@ -137,10 +135,7 @@ module.exports = {
     const records = Array.from({ length: requests }, (_, i) => request(random, `req-${i}`));
     const ids = records.reduce((n, r) => n + r.mask.indices.length, 0);
     const rows = requests * STEPS;
-    const single = records.reduce(
-      (n, r) => n + Array.from({ length: STEPS }, (_, k) => r.mask.count(k)).filter((c) => c === 1).length,
-      0,
-    );
+    const single = records.reduce((n, r) => n + Array.from({ length: STEPS }, (_, k) => r.mask.count(k)).filter((c) => c === 1).length, 0);
     const mb = (4 * (ids + rows + requests)) / 1e6;
     const rate = (ms) => mb / (ms / 1e3);
     const out = [
@@ -159,25 +154,13 @@ module.exports = {
     const parseStart = process.hrtime.bigint();
     if (!same(fromJson(json), records)) throw new Error('formats: JSON round trip differs');
     const jsonReadMs = Number(process.hrtime.bigint() - parseStart) / 1e6;
-    out.push(
-      row(
-        'JSON (toLists + stringify / parse + fromLists): write, read MB/s',
-        rate(jsonWriteMs),
-        rate(jsonReadMs),
-        0,
-        '(baseline)',
-      ),
-    );
+    out.push(row('JSON (toLists + stringify / parse + fromLists): write, read MB/s', rate(jsonWriteMs), rate(jsonReadMs), 0, '(baseline)'));
 
     const cases = [
       ['Arrow IPC stream', () => sm.writeRolloutsArrow(records), sm.readRolloutsArrow],
       ['Arrow IPC file', () => sm.writeRolloutsArrow(records, { format: 'file' }), sm.readRolloutsArrow],
       ['Parquet zstd (parquet-wasm)', () => sm.writeRolloutsParquet(records), sm.readRolloutsParquet],
-      [
-        'Parquet snappy (parquet-wasm)',
-        () => sm.writeRolloutsParquet(records, { compression: 'snappy' }),
-        sm.readRolloutsParquet,
-      ],
+      ['Parquet snappy (parquet-wasm)', () => sm.writeRolloutsParquet(records, { compression: 'snappy' }), sm.readRolloutsParquet],
     ];
     const sizes = { JSON: json.length };
     for (const [name, write, read] of cases) {
@@ -218,15 +201,7 @@ module.exports = {
     const perId = (bytes) => bytes / ids;
     out.push(row('bytes per id: serialize() records (SMRS), the reference', perId(serialized), 4, 0, '(information)'));
     for (const [name, bytes] of Object.entries(sizes)) {
-      out.push(
-        row(
-          `bytes per id: ${name}, vs serialize() records`,
-          perId(bytes),
-          perId(serialized),
-          bytes / serialized,
-          '(information)',
-        ),
-      );
+      out.push(row(`bytes per id: ${name}, vs serialize() records`, perId(bytes), perId(serialized), bytes / serialized, '(information)'));
     }
 
     // The Parquet library choice: hyparquet on an eighth of the rollout (it
@@ -234,15 +209,7 @@ module.exports = {
     const part = records.slice(0, Math.max(1, requests >> 3));
     const hyparquet = await hyparquetCase(part);
     if (hyparquet === null) {
-      out.push(
-        row(
-          'hyparquet-writer / hyparquet not installed (devDependencies): comparison skipped',
-          0,
-          0,
-          0,
-          '(information)',
-        ),
-      );
+      out.push(row('hyparquet-writer / hyparquet not installed (devDependencies): comparison skipped', 0, 0, 0, '(information)'));
     } else {
       let bytes;
       const wasmWriteMs = await timeIt(

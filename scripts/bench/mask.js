@@ -72,7 +72,10 @@ async function run({ timeIt }) {
         xFasterThanSort: '',
       };
       if (c.sort) {
-        const sortMs = await timeIt(() => addon.baselines.sortBasedMask({ data, dtype, rows: B, vocab: V, options: c.params }), { repeats: 3, warmup: 1 });
+        const sortMs = await timeIt(() => addon.baselines.sortBasedMask({ data, dtype, rows: B, vocab: V, options: c.params }), {
+          repeats: 3,
+          warmup: 1,
+        });
         Object.assign(row, { sortMs, xFasterThanSort: sortMs / ms });
         row.target += ', >= 200x sort';
         if (sortMs / ms < 200) row.met = 'NO';

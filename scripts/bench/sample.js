@@ -1,0 +1,171 @@
+'use strict';
+// sample() on the CPU against baselines run in the same process: mask() on
+// the same batch (the target: sample() at most 1.3x mask() at B=64,
+// V=128256, topK=50, topP=0.9), the obvious plain-JS sampler (softmax, sort,
+// cumulative draw) and an onnxruntime-node-style one (a top-k selection, then
+// softmax, top-p and a cumulative draw over the k), both drawing from the
+// same truncated distribution.
+const sm = require('../..');
+const { normalLogits, zipfLogits } = require('./mask');
+const { rng } = require('../shared');
+
+// Math.random-free draws for the JS samplers, so runs repeat.
+const uniform = rng(7);
+
+// Plain JS: softmax over the row, a full sort by probability, top-k and top-p
+// on the sorted list, then a cumulative draw.
+function jsSortSample(x, rows, vocab, { topK, topP }) {
+  const tokens = new Int32Array(rows);
+  const probs = new Float64Array(vocab);
+  const order = new Int32Array(vocab);
+  for (let r = 0; r < rows; r++) {
+    const row = x.subarray(r * vocab, (r + 1) * vocab);
+    let max = -Infinity;
+    for (let i = 0; i < vocab; i++) max = Math.max(max, row[i]);
+    let mass = 0;
+    for (let i = 0; i < vocab; i++) mass += probs[i] = Math.exp(row[i] - max);
+    for (let i = 0; i < vocab; i++) {
+      probs[i] /= mass;
+      order[i] = i;
+    }
+    order.sort((a, b) => probs[b] - probs[a]);
+    let kept = Math.min(topK, vocab);
+    let keptMass = 0;
+    for (let j = 0; j < kept; j++) keptMass += probs[order[j]];
+    let cumulative = 0;
+    for (let j = 0; j < kept; j++) {
+      if (cumulative >= topP * keptMass) {
+        kept = j;
+        break;
+      }
+      cumulative += probs[order[j]];
+    }
+    let total = 0;
+    for (let j = 0; j < kept; j++) total += probs[order[j]];
+    let u = uniform() * total;
+    tokens[r] = order[kept - 1];
+    for (let j = 0; j < kept; j++) {
+      u -= probs[order[j]];
+      if (u <= 0) {
+        tokens[r] = order[j];
+        break;
+      }
+    }
+  }
+  return tokens;
+}
+
+// What an onnxruntime-node pipeline does without a sampler op: a top-k of the
+// logits (here a running selection of the k largest, as a TopK op would),
+// then softmax, top-p and a cumulative draw over those k alone.
+function jsTopKSample(x, rows, vocab, { topK, topP }) {
+  const tokens = new Int32Array(rows);
+  const values = new Float64Array(topK);
+  const ids = new Int32Array(topK);
+  for (let r = 0; r < rows; r++) {
+    const row = x.subarray(r * vocab, (r + 1) * vocab);
+    let count = 0;
+    let floor = -Infinity; // the smallest of the k kept so far, once k are kept
+    for (let i = 0; i < vocab; i++) {
+      const v = row[i];
+      if (count === topK && v <= floor) continue;
+      let j = count < topK ? count++ : topK - 1; // insertion into the sorted top list
+      while (j > 0 && values[j - 1] < v) {
+        values[j] = values[j - 1];
+        ids[j] = ids[j - 1];
+        j--;
+      }
+      values[j] = v;
+      ids[j] = i;
+      if (count === topK) floor = values[topK - 1];
+    }
+    let mass = 0;
+    for (let j = 0; j < count; j++) mass += values[j] = Math.exp(values[j] - values[0]);
+    let kept = count;
+    let cumulative = 0;
+    for (let j = 0; j < count; j++) {
+      if (cumulative >= topP * mass) {
+        kept = j;
+        break;
+      }
+      cumulative += values[j];
+    }
+    let u = uniform() * cumulative;
+    tokens[r] = ids[kept - 1];
+    for (let j = 0; j < kept; j++) {
+      u -= values[j];
+      if (u <= 0) {
+        tokens[r] = ids[j];
+        break;
+      }
+    }
+  }
+  return tokens;
+}
+
+// Median ms of a() and of b(), timed alternately: on a shared machine the
+// load drifts, and the ratio of the two is what the target is about.
+function timeAlternately(a, b, repeats = 15) {
+  const times = [[], []];
+  for (let i = 0; i < repeats + 2; i++) {
+    [a, b].forEach((fn, k) => {
+      const start = process.hrtime.bigint();
+      fn();
+      if (i >= 2) times[k].push(Number(process.hrtime.bigint() - start) / 1e6); // two warm-up rounds
+    });
+  }
+  return times.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]);
+}
+
+async function run({ timeIt }) {
+  const threads = sm.backendInfo().threads;
+  const B = 64;
+  const V = 128256;
+  const normal = normalLogits(B, V, 3, 1);
+  const zipf = zipfLogits(B, V, 2);
+  const keys = { seed: 1234n, stream: Array.from({ length: B }, (_, i) => i), step: 17 };
+  const cases = [
+    { name: 'topK=50 topP=0.9', logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, target: 1.3, js: true },
+    // One thread: no pool wake-ups, whose delays on a loaded machine swamp the difference.
+    { name: 'topK=50 topP=0.9, 1 thread', logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, threads: 1 },
+    { name: 'topK=50 topP=0.9 joint', logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9, filterOrder: 'joint' } },
+    { name: 'topK=50 topP=0.9 +fullLogprobs', logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, full: true },
+    { name: 'topP=0.9', logits: zipf, dist: 'zipf', params: { topP: 0.9 } },
+    { name: 'T=1 (every id kept)', logits: zipf, dist: 'zipf', params: {} },
+  ];
+  const rows = [];
+  for (const c of cases) {
+    const tensor = { data: c.logits, shape: [B, V], dtype: 'float32' };
+    sm.setThreads(c.threads ?? threads);
+    const [maskMs, ms] = timeAlternately(
+      () => sm.mask(tensor, c.params),
+      () => sm.sample(tensor, { ...c.params, ...keys, fullLogprobs: c.full === true }),
+    );
+    const row = {
+      case: c.name,
+      dist: c.dist,
+      B,
+      V,
+      threads: c.threads ?? threads,
+      ms,
+      maskMs,
+      xMask: ms / maskMs,
+      target: c.target ? `<= ${c.target}x mask` : '',
+      met: c.target ? (ms / maskMs <= c.target ? 'yes' : 'NO') : '',
+      jsSortMs: '',
+      xFasterThanJsSort: '',
+      jsTopKMs: '',
+      xFasterThanJsTopK: '',
+    };
+    if (c.js) {
+      const jsSortMs = await timeIt(() => jsSortSample(c.logits, B, V, c.params), { repeats: 3, warmup: 0 });
+      const jsTopKMs = await timeIt(() => jsTopKSample(c.logits, B, V, c.params), { repeats: 5, warmup: 1 });
+      Object.assign(row, { jsSortMs, xFasterThanJsSort: jsSortMs / ms, jsTopKMs, xFasterThanJsTopK: jsTopKMs / ms });
+    }
+    rows.push(row);
+  }
+  sm.setThreads(threads);
+  return rows;
+}
+
+module.exports = { name: 'sample-cpu', run };
