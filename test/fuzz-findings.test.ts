@@ -2,7 +2,7 @@
 // regression tests once fixed.
 import * as fs from 'fs';
 import * as path from 'path';
-import { readRolloutsArrow } from '../lib';
+import { mask, readRolloutsArrow, SamplingMask } from '../lib';
 
 test('an Arrow IPC file whose footer points a record batch at its schema message is corrupt, not an endless loop', () => {
   // bytes class, seed 100003, call 2701: one byte inserted into a written rollout file.
@@ -14,4 +14,16 @@ test('an Arrow IPC file whose footer points a record batch at its schema message
     thrown = e;
   }
   expect(thrown).toMatchObject({ name: 'RangeError', code: 'ERR_SM_CORRUPT_FILE', argument: 'bytes' });
+});
+
+// race class, seed 1300040 (and deterministic, as here): with onInvalidRow 'skip', rows dropped for an
+// invalid per-row parameter (native/host/skip_rows.cpp, drop_rows) leave the ids array at its old
+// length, so the result's offsets end before indices.length: a malformed mask the facade trusts.
+// test.failing while that stands: it turns red once the addon trims the ids, and then becomes a plain test.
+test.failing('a row skipped for its parameter leaves a well-formed mask (offsets end at indices.length)', () => {
+  const logits = { data: Float32Array.of(1, 2, 3, 4, 4, 3, 2, 1), shape: [2, 4], dtype: 'float32' } as const;
+  const m = mask(logits, { temperature: [-1, 1], onInvalidRow: 'skip' });
+  expect(Array.from(m.valid as Uint8Array)).toEqual([0, 1]);
+  expect(m.offsets[m.rows]).toBe(m.indices.length);
+  expect(() => new SamplingMask(m.offsets, m.indices, m.vocab)).not.toThrow();
 });

@@ -37,6 +37,35 @@ const ops = {
     return { run: () => (async ? pkg.maskAsync(logits, options) : pkg.mask(logits, options)), check: hasMask(ctx) };
   },
 
+  sample(ctx, async) {
+    const { rng, arena, rows, bend, pkg } = ctx;
+    const { logits, vocabOption } = logitsArgs(ctx);
+    const fields = withVocab(inputs.samplingOptions(rng, arena, rows), vocabOption);
+    delete fields.fillLogits;
+    delete fields.onInvalidRow;
+    fields.seed = bend(rng.pick([0, 1, 2 ** 53 - 1, 2n ** 64n - 1n]));
+    fields.step = bend(rng.chance(0.5) ? rng.int(0, 100) : Array.from({ length: rows }, (_, r) => r));
+    if (rng.chance(0.5)) fields.stream = bend(rng.int(0, 7));
+    if (rng.chance(0.3)) fields.mask = rng.chance(0.5);
+    if (rng.chance(0.3)) fields.fullLogprobs = true;
+    const options = bend(fields);
+    return {
+      run: () => (async ? pkg.sampleAsync(logits, options) : pkg.sample(logits, options)),
+      check: (result) => {
+        if (result.mask === undefined) return checkFloats(result, 'logprobs');
+        const problem = hasMask(ctx)(result.mask);
+        if (problem) return problem;
+        // Every token is one of its row's kept ids.
+        const { offsets, indices } = result.mask;
+        for (let r = 0; r < result.tokens.length; r++) {
+          const kept = indices.subarray(offsets[r], offsets[r + 1]);
+          if (!kept.includes(result.tokens[r])) return `row ${r}: token ${result.tokens[r]} is not among its kept ids`;
+        }
+        return null;
+      },
+    };
+  },
+
   applyMask(ctx, async) {
     const { rng, bend, pkg } = ctx;
     const { logits, vocabOption } = logitsArgs(ctx);
@@ -358,9 +387,9 @@ const ops = {
 };
 
 /** Operations that have a sync and an async form (the flag picks one). */
-const kAsyncForms = new Set(['mask', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'recordStreams', 'device']);
+const kAsyncForms = new Set(['mask', 'sample', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'recordStreams', 'device']);
 /** Operations on shared logits: what racing threads and terminated workers exercise. */
-const kNativeOps = ['mask', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'serialize', 'deserialize', 'crc32c'];
+const kNativeOps = ['mask', 'sample', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'serialize', 'deserialize', 'crc32c'];
 /** JS-side operations that read shared arrays too. */
 const kSharedJsOps = ['samplingMask', 'fromPadded', 'fromBitmask', 'concat', 'recorder', 'records'];
 
