@@ -2,7 +2,7 @@
 // regression tests once fixed.
 import * as fs from 'fs';
 import * as path from 'path';
-import { mask, readRolloutsArrow, SamplingMask } from '../lib';
+import { mask, readRolloutsArrow, SamplingMask, writeRolloutsArrow, writeRolloutsSafetensors } from '../lib';
 
 test('an Arrow IPC file whose footer points a record batch at its schema message is corrupt, not an endless loop', () => {
   // bytes class, seed 100003, call 2701: one byte inserted into a written rollout file.
@@ -26,4 +26,17 @@ test.failing('a row skipped for its parameter leaves a well-formed mask (offsets
   expect(Array.from(m.valid as Uint8Array)).toEqual([0, 1]);
   expect(m.offsets[m.rows]).toBe(m.indices.length);
   expect(() => new SamplingMask(m.offsets, m.indices, m.vocab)).not.toThrow();
+});
+
+test('no records and a null vocab is a RangeError naming options.vocab, not an engine TypeError', () => {
+  // values class, seed 1700087, call 7876.
+  for (const write of [writeRolloutsSafetensors, writeRolloutsArrow]) {
+    let thrown: unknown;
+    try {
+      write([], { vocab: null as never });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE', argument: 'options.vocab' });
+  }
 });
