@@ -497,7 +497,7 @@ export function tableFromArrowBytes(bytes: Uint8Array, argument = 'bytes'): Tabl
   // Arrow views its buffers in place; Int32 views need 4-byte alignment.
   const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
   try {
-    return withBoundedVectors(() => A.tableFromIPC(aligned));
+    return withBoundedVectors(() => withBoundedMessages(A, aligned.length, () => A.tableFromIPC(aligned)));
   } catch (e) {
     throw fileError('ERR_SM_CORRUPT_FILE', argument, `not a readable Arrow IPC ${isFile ? 'file' : 'stream'}: ${(e as Error).message}`, e);
   }
@@ -536,6 +536,28 @@ function withBoundedVectors<T>(read: () => T): T {
     return read();
   } finally {
     prototype.__vector_len = unchecked;
+  }
+}
+
+/**
+ * Runs read() with the number of IPC messages it may read bounded by what
+ * the bytes can hold (every message takes at least 8 of them). apache-arrow's
+ * file reader re-reads the same footer block forever when that block holds a
+ * schema message instead of a record batch (one inserted byte does it,
+ * found by `npm run fuzz`), so a longer read is corrupt input, not progress.
+ */
+function withBoundedMessages<T>(A: Arrow, byteLength: number, read: () => T): T {
+  const prototype = A.MessageReader.prototype as { readMessage(this: unknown, type?: unknown): unknown };
+  const unbounded = prototype.readMessage;
+  let left = Math.floor(byteLength / 8) + 2;
+  prototype.readMessage = function boundedReadMessage(this: unknown, type?: unknown): unknown {
+    if (--left < 0) throw new RangeError(`more IPC messages read than ${byteLength} bytes can hold: the file points back into itself`);
+    return unbounded.call(this, type);
+  };
+  try {
+    return read();
+  } finally {
+    prototype.readMessage = unbounded;
   }
 }
 

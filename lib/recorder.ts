@@ -142,10 +142,11 @@ function stepParts(step: SamplingMask | SampledStep, tokens: ArrayLike<number> |
   if (tokens !== undefined) {
     throw typeError('tokens', "sample()'s result already carries its tokens: pass it alone");
   }
-  if (step.mask === undefined) {
+  const { mask, tokens: sampled } = step;
+  if (mask === undefined) {
     throw typeError('mask', "sample()'s result has no mask (it was called with mask: false)");
   }
-  return { mask: step.mask, tokens: step.tokens };
+  return { mask, tokens: sampled };
 }
 
 // Whether sorted ids[start, end) contains token (binary search).

@@ -157,7 +157,7 @@ export function checkRollouts(records: readonly RolloutRecord[], options?: Rollo
   const layout: RolloutLayout = {
     records: [],
     metadata: metadata === undefined ? {} : checkMetadata(metadata, 'options.metadata'),
-    vocab: checkVocab(vocab ?? first.mask.vocab, 'options.vocab'),
+    vocab: checkVocab(vocab !== undefined ? vocab : first.mask.vocab, 'options.vocab'),
     idKind: typeof first?.id === 'string' ? 'utf8' : 'int64',
     hasPrompt: read.some((r) => r.promptIds !== undefined),
     hasTokens: read.some((r) => r.tokens !== undefined),

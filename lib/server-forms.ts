@@ -9,7 +9,7 @@
 //   - a bitmask of [tokens, ceil(V / 8)] bytes (vLLM's fallback for wide rows): { bitmask, rows }.
 import { describe, isTypedArrayOf, ownInt32, readList } from './args';
 import { rangeError, typeError } from './errors';
-import { fromLists, isArrayLike, type FromListsOptions } from './lists';
+import { checkVocab, fromLists, isArrayLike, type FromListsOptions } from './lists';
 import type { PaddedIds } from './mask-formats';
 import { SamplingMask } from './sampling-mask';
 
@@ -75,8 +75,10 @@ function csrRows(form: CsrLists): ArrayLike<number>[] {
  * sorts it and keeps repeated ids once); padded rows are always sorted.
  * Errors name the row.
  */
-export function maskFromServer(form: ServerMask, vocab: number, options: FromListsOptions = {}): SamplingMask {
+export function maskFromServer(form: ServerMask, vocab: number, options?: FromListsOptions): SamplingMask {
+  checkVocab(vocab);
   if (form instanceof SamplingMask) {
+    // Taken as it is (its users check it where they index by it); its vocab read once.
     const formVocab = form.vocab;
     if (formVocab !== vocab) throw rangeError('ERR_SM_OUT_OF_RANGE', 'masks', `vocab ${describe(formVocab)} differs from ${vocab}`);
     return form;

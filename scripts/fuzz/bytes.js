@@ -82,6 +82,11 @@ function mutate(rng, pkg, bytes, format) {
       return { bytes: concatBytes([out.subarray(0, at), Uint8Array.of(rng.int(0, 255)), out.subarray(at)]), mutation: 'an inserted byte' };
     }
     default: {
+      if (format === 'file') {
+        // A safetensors header length (or any file's first 8 bytes) set to an extreme.
+        if (out.length >= 8) new DataView(out.buffer).setBigUint64(0, BigInt(rng.pick(kExtremes)), true);
+        return { bytes: out, mutation: 'first 8 bytes set to an extreme' };
+      }
       const fields = format === 'mask' ? kMaskFields : kRecordFields;
       const field = rng.pick(fields);
       if (out.length < field.at + field.bytes) return { bytes: out, mutation: 'intact' };
@@ -96,9 +101,48 @@ function mutate(rng, pkg, bytes, format) {
   }
 }
 
+// A file of the formats (safetensors, Arrow IPC, Parquet) of one to three
+// requests' masks, with the reader that takes it; vocab is in the file.
+function rolloutFile(rng, pkg) {
+  const masks = Array.from({ length: rng.int(1, 3) }, () => randomMask(rng, pkg));
+  const vocab = masks[0].vocab;
+  const records = masks.map((mask, id) => ({
+    id,
+    mask: pkg.SamplingMask.fromLists(
+      mask.toLists().map((ids) => ids.filter((i) => i < vocab)),
+      vocab,
+    ),
+  }));
+  switch (rng.int(0, 4)) {
+    case 0:
+      return {
+        bytes: pkg.maskToSafetensors(records[0].mask, { padded: rng.chance(0.3) }),
+        originals: [records[0].mask],
+        consumer: 'maskFromSafetensors',
+      };
+    case 1:
+      return { bytes: pkg.writeRolloutsSafetensors(records), originals: records.map((r) => r.mask), consumer: 'readRolloutsSafetensors' };
+    case 2:
+      return {
+        bytes: pkg.writeRolloutsArrow(records, { format: rng.pick(['stream', 'file']) }),
+        originals: records.map((r) => r.mask),
+        consumer: 'readRolloutsArrow',
+      };
+    case 3:
+      return { bytes: pkg.writeRolloutsParquet(records), originals: records.map((r) => r.mask), consumer: 'readRolloutsParquet' };
+    default:
+      return { bytes: pkg.maskToSafetensors(records[0].mask), originals: undefined, consumer: 'decodeSafetensors' };
+  }
+}
+
 /** One input for a decoder: { input, original (masks, when known), consumer, mutation }. */
 function mutatedBytes(rng, pkg) {
-  const source = rng.pick(['mask', 'records', 'random']);
+  const source = rng.pick(['mask', 'records', 'random', 'file', 'file']);
+  if (source === 'file') {
+    const { bytes, originals, consumer } = rolloutFile(rng, pkg);
+    const { bytes: input, mutation } = rng.chance(0.15) ? { bytes, mutation: 'intact' } : mutate(rng, pkg, bytes, 'file');
+    return { input, original: originals, consumer, mutation };
+  }
   if (source === 'random') {
     const magic = rng.pick([[], [0x53, 0x4d, 0x53, 0x4b], [0x53, 0x4d, 0x52, 0x53]]);
     const input = concatBytes([Uint8Array.from(magic), Uint8Array.from({ length: rng.int(0, 200) }, () => rng.int(0, 255))]);

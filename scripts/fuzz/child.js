@@ -31,7 +31,7 @@ async function main() {
   if (!run) throw new Error(`unknown class ${args.class}; one of ${Object.keys(classes).join(', ')}`);
   // The parent listens on fd 3; run by hand, there is no one to tell.
   const labelFd = process.env.SAMPLING_MASK_FUZZ_LABEL_FD ? Number(process.env.SAMPLING_MASK_FUZZ_LABEL_FD) : null;
-  const stats = { calls: 0, threads: 1, findings: 0 };
+  const stats = { calls: 0, threads: 1, terminated: 0, findings: 0 };
   const ctx = {
     pkg: loadPackage(),
     args,
@@ -45,7 +45,13 @@ async function main() {
       emit({ type: 'finding', class: args.class, seed: args.seed, ...finding });
     },
     progress() {
-      emit({ type: 'progress', calls: stats.calls, threads: stats.threads, maxRssKb: process.resourceUsage().maxRSS });
+      emit({
+        type: 'progress',
+        calls: stats.calls,
+        threads: stats.threads,
+        terminated: stats.terminated,
+        maxRssKb: process.resourceUsage().maxRSS,
+      });
     },
   };
   const timer = setInterval(() => ctx.progress(), 1000);
@@ -54,7 +60,14 @@ async function main() {
   } finally {
     clearInterval(timer);
   }
-  emit({ type: 'done', calls: stats.calls, threads: stats.threads, maxRssKb: process.resourceUsage().maxRSS, findings: stats.findings });
+  emit({
+    type: 'done',
+    calls: stats.calls,
+    threads: stats.threads,
+    terminated: stats.terminated,
+    maxRssKb: process.resourceUsage().maxRSS,
+    findings: stats.findings,
+  });
 }
 
 main().then(

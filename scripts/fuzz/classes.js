@@ -21,9 +21,13 @@ function callSeed(seed, i) {
   return (h ^ (h >>> 15)) >>> 0;
 }
 
-function* callIndices(ctx) {
+async function* callIndices(ctx) {
   const { from, calls } = ctx.args;
-  for (let i = from; i < from + calls && Date.now() < ctx.deadline; i++) yield i;
+  for (let i = from; i < from + calls && Date.now() < ctx.deadline; i++) {
+    // Calls that settle at once never leave the microtask queue: let timers (progress reports) run.
+    if (i % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
+    yield i;
+  }
 }
 
 /** What is wrong with an outcome, or null: a thrown error must be coded, a result well formed. */
@@ -81,7 +85,7 @@ async function runCall(ctx, label, build, { concurrent = 1, repeat = 1, rewind, 
 
 async function values(ctx) {
   const names = Object.keys(ops);
-  for (const i of callIndices(ctx)) {
+  for await (const i of callIndices(ctx)) {
     const rng = new Rng(callSeed(ctx.args.seed, i));
     const name = rng.pick(names);
     const async = kAsyncForms.has(name) && rng.chance(0.5);
@@ -106,7 +110,7 @@ const kSlotBytes = 4 << 20;
 async function raceCalls(ctx, slot, shared, control, shouldStop, seed, indices) {
   const names = [...kNativeOps, ...kSharedJsOps];
   const slotStart = slot * kSlotBytes;
-  for (const i of indices) {
+  for await (const i of indices) {
     if (shouldStop()) return;
     const rng = new Rng(callSeed(seed, i));
     const name = rng.pick(names);
@@ -178,7 +182,7 @@ async function race(ctx) {
 
 async function terminate(ctx) {
   const names = [...kNativeOps, 'samplingMask', 'concat', 'recorder', 'records', 'fromLists'];
-  for (const i of callIndices(ctx)) {
+  for await (const i of callIndices(ctx)) {
     const rng = new Rng(callSeed(ctx.args.seed, i));
     const name = rng.pick(names);
     const async = kAsyncForms.has(name) && rng.chance(0.5);
@@ -197,12 +201,13 @@ async function terminate(ctx) {
     if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     await worker.terminate();
     await exited;
+    ctx.stats.terminated++;
     ctx.stats.calls += Atomics.load(flag, 1);
   }
 }
 
 async function bytes(ctx) {
-  for (const i of callIndices(ctx)) {
+  for await (const i of callIndices(ctx)) {
     const rng = new Rng(callSeed(ctx.args.seed, i));
     const { input, original, consumer, mutation } = mutatedBytes(rng, ctx.pkg);
     const label = `bytes seed ${ctx.args.seed} call ${i}: ${consumer} of ${mutation}`;
@@ -216,6 +221,9 @@ async function bytes(ctx) {
 
 async function consume(pkg, consumer, input, rng) {
   if (consumer === 'deserialize') return pkg.deserialize(input);
+  if (consumer === 'maskFromSafetensors') return pkg.maskFromSafetensors(input);
+  if (consumer === 'decodeSafetensors') return pkg.decodeSafetensors(input);
+  if (consumer.startsWith('readRollouts')) return pkg[consumer](input).records;
   if (consumer === 'crc32c') return pkg.crc32c(input, rng.int(0, 2 ** 32 - 1));
   if (consumer === 'decodeRecords') return pkg.decodeRecords(input, rng.chance(0.5) ? { onCorrupt: 'skip' } : undefined).records;
   const cuts = Array.from({ length: rng.int(0, 4) }, () => rng.int(0, input.length)).sort((a, b) => a - b);

@@ -52,7 +52,18 @@ function runChild(args, batch) {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, SAMPLING_MASK_FUZZ_LABEL_FD: '3' },
   });
-  const result = { ...batch, calls: 0, threads: 1, maxRssKb: 0, findings: [], lastLabel: '', stderr: '', headline: '', done: false };
+  const result = {
+    ...batch,
+    calls: 0,
+    threads: 1,
+    terminated: 0,
+    maxRssKb: 0,
+    findings: [],
+    lastLabel: '',
+    stderr: '',
+    headline: '',
+    done: false,
+  };
   const lines = (stream, onLine) => {
     let pending = '';
     stream.on('data', (chunk) => {
@@ -72,6 +83,7 @@ function runChild(args, batch) {
     if (message.type === 'finding') result.findings.push(message);
     if (message.type === 'progress' || message.type === 'done') {
       result.calls = message.calls;
+      result.terminated = message.terminated;
       result.threads = Math.max(result.threads, message.threads);
       result.maxRssKb = Math.max(result.maxRssKb, message.maxRssKb);
       result.done ||= message.type === 'done';
@@ -129,7 +141,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const deadline = args.seconds !== undefined ? started + args.seconds * 1000 : Infinity;
-  const totals = { batches: 0, calls: 0, maxThreads: 1, maxRssKb: 0, perClass: {} };
+  const totals = { batches: 0, calls: 0, terminated: 0, maxThreads: 1, maxRssKb: 0, perClass: {} };
   const findings = new Map();
   const record = (finding, batch) => {
     const key = signature(finding);
@@ -147,11 +159,13 @@ async function main() {
     const result = await runChild(args, batch);
     totals.batches++;
     totals.calls += result.calls;
+    totals.terminated += result.terminated;
     totals.maxThreads = Math.max(totals.maxThreads, result.threads);
     totals.maxRssKb = Math.max(totals.maxRssKb, result.maxRssKb);
-    const perClass = (totals.perClass[cls] ??= { batches: 0, calls: 0, maxThreads: 1, maxRssKb: 0 });
+    const perClass = (totals.perClass[cls] ??= { batches: 0, calls: 0, terminated: 0, maxThreads: 1, maxRssKb: 0 });
     perClass.batches++;
     perClass.calls += result.calls;
+    perClass.terminated += result.terminated;
     perClass.maxThreads = Math.max(perClass.maxThreads, result.threads);
     perClass.maxRssKb = Math.max(perClass.maxRssKb, result.maxRssKb);
     const crash = processFinding(result);
@@ -175,8 +189,9 @@ async function main() {
       `up to ${totals.maxThreads} threads per child, peak child RSS ${Math.round(totals.maxRssKb / 1024)} MiB`,
   );
   for (const [cls, c] of Object.entries(totals.perClass)) {
+    const workers = c.terminated > 0 ? ` (${c.terminated} workers terminated inside them)` : '';
     console.log(
-      `  ${cls}: ${c.calls} calls in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`,
+      `  ${cls}: ${c.calls} calls${workers} in ${c.batches} children, up to ${c.maxThreads} threads, peak RSS ${Math.round(c.maxRssKb / 1024)} MiB`,
     );
   }
   console.log(`findings: ${findings.size} distinct`);

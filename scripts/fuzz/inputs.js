@@ -108,6 +108,7 @@ function samplingOptions(rng, arena, rows) {
   if (rng.chance(0.2)) options.fillLogits = true;
   if (rng.chance(0.1)) options.profile = true;
   if (rng.chance(0.2)) options.backend = 'cpu';
+  if (rng.chance(0.3)) options.onInvalidRow = rng.pick(['skip', 'throw']);
   return options;
 }
 

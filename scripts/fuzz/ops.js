@@ -37,6 +37,35 @@ const ops = {
     return { run: () => (async ? pkg.maskAsync(logits, options) : pkg.mask(logits, options)), check: hasMask(ctx) };
   },
 
+  sample(ctx, async) {
+    const { rng, arena, rows, bend, pkg } = ctx;
+    const { logits, vocabOption } = logitsArgs(ctx);
+    const fields = withVocab(inputs.samplingOptions(rng, arena, rows), vocabOption);
+    delete fields.fillLogits;
+    delete fields.onInvalidRow;
+    fields.seed = bend(rng.pick([0, 1, 2 ** 53 - 1, 2n ** 64n - 1n]));
+    fields.step = bend(rng.chance(0.5) ? rng.int(0, 100) : Array.from({ length: rows }, (_, r) => r));
+    if (rng.chance(0.5)) fields.stream = bend(rng.int(0, 7));
+    if (rng.chance(0.3)) fields.mask = rng.chance(0.5);
+    if (rng.chance(0.3)) fields.fullLogprobs = true;
+    const options = bend(fields);
+    return {
+      run: () => (async ? pkg.sampleAsync(logits, options) : pkg.sample(logits, options)),
+      check: (result) => {
+        if (result.mask === undefined) return checkFloats(result, 'logprobs');
+        const problem = hasMask(ctx)(result.mask);
+        if (problem) return problem;
+        // Every token is one of its row's kept ids.
+        const { offsets, indices } = result.mask;
+        for (let r = 0; r < result.tokens.length; r++) {
+          const kept = indices.subarray(offsets[r], offsets[r + 1]);
+          if (!kept.includes(result.tokens[r])) return `row ${r}: token ${result.tokens[r]} is not among its kept ids`;
+        }
+        return null;
+      },
+    };
+  },
+
   applyMask(ctx, async) {
     const { rng, bend, pkg } = ctx;
     const { logits, vocabOption } = logitsArgs(ctx);
@@ -143,9 +172,10 @@ const ops = {
   maskMethods(ctx) {
     const { rng, bend, vocab } = ctx;
     const mask = maskOf(ctx);
-    const method = rng.pick(['row', 'count', 'toLists', 'toPadded', 'toBitmask']);
+    const method = rng.pick(['row', 'count', 'toLists', 'toPadded', 'toBitmask', 'slice']);
     const arg = bend(method === 'toPadded' ? rng.pick([undefined, vocab, 2 ** 31, 8]) : rng.int(0, mask.rows));
-    return { run: () => mask[method](arg) };
+    const end = bend(mask.rows);
+    return { run: () => (method === 'slice' ? mask.slice(arg, end) : mask[method](arg)) };
   },
 
   recorder(ctx) {
@@ -246,6 +276,84 @@ const ops = {
     };
   },
 
+  trainerBatch(ctx) {
+    const { rng, vocab, bend, pkg } = ctx;
+    const requests = Array.from({ length: rng.int(1, 3) }, () => {
+      const mask = maskOf({ ...ctx, rows: rng.int(1, ctx.rows || 1) });
+      return bend({ mask: bend(mask), tokens: bend(mask.toLists().map((ids) => rng.pick(ids))) });
+    });
+    const options = bend(rng.chance(0.5) ? { padSide: rng.pick(['left', 'right']), padId: rng.int(0, vocab - 1) } : undefined);
+    const list = bend(requests);
+    return { run: () => pkg.trainerBatch(list, options), check: (batch) => hasMask(ctx)(batch.mask) };
+  },
+
+  maskFromServer(ctx) {
+    const { rng, rows, vocab, bend, pkg } = ctx;
+    const mask = maskOf(ctx);
+    const lists = mask.toLists();
+    const form = rng.pick(['lists', 'csr', 'padded', 'bitmask', 'mask']);
+    let value;
+    if (form === 'lists') value = lists.map((ids) => bend(ids));
+    else if (form === 'csr')
+      value = {
+        token_ids: bend(rng.chance(0.5) ? Int32Array.from(mask.indices) : Array.from(mask.indices)),
+        offsets: bend(Array.from(mask.offsets)),
+      };
+    else if (form === 'padded') value = { ...mask.toPadded(), rows: bend(rows) };
+    else if (form === 'bitmask') value = { bitmask: bend(mask.toBitmask()), rows: bend(rows) };
+    else value = mask;
+    const [v, n, options] = [bend(value), bend(vocab), bend(rng.chance(0.3) ? { order: 'sort' } : undefined)];
+    // A SamplingMask comes back as it was given (the caller's object, hostile or not).
+    return { run: () => pkg.maskFromServer(v, n, options), check: (m) => (m === v ? null : hasMask(ctx)(m)) };
+  },
+
+  rollouts(ctx) {
+    const { rng, vocab, bend, pkg } = ctx;
+    const stringIds = rng.chance(0.5);
+    const withTokens = rng.chance(0.5);
+    const records = Array.from({ length: rng.int(0, 3) }, (_, i) => {
+      const mask = maskOf({ ...ctx, rows: rng.int(1, 4) });
+      const record = { id: stringIds ? `r${i}` : i, mask: bend(mask) };
+      if (withTokens) record.tokens = bend(mask.toLists().map((ids) => rng.pick(ids)));
+      if (rng.chance(0.3)) record.logprobs = bend(Array.from({ length: mask.rows }, () => -rng.next()));
+      if (rng.chance(0.3)) record.columns = bend({ reward: rng.next() });
+      return bend(record);
+    });
+    const format = rng.pick(['arrow', 'arrow-file', 'parquet', 'safetensors']);
+    const options = bend(rng.chance(0.5) ? { vocab, metadata: bend({ run: 'fuzz' }) } : records.length === 0 ? { vocab } : undefined);
+    const list = bend(records);
+    return {
+      run: () => {
+        if (format === 'safetensors') return pkg.readRolloutsSafetensors(pkg.writeRolloutsSafetensors(list, options));
+        if (format === 'parquet') return pkg.readRolloutsParquet(pkg.writeRolloutsParquet(list, options), { vocab });
+        return pkg.readRolloutsArrow(pkg.writeRolloutsArrow(list, { ...options, format: format === 'arrow' ? 'stream' : 'file' }), {
+          vocab,
+        });
+      },
+      check: (file) => {
+        for (const record of file.records) {
+          const problem = hasMask(ctx)(record.mask);
+          if (problem) return problem;
+        }
+        return null;
+      },
+    };
+  },
+
+  maskFiles(ctx) {
+    const { rng, bend, pkg } = ctx;
+    const mask = bend(maskOf(ctx));
+    const form = rng.pick(['arrow', 'safetensors']);
+    const options = bend(rng.chance(0.5) ? { padded: rng.pick([true, 3, 2 ** 31]) } : undefined);
+    return {
+      run: () =>
+        form === 'arrow'
+          ? pkg.maskFromArrow(pkg.maskToArrow(mask), ctx.vocab)
+          : pkg.maskFromSafetensors(pkg.maskToSafetensors(mask, options)),
+      check: hasMask(ctx),
+    };
+  },
+
   backend(ctx) {
     const { rng, bend, pkg } = ctx;
     const which = rng.int(0, 3);
@@ -279,9 +387,9 @@ const ops = {
 };
 
 /** Operations that have a sync and an async form (the flag picks one). */
-const kAsyncForms = new Set(['mask', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'recordStreams', 'device']);
+const kAsyncForms = new Set(['mask', 'sample', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'recordStreams', 'device']);
 /** Operations on shared logits: what racing threads and terminated workers exercise. */
-const kNativeOps = ['mask', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'serialize', 'deserialize', 'crc32c'];
+const kNativeOps = ['mask', 'sample', 'applyMask', 'maskedLogprobs', 'maskedLogprobsBackward', 'serialize', 'deserialize', 'crc32c'];
 /** JS-side operations that read shared arrays too. */
 const kSharedJsOps = ['samplingMask', 'fromPadded', 'fromBitmask', 'concat', 'recorder', 'records'];
 
