@@ -69,25 +69,33 @@ export class DeviceTensor {
   }
 }
 
-// The device a tensor is uploaded to, read from options once, before the
-// upload (the addon reads and checks its own copy of the field).
+// The fields an upload reads (device, vocab), each read once: the addon
+// checks and uses this copy, so the DeviceTensor's device is the one
+// uploaded to even if a getter answers differently later. Anything that is
+// not an object goes to the addon as it is, which refuses it.
+function uploadOptions(options: ToDeviceOptions | undefined): ToDeviceOptions | undefined {
+  if (options === null || typeof options !== 'object') return options;
+  return readOptions(options, ['device', 'vocab']) as ToDeviceOptions;
+}
+
 function deviceOf(options: ToDeviceOptions | undefined): number {
-  const { device } = options !== null && typeof options === 'object' ? readOptions(options, ['device']) : {};
-  return typeof device === 'number' ? device : addon.getBackend().device;
+  return typeof options?.device === 'number' ? options.device : addon.getBackend().device;
 }
 
 /** Uploads logits to a CUDA device (ERR_SM_CUDA_UNAVAILABLE where CUDA cannot run). */
 export function toDevice(logits: LogitsInput, options?: ToDeviceOptions): DeviceTensor {
-  const rows = nativeLogits(logits, options);
-  const device = deviceOf(options);
-  const handle = addon.toDevice({ ...rows, options });
+  const snapshot = uploadOptions(options);
+  const rows = nativeLogits(logits, snapshot);
+  const device = deviceOf(snapshot);
+  const handle = addon.toDevice({ ...rows, options: snapshot });
   return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
 }
 
 /** Like toDevice(), off the event loop (ordinary ArrayBuffers are copied first, so detaching them meanwhile is safe). */
 export async function toDeviceAsync(logits: LogitsInput, options?: ToDeviceOptions): Promise<DeviceTensor> {
-  const rows = nativeLogits(logits, options);
-  const device = deviceOf(options);
-  const handle = await addon.toDeviceAsync({ ...rows, options });
+  const snapshot = uploadOptions(options);
+  const rows = nativeLogits(logits, snapshot);
+  const device = deviceOf(snapshot);
+  const handle = await addon.toDeviceAsync({ ...rows, options: snapshot });
   return new DeviceTensor(handle, rows.rows, rows.vocab, rows.dtype, device);
 }

@@ -13,6 +13,8 @@ import {
   encodeRecord,
   mask,
   maskedLogprobs,
+  toDevice,
+  toDeviceAsync,
   type RequestId,
 } from '../lib';
 
@@ -185,6 +187,24 @@ describe('arguments are read once', () => {
     const targets = twoFaced({ data: Int32Array.of(2, 0), shape: [2] }, () => ({ not: 'an array' }));
     const result = maskedLogprobs(twoFaced({ data, shape: [2, 3], dtype: 'float32' }, () => undefined) as never, null, targets as never);
     expect(result.logprobs).toHaveLength(2);
+  });
+
+  test('toDevice reads its options once, so the tensor reports the device it was uploaded to', async () => {
+    for (const upload of [toDevice, toDeviceAsync]) {
+      const options = counted({ device: 0, vocab: 2 });
+      let tensor: DeviceTensor | undefined;
+      try {
+        tensor = await upload(Float32Array.of(1, 2, 3, 4), options.proxy);
+      } catch (error) {
+        // Without a usable GPU the upload is refused, after the options are read.
+        expect(error).toMatchObject({ code: 'ERR_SM_CUDA_UNAVAILABLE' });
+      }
+      expect(Object.fromEntries(options.reads)).toEqual({ device: 1, vocab: 1 });
+      if (tensor) {
+        expect(tensor.device).toBe(0);
+        tensor.free();
+      }
+    }
   });
 
   test('an object that merely inherits from DeviceTensor, or a proxy of one, is not taken for one', () => {
