@@ -142,14 +142,40 @@ class ApplyMaskJob {
   Profile profile_;
 };
 
-// { ...logits, offsets, indices, targets, options: { temperature, entropy, backend, device, profile } }
-class LogprobsJob {
- public:
-  LogprobsJob(const CallArgs& call, bool async)
+// What both log-prob operations read (the kept rows, one target per row and
+// the sampler's temperature) and report besides their values.
+class TargetRowsJob {
+ protected:
+  TargetRowsJob(const CallArgs& call, bool async)
       : rows_(call, async),
         targets_(call["targets"], rows_.view(), async),
-        temperature_(read_temperature(call, rows_.view().rows)),
-        with_entropy_(read_flag(call, "entropy")) {}
+        temperature_(read_temperature(call, rows_.view().rows)) {}
+
+  // Null when the call failed (the error is set); else the result object with the shared fields.
+  Napi::Object start_result(Napi::Env env, PendingError* error) {
+    if (row_failed(failure_, error)) return Napi::Object();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("targetsOutsideMask", Napi::Number::New(env, static_cast<double>(outside_)));
+    set_profile(env, out, rows_.exec(), profile_);
+    return out;
+  }
+  Profile* profile() { return profile_of(rows_, &profile_); }
+
+  KeptRowsInput rows_;
+  Targets targets_;
+  std::vector<float> temperature_;
+  int64_t outside_ = 0;
+  RowFailure failure_;
+
+ private:
+  Profile profile_;
+};
+
+// { ...logits, offsets, indices, targets, options: { temperature, entropy, backend, device, profile } }
+class LogprobsJob : TargetRowsJob {
+ public:
+  LogprobsJob(const CallArgs& call, bool async)
+      : TargetRowsJob(call, async), with_entropy_(read_flag(call, "entropy")) {}
 
   void run() {
     const int64_t rows = rows_.view().rows;
@@ -157,39 +183,29 @@ class LogprobsJob {
     if (with_entropy_) entropy_.resize(rows);
     failure_ = rows_.backend().masked_logprobs(rows_.rows(), targets_.data(), per_row_view(temperature_),
                                                logprobs_.data(), with_entropy_ ? entropy_.data() : nullptr, &outside_,
-                                               profile_of(rows_, &profile_));
+                                               profile());
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (row_failed(failure_, error)) return env.Undefined();
-    Napi::Object out = Napi::Object::New(env);
+    Napi::Object out = start_result(env, error);
+    if (out.IsEmpty()) return env.Undefined();
     out.Set("logprobs", to_float32_array(env, std::move(logprobs_)));
     if (with_entropy_) out.Set("entropy", to_float32_array(env, std::move(entropy_)));
-    out.Set("targetsOutsideMask", Napi::Number::New(env, static_cast<double>(outside_)));
-    set_profile(env, out, rows_.exec(), profile_);
     return out;
   }
 
  private:
-  KeptRowsInput rows_;
-  Targets targets_;
-  std::vector<float> temperature_;
   bool with_entropy_;
   std::vector<float> logprobs_, entropy_;
-  int64_t outside_ = 0;
-  RowFailure failure_;
-  Profile profile_;
 };
 
 // { ...logits, offsets, indices, targets, gradOutput, options: { temperature, dense, backend, device, profile } }
-class BackwardJob {
+class BackwardJob : TargetRowsJob {
  public:
   BackwardJob(const CallArgs& call, bool async)
-      : rows_(call, async),
-        targets_(call["targets"], rows_.view(), async),
+      : TargetRowsJob(call, async),
         upstream_(read_checked_floats(call["gradOutput"], rows_.view().rows, "gradOutput", "finite",
                                       [](float g) { return std::isfinite(g); })),
-        temperature_(read_temperature(call, rows_.view().rows)),
         dense_(read_flag(call, "dense")) {}
 
   void run() {
@@ -199,8 +215,7 @@ class BackwardJob {
     values_ = HostBuffer(sizeof(float) * (rows_.every_id() ? dense_count : static_cast<size_t>(rows.kept_count)));
     auto* values = values_.as<float>();
     failure_ = rows_.backend().masked_logprobs_backward(rows, targets_.data(), per_row_view(upstream_),
-                                                        per_row_view(temperature_), values, &outside_,
-                                                        profile_of(rows_, &profile_));
+                                                        per_row_view(temperature_), values, &outside_, profile());
     if (failure_.row >= 0 || !dense_ || rows_.every_id()) return;
     dense_values_ = HostBuffer::zeroed(sizeof(float) * dense_count);
     host::scatter_kept(*rows_.backend().host_pool(), rows.kept, logits.rows, logits.vocab, values,
@@ -208,27 +223,20 @@ class BackwardJob {
   }
 
   Napi::Value finish(Napi::Env env, PendingError* error) {
-    if (row_failed(failure_, error)) return env.Undefined();
-    Napi::Object out = Napi::Object::New(env);
+    Napi::Object out = start_result(env, error);
+    if (out.IsEmpty()) return env.Undefined();
     Napi::TypedArray values = to_typed_array(env, std::move(values_), napi_float32_array);
     out.Set("values", values);
     // Every id kept: the values already are the dense [rows, vocab] gradient.
     if (dense_)
       out.Set("dense", rows_.every_id() ? values : to_typed_array(env, std::move(dense_values_), napi_float32_array));
-    out.Set("targetsOutsideMask", Napi::Number::New(env, static_cast<double>(outside_)));
-    set_profile(env, out, rows_.exec(), profile_);
     return out;
   }
 
  private:
-  KeptRowsInput rows_;
-  Targets targets_;
-  std::vector<float> upstream_, temperature_;
+  std::vector<float> upstream_;
   bool dense_;
   HostBuffer values_, dense_values_;
-  int64_t outside_ = 0;
-  RowFailure failure_;
-  Profile profile_;
 };
 
 }  // namespace

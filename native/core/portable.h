@@ -24,45 +24,26 @@
 
 namespace sm {
 
-SM_HD float bits_to_float(uint32_t bits) {
+// The same bits read as another type of the same size: the device's
+// intrinsics, and memcpy on the host (no aliasing rules broken, and compilers
+// turn it into a register move).
 #if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
+#define SM_BIT_CAST(name, to, from, intrinsic) \
+  SM_HD to name(from value) { return static_cast<to>(intrinsic(value)); }
 #else
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
+#define SM_BIT_CAST(name, to, from, intrinsic) \
+  SM_HD to name(from value) { \
+    static_assert(sizeof(to) == sizeof(from)); \
+    to bits; \
+    std::memcpy(&bits, &value, sizeof bits); \
+    return bits; \
+  }
 #endif
-}
-
-SM_HD uint32_t float_to_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  uint32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  return bits;
-#endif
-}
-
-SM_HD double bits_to_double(uint64_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __longlong_as_double(static_cast<long long>(bits));
-#else
-  double d;
-  std::memcpy(&d, &bits, sizeof d);
-  return d;
-#endif
-}
-
-SM_HD uint64_t double_to_bits(double d) {
-#if defined(__CUDA_ARCH__)
-  return static_cast<uint64_t>(__double_as_longlong(d));
-#else
-  uint64_t bits;
-  std::memcpy(&bits, &d, sizeof bits);
-  return bits;
-#endif
-}
+SM_BIT_CAST(bits_to_float, float, uint32_t, __uint_as_float)
+SM_BIT_CAST(float_to_bits, uint32_t, float, __float_as_uint)
+SM_BIT_CAST(bits_to_double, double, uint64_t, __longlong_as_double)
+SM_BIT_CAST(double_to_bits, uint64_t, double, __double_as_longlong)
+#undef SM_BIT_CAST
 
 // One rounding each. On the device the _rn intrinsics are never contracted;
 // on the host, -ffp-contract=off keeps the plain operators single roundings.
