@@ -29,7 +29,7 @@ const sm = require(path.join(__dirname, '..', 'dist'));
 const { addon } = require(path.join(__dirname, '..', 'dist', 'native'));
 const cases = require('./parity-cases');
 const trainer = require('./gpu-check-trainer');
-const { median, table } = require('./bench/util');
+const { kernelTarget, median, table } = require('./bench/util');
 const { errorFields } = require('./shared');
 
 const started = Date.now();
@@ -119,7 +119,6 @@ function markdown() {
 }
 
 function benchRow(b) {
-  const met = b.kernelUs === undefined ? 'not measured' : b.kernelUs <= b.target ? 'met' : 'missed';
   return {
     B: b.B,
     V: b.V,
@@ -131,7 +130,7 @@ function benchRow(b) {
     'upload ms': b.uploadMs,
     'one read µs': b.oneReadUs,
     'kernel / read': b.ratio,
-    target: b.target ? `≤ ${b.target} µs: ${met}` : '',
+    target: kernelTarget(b),
     'CPU ms': b.cpuMs,
   };
 }

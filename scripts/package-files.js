@@ -51,4 +51,4 @@ function packageFileProblems(files, { prebuilds }) {
   return problems;
 }
 
-module.exports = { packageFileProblems };
+module.exports = { packageFileProblems, required };

@@ -30,4 +30,17 @@ function table(rows) {
   return lines.join('\n');
 }
 
-module.exports = { median, timeIt, table };
+/** A bench row's target and met columns: a ratio to `baseline` of at most `target` (none: both empty). */
+function targetColumns(ratio, target, baseline) {
+  if (!target) return { target: '', met: '' };
+  return { target: `<= ${target}x ${baseline}`, met: ratio <= target ? 'yes' : 'NO' };
+}
+
+/** A GPU-check row's target column: its kernel time (kernelUs) against a target in µs. */
+function kernelTarget({ kernelUs, target }) {
+  if (!target) return '';
+  const met = kernelUs === undefined ? 'not measured' : kernelUs <= target ? 'met' : 'missed';
+  return `≤ ${target} µs: ${met}`;
+}
+
+module.exports = { median, timeIt, table, targetColumns, kernelTarget };
