@@ -178,36 +178,23 @@ function loadPrebuild(tried: string[]): Loaded | undefined {
   return choosePrebuild(prebuildFlavours(), host, tried);
 }
 
+/** The addon in `file`, which is either a source build or named by the environment. */
+function loadFile(file: string, binaryOrigin: 'source build' | 'SAMPLING_MASK_ADDON', binaryReason: string): Loaded {
+  const addon = requireAddon(file);
+  return { addon, loaded: { binary: flavourOf(addon, file), binaryOrigin, binaryPath: file, binaryReason } };
+}
+
 /** Loads the addon (see the top of this file) and says which binary it is and why. */
 export function loadNativeAddon(): Loaded {
   const explicit = process.env.SAMPLING_MASK_ADDON;
   if (explicit) {
-    const file = path.resolve(explicit);
-    const addon = requireAddon(file);
-    return {
-      addon,
-      loaded: {
-        binary: flavourOf(addon, file),
-        binaryOrigin: 'SAMPLING_MASK_ADDON',
-        binaryPath: file,
-        binaryReason: 'named by SAMPLING_MASK_ADDON',
-      },
-    };
+    return loadFile(path.resolve(explicit), 'SAMPLING_MASK_ADDON', 'named by SAMPLING_MASK_ADDON');
   }
   const tried: string[] = [];
   const built = path.join(packageRoot, 'build', 'Release', 'sampling_mask.node');
   if (fs.existsSync(built)) {
     try {
-      const addon = requireAddon(built);
-      return {
-        addon,
-        loaded: {
-          binary: flavourOf(addon, built),
-          binaryOrigin: 'source build',
-          binaryPath: built,
-          binaryReason: 'built from source on this host',
-        },
-      };
+      return loadFile(built, 'source build', 'built from source on this host');
     } catch (error) {
       tried.push(describeLoadError(built, error));
     }

@@ -390,24 +390,14 @@ export function writeRolloutsSafetensors(
   const tensors = maskTensors(all, padded);
   const requestOffsets = requestRows(checked);
   tensors.request_offsets = { dtype: 'I32', shape: [requestOffsets.length], data: requestOffsets };
-  if (layout.hasTokens)
-    tensors.tokens = {
-      dtype: 'I32',
-      shape: [all.rows],
-      data: joined(
-        checked.map((r) => r.tokens),
-        Int32Array,
-      ).values,
-    };
-  if (layout.hasLogprobs)
-    tensors.logprobs = {
-      dtype: 'F32',
-      shape: [all.rows],
-      data: joined(
-        checked.map((r) => r.logprobs),
-        Float32Array,
-      ).values,
-    };
+  if (layout.hasTokens) {
+    const tokens = checked.map((r) => r.tokens);
+    tensors.tokens = { dtype: 'I32', shape: [all.rows], data: joined(tokens, Int32Array).values };
+  }
+  if (layout.hasLogprobs) {
+    const logprobs = checked.map((r) => r.logprobs);
+    tensors.logprobs = { dtype: 'F32', shape: [all.rows], data: joined(logprobs, Float32Array).values };
+  }
   if (layout.hasPrompt) {
     const prompts = joined(
       checked.map((r) => r.promptIds),

@@ -4,8 +4,7 @@
 // recorder, masks straight from mask(), and a plain form to compare records by.
 import { MaskRecorder, SamplingMask, mask, type RolloutRecord, type RequestId } from '../lib';
 import { ReferenceRecorder } from './carry-reference';
-import { randomIds, rng } from './helpers';
-import { firstDifference } from './helpers';
+import { firstDifference, randomIds, rng } from './helpers';
 
 export interface PlainRecord {
   id: RequestId;
@@ -140,4 +139,13 @@ export function maskedRecords(seed: number, vocab: number, requests: number, ste
     const m = source.slice(r * steps, (r + 1) * steps);
     return { id: `m${r}`, mask: m, tokens: Int32Array.from({ length: steps }, (_, s) => m.row(s)[0]) };
   });
+}
+
+/** Two one-row records whose request ids mix a string with a number (`second`): no writer takes them. */
+export function mixedIdRecords(second: number): RolloutRecord[] {
+  const m = SamplingMask.fromLists([[1]], 10);
+  return [
+    { id: 'a', mask: m },
+    { id: second, mask: m },
+  ];
 }

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { SamplingMask, readRolloutsParquet, writeRolloutsParquet, type RolloutRecord } from '../lib';
 import { rng } from './helpers';
-import { expectSameRecords, flippedOutcomes, maskedRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
+import { expectSameRecords, flippedOutcomes, maskedRecords, mixedIdRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
 import { thrown } from './helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sm-parquet-'));
@@ -74,23 +74,16 @@ describe('DuckDB reads what we write', () => {
       expect(Buffer.from(Int32Array.from(row.ids as number[]).buffer).equals(Buffer.from(r.mask.indices.slice().buffer))).toBe(true);
     });
     const schema = await query(`SELECT name, type, converted_type FROM parquet_schema('${file}')`);
+    // A Parquet LIST column: the column, its repeated group and the element.
+    const list = (name: string, element: (string | null)[][]) => [[name, null, 'LIST'], ['list', null, null], ...element];
+    const int32s = [['item', 'INT32', null]];
     expect(schema.map((s) => [s.name, s.type, s.converted_type])).toEqual([
       ['arrow_schema', null, null],
       ['request_id', 'INT64', null],
-      ['prompt_ids', null, 'LIST'],
-      ['list', null, null],
-      ['item', 'INT32', null],
-      ['token_ids', null, 'LIST'],
-      ['list', null, null],
-      ['item', 'INT32', null],
-      ['logprobs', null, 'LIST'],
-      ['list', null, null],
-      ['item', 'FLOAT', null],
-      ['sampling_mask', null, 'LIST'],
-      ['list', null, null],
-      ['item', null, 'LIST'],
-      ['list', null, null],
-      ['item', 'INT32', null],
+      ...list('prompt_ids', int32s),
+      ...list('token_ids', int32s),
+      ...list('logprobs', [['item', 'FLOAT', null]]),
+      ...list('sampling_mask', list('item', int32s)),
       ['reward', 'DOUBLE', null],
       ['env', 'BYTE_ARRAY', 'UTF8'],
       ['done', 'BOOLEAN', null],
@@ -156,15 +149,10 @@ describe('we read what DuckDB writes', () => {
       code: 'ERR_SM_INVALID_ROLLOUT',
       argument: 'request_id',
     });
-    const m = SamplingMask.fromLists([[1]], 10);
-    expect(
-      thrown(() =>
-        writeRolloutsParquet([
-          { id: 'a', mask: m },
-          { id: 2, mask: m },
-        ]),
-      ),
-    ).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'records[1].id' });
+    expect(thrown(() => writeRolloutsParquet(mixedIdRecords(2)))).toMatchObject({
+      code: 'ERR_SM_INVALID_ARG_TYPE',
+      argument: 'records[1].id',
+    });
   });
 });
 

@@ -6,7 +6,7 @@ import {
   writeRolloutsSafetensors,
   type RolloutRecord,
 } from '../lib';
-import { expectSameRecords, flippedOutcomes, maskedRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
+import { expectSameRecords, flippedOutcomes, maskedRecords, mixedIdRecords, outcome, simulatedRollout, untyped } from './formats-fixtures';
 import { thrown } from './helpers';
 
 // A file framed by hand from the specification: u64 little-endian header
@@ -366,14 +366,10 @@ describe('bad mask sets get a clear error, nothing half-read', () => {
 
   test('a writer given a request id of the wrong type writes nothing', () => {
     const m = SamplingMask.fromLists([[1]], 10);
-    expect(
-      thrown(() =>
-        writeRolloutsSafetensors([
-          { id: 'a', mask: m },
-          { id: 1, mask: m },
-        ]),
-      ),
-    ).toMatchObject({ code: 'ERR_SM_INVALID_ARG_TYPE', argument: 'records[1].id' });
+    expect(thrown(() => writeRolloutsSafetensors(mixedIdRecords(1)))).toMatchObject({
+      code: 'ERR_SM_INVALID_ARG_TYPE',
+      argument: 'records[1].id',
+    });
     expect(thrown(() => writeRolloutsSafetensors([{ id: NaN, mask: m }]))).toMatchObject({
       code: 'ERR_SM_INVALID_ARG_TYPE',
       argument: 'records[0].id',

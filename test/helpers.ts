@@ -3,6 +3,7 @@
 // capture, the accuracy bounds the README states, the CUDA suites'
 // explicit skip, and sample()'s keys and token-in-mask check. The PRNG, the encoders and the error fields come from
 // scripts/shared.js, which the benchmarks and the GPU check use too.
+import { spawnSync, type SpawnSyncReturns } from 'child_process';
 import { backendInfo, SamplingMask, type DType, type Tensor } from '../lib';
 import { errorFields, f32ToBf16, rng, type ErrorFields } from '../scripts/shared';
 
@@ -304,3 +305,28 @@ export function randomKeys(rng: Rng, rows: number): Keys {
     step: Array.from({ length: rows }, () => rng.int(0, 0xffffffff)),
   };
 }
+
+/** `node script manifest` in a child per CPU kernel variant the tests force (SAMPLING_MASK_CPU_ISA), baseline first. */
+export function spawnPerIsa(script: string, manifest: string): { isa: string; child: SpawnSyncReturns<string> }[] {
+  return ['baseline', 'avx2', 'avx512'].map((isa) => ({
+    isa,
+    child: spawnSync(process.execPath, [script, manifest], {
+      env: { ...process.env, SAMPLING_MASK_CPU_ISA: isa },
+      maxBuffer: 1 << 28,
+      encoding: 'utf8',
+    }),
+  }));
+}
+
+/** [rows, vocab] of the trainer tests' random batches, from a one-id vocabulary to rows of thousands. */
+export const trainerShapes: readonly (readonly [number, number])[] = [
+  [1, 1],
+  [3, 1],
+  [5, 7],
+  [20, 64],
+  [40, 100],
+  [25, 900],
+  [30, 1000],
+  [6, 5000],
+  [4, 6000],
+];

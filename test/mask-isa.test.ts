@@ -2,12 +2,11 @@
 // against the reference. The variant is picked once per process, so each runs
 // in a child process capped with SAMPLING_MASK_CPU_ISA; variants the machine
 // lacks fall back to the best it has, which is then tested twice.
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { DType, MaskOptions } from '../lib';
-import { bitsOf, dtypes, encode, errorFields, logitsBatch, maskedBits, Rng } from './helpers';
+import { bitsOf, dtypes, encode, errorFields, logitsBatch, maskedBits, Rng, spawnPerIsa } from './helpers';
 import { referenceMask } from './reference';
 
 interface Case {
@@ -90,12 +89,7 @@ test('baseline, AVX2 and AVX-512 kernels all keep what the reference keeps', () 
     });
     const script = path.join(__dirname, 'fixtures', 'isa-masks.js');
     const ran = new Set<string>();
-    for (const isa of ['baseline', 'avx2', 'avx512']) {
-      const child = spawnSync(process.execPath, [script, manifest], {
-        env: { ...process.env, SAMPLING_MASK_CPU_ISA: isa },
-        maxBuffer: 1 << 28,
-        encoding: 'utf8',
-      });
+    for (const { child } of spawnPerIsa(script, manifest)) {
       expect(child.stderr).toBe('');
       expect(child.status).toBe(0);
       const out = JSON.parse(child.stdout) as { isa: string; results: ChildResult[] };

@@ -12,7 +12,6 @@
 // CPU kernel variant (baseline, AVX2, AVX-512). Trainer cases check native
 // against the float64 reference (trainer-reference.ts) and the exact values
 // the rule's own exp and sums give.
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -29,7 +28,7 @@ import {
   smallestTotalKeepingSecond,
   valuesWeighing,
 } from './boundary-rows';
-import { bitsToF32, encode, f32Bits, thrown, type CaughtError } from './helpers';
+import { bitsToF32, encode, f32Bits, spawnPerIsa, thrown, type CaughtError } from './helpers';
 
 type ErrorFields = Partial<CaughtError>;
 import { fixedWeight, packageLog, referenceMask } from './reference';
@@ -605,12 +604,7 @@ test('every CPU kernel variant (baseline, AVX2, AVX-512) decides every boundary 
     const script = path.join(__dirname, 'fixtures', 'isa-calls.js');
     const problems: string[] = [];
     const ran = new Set<string>();
-    for (const isa of ['baseline', 'avx2', 'avx512']) {
-      const child = spawnSync(process.execPath, [script, manifest], {
-        env: { ...process.env, SAMPLING_MASK_CPU_ISA: isa },
-        maxBuffer: 1 << 28,
-        encoding: 'utf8',
-      });
+    for (const { isa, child } of spawnPerIsa(script, manifest)) {
       if (child.status !== 0) {
         problems.push(`${isa}: exit ${child.status} ${child.signal ?? ''} ${child.stderr}`);
         continue;

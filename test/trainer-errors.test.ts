@@ -63,36 +63,19 @@ describe('bad input to the trainer operations gives typed errors naming the argu
           argument: 'mask',
         });
         expectError(() => run(logits(), maskOf([[1]], V), targets(), {}), { code: 'ERR_SM_INVALID_MASK', argument: 'mask' });
-        expectError(
-          () =>
-            run(
-              logits(),
-              tampered((o) => (o[0] = 1)),
-              targets(),
-              {},
-            ),
-          { code: 'ERR_SM_INVALID_MASK', argument: 'mask.offsets' },
-        );
-        expectError(
-          () =>
-            run(
-              logits(),
-              tampered((o) => (o[1] = 5)),
-              targets(),
-              {},
-            ),
-          { code: 'ERR_SM_INVALID_MASK', argument: 'mask.offsets', row: 1 },
-        );
-        expectError(
-          () =>
-            run(
-              logits(),
-              tampered((o) => (o[2] = 3)),
-              targets(),
-              {},
-            ),
-          { code: 'ERR_SM_INVALID_MASK', argument: 'mask.offsets' },
-        );
+        // Offsets [0, 2, 4] made to start at 1, to run past the ids, or to end before them.
+        const badOffsets: [(offsets: Int32Array) => void, { row?: number }][] = [
+          [(o) => (o[0] = 1), {}],
+          [(o) => (o[1] = 5), { row: 1 }],
+          [(o) => (o[2] = 3), {}],
+        ];
+        for (const [change, fields] of badOffsets) {
+          expectError(() => run(logits(), tampered(change), targets(), {}), {
+            code: 'ERR_SM_INVALID_MASK',
+            argument: 'mask.offsets',
+            ...fields,
+          });
+        }
         for (const [position, id, row] of [
           [1, 1, 0], // repeated id
           [1, 0, 0], // descending

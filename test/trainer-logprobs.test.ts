@@ -1,5 +1,16 @@
 import { applyMask, mask as computeMask, maskedLogprobs, maskedLogprobsAsync, setThreads, backendInfo, type DType } from '../lib';
-import { dtypes, entropyBound, logprobBound, maskOf, randomIds, randomLogits, rng, tensorOf, type LogitsCase } from './helpers';
+import {
+  dtypes,
+  entropyBound,
+  logprobBound,
+  maskOf,
+  randomIds,
+  randomLogits,
+  rng,
+  tensorOf,
+  trainerShapes,
+  type LogitsCase,
+} from './helpers';
 import { everyId, referenceRow, rowValues } from './trainer-reference';
 
 interface Case {
@@ -37,13 +48,7 @@ describe('maskedLogprobs against the float64 reference', () => {
   for (const dtype of dtypes) {
     test(`${dtype}: random rows, masks and temperatures, within the stated bound`, () => {
       const next = rng(dtype.length * 7919);
-      for (const [rows, vocab] of [
-        [1, 1],
-        [5, 7],
-        [40, 100],
-        [30, 1000],
-        [6, 5000],
-      ]) {
+      for (const [rows, vocab] of trainerShapes) {
         for (const opts of [{}, { zipf: true }, { negInfRate: 0.2 }, { scale: 30 }, { scale: 100 }, { scale: 0.3 }]) {
           const c = randomCase(next, rows, vocab, dtype, opts);
           withFiniteKept(c);
