@@ -7,7 +7,8 @@
     "werror%": 0,
   },
   "target_defaults": {
-    "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-fast-math", "-fexceptions", "-Wall", "-Wextra", "-Wno-psabi"],
+    "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fno-fast-math", "-fexceptions", "-Wall", "-Wextra", "-Wno-psabi",
+                  "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
     "cflags_cc!": ["-fno-exceptions"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
@@ -31,6 +32,7 @@
           "sources": ["native/glibc/pins.S", "native/glibc/compat.cpp"],
           "ldflags": [
             "-static-libstdc++",
+            "-Wl,--exclude-libs,ALL",
             "<!@(node -p \"require('fs').readFileSync('native/glibc/pins.S', 'utf8').match(/^(PIN|WRAPPED) \\\\w+/gm).map(l => '-Wl,--wrap=' + l.split(' ')[1]).join(' ')\")",
           ],
           "libraries": ["-Wl,--push-state,--no-as-needed", "-l:libpthread.so.0", "-l:libdl.so.2", "-Wl,--pop-state"],
