@@ -40,6 +40,27 @@ class Segments {
   ThreadPool* pool_;
 };
 
+// Whether the first pass keeps the candidates for the k largest (top-k
+// applies and may remove something).
+bool gathers_top_k(const RowParams& p, int64_t vocab) { return !is_greedy(p) && p.top_k > 0 && p.top_k < vocab; }
+
+// Whether a batch of fewer rows than threads is worth spreading over the
+// pool, each row in segments: waking the threads and merging their segments
+// costs tens of microseconds, which a row that is only read once (top-k,
+// min-p, greedy, or every id kept) repays only when it is long; a row whose
+// every survivor is weighed for top-p (an exp per logit) repays it from
+// kSplitVocab on.
+bool split_rows_over_threads(const BatchParams& params, int64_t rows, int64_t vocab, int threads) {
+  constexpr int64_t kSplitVocab = 8192, kSplitReadOnlyVocab = int64_t{1} << 20;
+  if (rows >= threads || vocab < kSplitVocab) return false;
+  if (vocab >= kSplitReadOnlyVocab) return true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowParams p = params.row(r);
+    if (!is_greedy(p) && top_p_active(p) && (!gathers_top_k(p, vocab) || p.order == FilterOrder::kJoint)) return true;
+  }
+  return false;
+}
+
 template <class S>
 int64_t first_invalid(const typename S::Stored* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
@@ -192,7 +213,7 @@ class RowMasker {
 
  private:
   RowOutcome cut_row(const RowParams& p) {
-    const bool gather_top = !is_greedy(p) && p.top_k > 0 && p.top_k < vocab_;
+    const bool gather_top = gathers_top_k(p, vocab_);
     const int64_t n_seg = segments_.count();
     std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
     std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
@@ -320,7 +341,7 @@ class RowMasker {
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
       IdArena& arena = arena_for(call_);
       const size_t start = arena.ids.size();
-      arena.ids.resize(start + n);
+      arena.ids.resize(start + n + kStoreSlack);
       const int64_t count = kernels_.emit_at_least(row_ + b, n, cut, static_cast<int32_t>(b), arena.ids.data() + start);
       arena.ids.resize(start + count);
       out.pieces[s] = IdPiece{&arena, start, static_cast<size_t>(count)};
@@ -434,8 +455,8 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   const uint64_t call = ++calls;
   const int64_t rows = logits.rows, vocab = logits.vocab;
   auto* base = static_cast<Stored*>(logits.data);
-  // Few rows: spread each row over the threads; many rows: a row per task.
-  const bool split_rows = rows < pool.threads() && vocab >= 8192;
+  // Few rows: spread each row over the threads where that pays; else a row per task.
+  const bool split_rows = split_rows_over_threads(params, rows, vocab, pool.threads());
   const Segments segments(vocab, split_rows ? 4 * pool.threads() : 1, split_rows ? &pool : nullptr);
   auto for_rows = [&](const std::function<void(int64_t)>& fn) {
     if (split_rows) {

@@ -14,6 +14,10 @@
 
 namespace sm::cpu {
 
+// How far past the entries they report the gathering passes may write: a
+// block's stores are as wide as the widest ISA variant's 16 lanes.
+constexpr int64_t kStoreSlack = 16;
+
 struct ScanResult {
   float max;
   bool has_invalid;  // NaN or +inf somewhere
@@ -41,7 +45,8 @@ struct RowKernels {
   // Moves the values in [lo, hi) of values[0, n), and their ids when ids is
   // not null, to the front in order (in place); returns how many.
   int64_t (*compact_between)(float* values, int32_t* ids, int64_t n, float lo, float hi);
-  // Writes first_id + i for every i with x[i] >= cut, ascending; returns the count.
+  // Writes first_id + i for every i with x[i] >= cut, ascending; returns the
+  // count. out needs room for n + kStoreSlack ids.
   int64_t (*emit_at_least)(const Stored* x, int64_t n, float cut, int32_t first_id, int32_t* out);
 };
 

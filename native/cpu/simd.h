@@ -31,19 +31,43 @@ typedef float FloatVec __attribute__((vector_size(4 * kLanes)));
 typedef int32_t IntVec __attribute__((vector_size(4 * kLanes)));
 typedef uint32_t UintVec __attribute__((vector_size(4 * kLanes)));
 typedef uint16_t HalfVec __attribute__((vector_size(2 * kLanes)));
-typedef int64_t Int64Vec __attribute__((vector_size(8 * kLanes)));
 typedef float HalfFloatVec __attribute__((vector_size(2 * kLanes)));
 typedef int64_t HalfInt64Vec __attribute__((vector_size(4 * kLanes)));  // one register of int64 lanes
 
-// Exact integer sums of f32 lanes that hold integers below 2^63, kept as two
+// Lanes holding non-negative values below 2^52, truncated to int64, in two
+// register-sized halves (lanes [0, kLanes/2) and the rest). AVX2 has no
+// float-to-int64 conversion, and the generic one goes lane by lane; so there
+// the lanes are widened to double (exact), truncated, and each integer t read
+// from the significand of t + 2^52 (exact below 2^52).
+inline void to_int64_halves(FloatVec v, HalfInt64Vec* low, HalfInt64Vec* high) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+  __m256 x;
+  std::memcpy(&x, &v, sizeof x);
+  const __m256d two_52 = _mm256_set1_pd(4503599627370496.0);
+  const auto half = [&](__m128 h) {
+    const __m256d t = _mm256_round_pd(_mm256_cvtps_pd(h), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    return _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(t, two_52)), _mm256_castpd_si256(two_52));
+  };
+  const __m256i lo = half(_mm256_castps256_ps128(x)), hi = half(_mm256_extractf128_ps(x, 1));
+  std::memcpy(low, &lo, sizeof lo);
+  std::memcpy(high, &hi, sizeof hi);
+#else
+  HalfFloatVec half[2];
+  std::memcpy(half, &v, sizeof half);
+  *low = __builtin_convertvector(half[0], HalfInt64Vec);
+  *high = __builtin_convertvector(half[1], HalfInt64Vec);
+#endif
+}
+
+// Exact integer sums of truncated f32 lanes below 2^52, kept as two
 // register-sized halves: a 16 x int64 vector would live on the stack.
 struct LaneIntegerSums {
   HalfInt64Vec low{}, high{};
   void add(FloatVec v) {
-    HalfFloatVec half[2];
-    std::memcpy(half, &v, sizeof half);
-    low += __builtin_convertvector(half[0], HalfInt64Vec);
-    high += __builtin_convertvector(half[1], HalfInt64Vec);
+    HalfInt64Vec lo, hi;
+    to_int64_halves(v, &lo, &hi);
+    low += lo;
+    high += hi;
   }
   uint64_t total() const {
     uint64_t sum = 0;
@@ -126,8 +150,31 @@ inline void for_each_lane(Mask m, const Fn& fn) {
   for (uint32_t bits = lane_bits(m); bits != 0; bits &= bits - 1) fn(__builtin_ctz(bits));
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// For each 8-lane mask, the indices of its true lanes in ascending order, one
+// byte each (the rest 0): a permutation that packs those lanes to the front.
+struct PackTable {
+  uint64_t lanes[256];
+};
+constexpr PackTable make_pack_table() {
+  PackTable table{};
+  for (uint32_t m = 0; m < 256; ++m) {
+    int packed = 0;
+    for (uint32_t j = 0; j < 8; ++j)
+      if ((m >> j) & 1u) table.lanes[m] |= static_cast<uint64_t>(j) << (8 * packed++);
+  }
+  return table;
+}
+inline constexpr PackTable kPackTable = make_pack_table();
+inline __m256i pack_permutation(uint32_t bits) {
+  return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(kPackTable.lanes[bits])));
+}
+#endif
+
 // Stores the true lanes of v contiguously at out, in lane order; returns how
-// many. Branch-free with AVX-512; a short loop elsewhere.
+// many. Branch-free with AVX-512 and AVX2 (a mispredicted branch per block
+// would cost more than the stores): AVX2 stores all kLanes lanes, so out must
+// have room for kLanes values, those past the count being scratch.
 inline int compress_store(Mask m, Lanes v, float* out) {
 #if defined(__AVX512F__)
   const __mmask16 k = static_cast<__mmask16>(lane_bits(m));
@@ -135,6 +182,12 @@ inline int compress_store(Mask m, Lanes v, float* out) {
   std::memcpy(&x, &v.v, sizeof x);
   _mm512_mask_compressstoreu_ps(out, k, x);
   return __builtin_popcount(k);
+#elif defined(__AVX2__)
+  const uint32_t bits = lane_bits(m);
+  __m256 x;
+  std::memcpy(&x, &v.v, sizeof x);
+  _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(x, pack_permutation(bits)));
+  return __builtin_popcount(bits);
 #else
   int count = 0;
   for_each_lane(m, [&](int j) { out[count++] = v.v[j]; });
@@ -150,6 +203,12 @@ inline int compress_store(Mask m, IntVec v, int32_t* out) {
   std::memcpy(&x, &v, sizeof x);
   _mm512_mask_compressstoreu_epi32(out, k, x);
   return __builtin_popcount(k);
+#elif defined(__AVX2__)
+  const uint32_t bits = lane_bits(m);
+  __m256i x;
+  std::memcpy(&x, &v, sizeof x);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(x, pack_permutation(bits)));
+  return __builtin_popcount(bits);
 #else
   int count = 0;
   for_each_lane(m, [&](int j) { out[count++] = v[j]; });
@@ -165,6 +224,11 @@ inline int compress_store_indices(Mask m, int32_t first, int32_t* out) {
                                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   _mm512_mask_compressstoreu_epi32(out, k, ids);
   return __builtin_popcount(k);
+#elif defined(__AVX2__)
+  const uint32_t bits = lane_bits(m);  // the permutation is the packed lane indices themselves
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
+                      _mm256_add_epi32(_mm256_set1_epi32(first), pack_permutation(bits)));
+  return __builtin_popcount(bits);
 #else
   int count = 0;
   for_each_lane(m, [&](int j) { out[count++] = first + j; });
