@@ -13,9 +13,10 @@ async function main() {
   const only = process.argv.slice(2);
   const modules = fs
     .readdirSync(dir)
-    .filter((f) => f.endsWith('.js') && f !== 'util.js')
+    .filter((f) => f.endsWith('.js'))
     .map((f) => require(path.join(dir, f)))
-    .filter((m) => only.length === 0 || only.includes(m.name));
+    // Helper modules (digests, addon-at) run nothing themselves.
+    .filter((m) => typeof m.run === 'function' && (only.length === 0 || only.includes(m.name)));
   const outDir = path.join(__dirname, '..', 'bench-results');
   fs.mkdirSync(outDir, { recursive: true });
   const results = {};

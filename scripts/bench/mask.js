@@ -1,11 +1,16 @@
 'use strict';
 // mask() on the CPU against baselines run in the same process on the same
-// threads: one read of the logits (a vectorized summing pass) and a
-// straightforward sort-based implementation of the same rule (std::sort per row).
+// threads: one read of the logits (a vectorized summing pass), a
+// straightforward sort-based implementation of the same rule (std::sort per
+// row), and the addon as it was before the CPU work of issue 14 (built once
+// from git by addon-at.js; SAMPLING_MASK_BENCH_BEFORE names another revision).
 const sm = require('../..');
 const { addon } = require('../../dist/native');
 const { encode, rng } = require('../shared');
 const { targetColumns } = require('./util');
+const { addonAt } = require('./addon-at');
+
+const beforeRevision = process.env.SAMPLING_MASK_BENCH_BEFORE || 'a99d7ed61c8b6796b7a01898395861e02ae69fd2';
 
 function normalLogits(rows, vocab, sigma, seed) {
   const next = rng(seed);
@@ -37,45 +42,55 @@ function zipfLogits(rows, vocab, seed) {
   return x;
 }
 
+// The name of a case's parameters, e.g. "topK=50 topP=0.9".
+const paramsName = (params) =>
+  Object.entries(params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+
 async function run({ timeIt }) {
   const threads = sm.backendInfo().threads;
+  const before = addonAt(beforeRevision);
+  if (!before.addon) console.log(`(no "before" columns: ${before.reason})`);
+  // The addon before, on the same call; '' where it is not available.
+  const timeBefore = async (call, options) => (before.addon ? timeIt(() => before.addon.mask(call), options) : '');
   const rows = [];
   const B = 64;
   const V = 128256;
   const normal = normalLogits(B, V, 3, 1);
   const zipf = zipfLogits(B, V, 2);
   const cases = [
-    { name: 'topK=50 topP=0.9', logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, target: 1.5, sort: true },
-    { name: 'topK=50', logits: normal, dist: 'N(0,3)', params: { topK: 50 }, target: 1.5 },
-    { name: 'topP=0.9', logits: normal, dist: 'N(0,3)', params: { topP: 0.9 }, target: 6 },
-    { name: 'topP=0.9', logits: zipf, dist: 'zipf', params: { topP: 0.9 }, target: 4 },
-    { name: 'minP=0.05 topK=50 topP=0.9 T=0.7', logits: zipf, dist: 'zipf', params: { minP: 0.05, topK: 50, topP: 0.9, temperature: 0.7 } },
+    { logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, target: 1.5, sort: true },
+    { logits: normal, dist: 'N(0,3)', params: { topK: 50 }, target: 1.5 },
+    { logits: normal, dist: 'N(0,3)', params: { topP: 0.9 }, target: 6 },
+    { logits: zipf, dist: 'zipf', params: { topP: 0.9 }, target: 4 },
+    { logits: zipf, dist: 'zipf', params: { minP: 0.05, topK: 50, topP: 0.9, temperature: 0.7 } },
   ];
   for (const dtype of ['float32', 'bfloat16']) {
     for (const c of cases) {
       const data = dtype === 'float32' ? c.logits : encode(c.logits, dtype);
-      const tensor = { data, shape: [B, V], dtype };
-      const readMs = await timeIt(() => addon.baselines.readOnce({ data, dtype, rows: B, vocab: V }));
-      const ms = await timeIt(() => sm.mask(tensor, c.params));
+      const call = { data, dtype, rows: B, vocab: V };
+      const readMs = await timeIt(() => addon.baselines.readOnce(call));
+      const ms = await timeIt(() => sm.mask({ data, shape: [B, V], dtype }, c.params));
+      const beforeMs = await timeBefore({ ...call, options: c.params });
       const row = {
-        case: c.name,
+        case: paramsName(c.params),
         dist: c.dist,
         dtype,
         B,
         V,
         threads,
-        ms,
         readMs,
+        ms,
         xRead: ms / readMs,
+        beforeMs,
+        beforeXRead: beforeMs && beforeMs / readMs,
         ...targetColumns(ms / readMs, c.target, 'read'),
         sortMs: '',
         xFasterThanSort: '',
       };
       if (c.sort) {
-        const sortMs = await timeIt(() => addon.baselines.sortBasedMask({ data, dtype, rows: B, vocab: V, options: c.params }), {
-          repeats: 3,
-          warmup: 1,
-        });
+        const sortMs = await timeIt(() => addon.baselines.sortBasedMask({ ...call, options: c.params }), { repeats: 3, warmup: 1 });
         Object.assign(row, { sortMs, xFasterThanSort: sortMs / ms });
         row.target += ', >= 200x sort';
         if (sortMs / ms < 200) row.met = 'NO';
@@ -83,30 +98,36 @@ async function run({ timeIt }) {
       rows.push(row);
     }
   }
-  // One long row: split across the threads, compared with one thread.
+  // One long row: split across the threads or not (the addon decides), against one thread.
   const V1 = 151936;
   const single = normalLogits(1, V1, 3, 3);
-  for (const params of [{ topK: 50, topP: 0.9 }, { topP: 0.9 }]) {
+  const call = { data: single, dtype: 'float32', rows: 1, vocab: V1 };
+  const readMs = await timeIt(() => addon.baselines.readOnce(call), { repeats: 21 });
+  for (const params of [{ topK: 50, topP: 0.9 }, { topK: 50 }, { topP: 0.9 }]) {
     const tensor = { data: single, shape: [1, V1], dtype: 'float32' };
-    const ms = await timeIt(() => sm.mask(tensor, params), { repeats: 21 });
+    const repeats = { repeats: 21 };
+    const ms = await timeIt(() => sm.mask(tensor, params), repeats);
+    const beforeMs = await timeBefore({ ...call, options: params }, repeats);
     sm.setThreads(1);
-    const oneThreadMs = await timeIt(() => sm.mask(tensor, params), { repeats: 21 });
+    before.addon?.setThreads(1);
+    const oneThreadMs = await timeIt(() => sm.mask(tensor, params), repeats);
+    const beforeOneThreadMs = await timeBefore({ ...call, options: params }, repeats);
     sm.setThreads(threads);
-    const readMs = await timeIt(() => addon.baselines.readOnce({ data: single, dtype: 'float32', rows: 1, vocab: V1 }), { repeats: 21 });
+    before.addon?.setThreads(threads);
     rows.push({
-      case: `B=1 ${Object.entries(params)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
+      case: `B=1 ${paramsName(params)}`,
       dist: 'N(0,3)',
       dtype: 'float32',
       B: 1,
       V: V1,
       threads,
-      ms,
       readMs,
+      ms,
       xRead: ms / readMs,
-      target: `split over ${threads} threads`,
-      met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread`,
+      beforeMs,
+      beforeXRead: beforeMs && beforeMs / readMs,
+      target: `never slower than 1 thread`,
+      met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread${beforeMs ? ` (before: ${(beforeOneThreadMs / beforeMs).toFixed(2)}x)` : ''}`,
       sortMs: '',
       xFasterThanSort: '',
     });
