@@ -145,6 +145,7 @@ export interface NativeAddon {
   /** Reference points for `npm run bench`; not part of the package API. */
   baselines: {
     readOnce(call: NativeLogits): number;
+    weighOnce(call: NativeLogits): number;
     sortBasedMask(call: NativeLogits & { options: unknown }): number;
   };
   setThreads(threads: number): number;

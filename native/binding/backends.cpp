@@ -151,6 +151,11 @@ Napi::Value read_once(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::read_once(logits.view));
 }
 
+Napi::Value weigh_once(const Napi::CallbackInfo& info) {
+  const LogitsArg logits = read_logits(CallArgs(info));
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::weigh_once(logits.view)));
+}
+
 Napi::Value sort_based_mask(const Napi::CallbackInfo& info) {
   const CallArgs call(info);
   const LogitsArg logits = read_logits(call);
@@ -225,6 +230,7 @@ void register_backends(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaCopyBandwidth", Napi::Function::New(env, run_sync<BandwidthJob>, "cudaCopyBandwidth"));
   Napi::Object baselines = Napi::Object::New(env);
   baselines.Set("readOnce", Napi::Function::New(env, guarded<read_once>, "readOnce"));
+  baselines.Set("weighOnce", Napi::Function::New(env, guarded<weigh_once>, "weighOnce"));
   baselines.Set("sortBasedMask", Napi::Function::New(env, guarded<sort_based_mask>, "sortBasedMask"));
   exports.Set("baselines", baselines);
 }

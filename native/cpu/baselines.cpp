@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu_backend.h"
+#include "row_kernels.h"
 
 namespace sm::cpu {
 namespace {
@@ -73,6 +74,29 @@ double read_once(const LogitsView& logits) {
   double total = 0.0;
   for (double s : sums) total += s;
   return total;
+}
+
+uint64_t weigh_once(const LogitsView& logits) {
+  std::atomic<uint64_t> total{0};
+  with_storage(logits.dtype, [&](auto storage) {
+    using S = decltype(storage);
+    pool()->parallel_for(logits.rows, [&](int64_t r) {
+      const auto* row = static_cast<const typename S::Stored*>(logits.data) + r * logits.vocab;
+      const float z_max = scan_row<S>(row, logits.vocab).max;
+      constexpr int64_t kRoom = 64;  // nothing is gathered: no valid logit is >= +inf
+      float values[kRoom];
+      int32_t ids[kRoom];
+      uint64_t row_total = 0;
+      for (int64_t next = 0; next < logits.vocab;) {
+        int64_t written = 0;
+        next = row_kernels<S>().weigh_gather(row, logits.vocab, next, kNegInf, 1.0f, z_max, kPosInf, 0, &row_total,
+                                             values, ids, kRoom, &written);
+      }
+      total += row_total;
+    });
+    return 0;
+  });
+  return total.load();
 }
 
 int64_t sort_based_mask(const LogitsView& logits, const BatchParams& params) {

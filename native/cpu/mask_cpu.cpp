@@ -302,30 +302,49 @@ class RowMasker {
     return threshold;
   }
 
-  // A fresh pass over the row: every value >= gather_floor with its id into
-  // *out, and the total top-p weight of the survivors x >= weigh_floor
-  // (nothing weighs with a +inf floor).
-  uint64_t weigh_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
-                            Candidates* out) const {
+  // Runs pass(segment, begin, length, next, values, ids, &written), which
+  // returns where it stopped, over every segment until each is done, and
+  // puts what the passes gathered into *out, in id order.
+  template <class Pass>
+  void gather_segments(Candidates* out, const Pass& pass) const {
     std::vector<Candidates>& parts = ws_.fresh_parts(segments_.count());
-    std::vector<uint64_t> totals(segments_.count(), 0);
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
       float values[kChunk];
       int32_t ids[kChunk];
       for (int64_t next = 0; next < n;) {
         int64_t written = 0;
-        next = kernels_.weigh_gather(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
-                                     static_cast<int32_t>(b), &totals[s], values, ids, kChunk, &written);
+        next = pass(s, b, n, next, values, ids, &written);
         parts[s].append(values, ids, written);
       }
     });
     out->clear();
+    for (int64_t s = 0; s < segments_.count(); ++s) out->append(parts[s]);
+  }
+
+  // A fresh pass over the row: every value >= gather_floor with its id into
+  // *out, and the total top-p weight of the survivors x >= weigh_floor
+  // (nothing weighs with a +inf floor).
+  uint64_t weigh_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
+                            Candidates* out) const {
+    std::vector<uint64_t> totals(segments_.count(), 0);
+    gather_segments(out,
+                    [&](int64_t s, int64_t b, int64_t n, int64_t next, float* values, int32_t* ids, int64_t* written) {
+                      return kernels_.weigh_gather(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
+                                                   static_cast<int32_t>(b), &totals[s], values, ids, kChunk, written);
+                    });
     uint64_t total = 0;
-    for (int64_t s = 0; s < segments_.count(); ++s) {
-      out->append(parts[s]);
-      total += totals[s];
-    }
+    for (const uint64_t t : totals) total += t;
     return total;
+  }
+
+  // Every value >= floor with its id into *out: a plain read of the row.
+  void gather_at_least(float floor, Candidates* out) const {
+    gather_segments(out,
+                    [&](int64_t, int64_t b, int64_t n, int64_t next, float* values, int32_t* ids, int64_t* written) {
+                      ScanResult unused{kNegInf, false};
+                      return kernels_.scan_gather(row_ + b, n, next, floor, static_cast<int32_t>(b), &unused, values,
+                                                  ids, kChunk, written);
+                    });
   }
 
   // The total top-p weight of the row's x >= floor.
@@ -360,38 +379,43 @@ class RowMasker {
 
   // Top-p over the ids x >= weigh_floor, intersected with x >= keep_floor,
   // when no top-k list exists. One pass over the row sums the exact integer
-  // weights of those ids and gathers
-  // the "members": the survivors down to a bucket of d = z - z_max that a
-  // small sample suggests lies safely below the top-p boundary. A histogram
-  // of the members' weights then finds the boundary bucket, whose few values
-  // are sorted and walked. If the members weigh less than the budget, the
-  // guess was too shallow and the pass is repeated over every survivor: the
-  // result is exact either way, the guess only saves work.
+  // weights of those ids and gathers the "members": the survivors down to a
+  // bucket of d = z - z_max that a small sample suggests lies safely below
+  // the top-p boundary. A histogram of the members' weights then finds the
+  // boundary bucket, whose few values are sorted and walked. If the members
+  // weigh less than the budget, the guess was too shallow: every survivor
+  // that weighs is gathered in one more read (the total is known by then).
+  // The result is exact either way; the guess only saves work.
   RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor) const {
     if (!top_p_active(p)) return emit_all(keep_floor);
+    const auto members_floor = [&](int deepest) {
+      return std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
+    };
     Candidates& members = ws_.merged;
-    for (int deepest = guess_member_buckets(p, z_max, weigh_floor);; deepest = kWeightBuckets - 1) {
-      const float members_floor =
-          std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
-      const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor, &members), p.top_p);
-      std::vector<uint64_t>& buckets = ws_.fresh_buckets();
-      const uint64_t members_weight = f32_kernels().weight_histogram(members.values.data(),
-                                                                     static_cast<int64_t>(members.size()), weigh_floor,
-                                                                     p.temperature, z_max, buckets.data());
-      if (members_weight < budget && deepest < kWeightBuckets - 1) continue;
-      int boundary = 0;
-      uint64_t above = 0;
-      while (boundary < kWeightBuckets - 1 && above + buckets[boundary] < budget) above += buckets[boundary++];
-      float lo, hi;
-      weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
-      std::vector<float>& boundary_values = ws_.values;
-      boundary_values = members.values;
-      boundary_values.resize(f32_kernels().compact_between(boundary_values.data(), nullptr,
-                                                           static_cast<int64_t>(boundary_values.size()), lo, hi));
-      const float cut = std::max(keep_floor, top_p_cut(p, z_max, weigh_floor, boundary_values, above, budget));
-      members.keep_at_least(cut);
-      return kept(cut, members);
+    const int guess = guess_member_buckets(p, z_max, weigh_floor);
+    const uint64_t budget =
+        top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor(guess), &members), p.top_p);
+    const auto histogram = [&] {
+      return f32_kernels().weight_histogram(members.values.data(), static_cast<int64_t>(members.size()), weigh_floor,
+                                            p.temperature, z_max, ws_.fresh_buckets().data());
+    };
+    if (histogram() < budget && guess < kWeightBuckets - 1) {
+      gather_at_least(members_floor(kWeightBuckets - 1), &members);
+      histogram();
     }
+    const std::vector<uint64_t>& buckets = ws_.buckets;
+    int boundary = 0;
+    uint64_t above = 0;
+    while (boundary < kWeightBuckets - 1 && above + buckets[boundary] < budget) above += buckets[boundary++];
+    float lo, hi;
+    weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
+    std::vector<float>& boundary_values = ws_.values;
+    boundary_values = members.values;
+    boundary_values.resize(f32_kernels().compact_between(boundary_values.data(), nullptr,
+                                                         static_cast<int64_t>(boundary_values.size()), lo, hi));
+    const float cut = std::max(keep_floor, top_p_cut(p, z_max, weigh_floor, boundary_values, above, budget));
+    members.keep_at_least(cut);
+    return kept(cut, members);
   }
 
   // The deepest bucket of d that the kept set probably reaches, from a strided

@@ -121,6 +121,53 @@ inline Lanes pow2_of_integral(Lanes e) {
   return out;
 }
 
+// Blocks of lanes in lockstep: Twin<Lanes> is two blocks, Twin<Twin<Lanes>>
+// four. Each step of the rule's templated pieces (core/rule.h) runs on every
+// block before the next step, so the exp's long chain of dependent roundings
+// has independent twins beside it. Alone, one block's chain keeps too few
+// operations ready for the vector units, and an out-of-order core overlaps
+// too little of the next block to make up for it.
+template <class T>
+struct Twin {
+  T first, second;
+  Twin() = default;
+  Twin(T a, T b) : first(a), second(b) {}
+  Twin(float broadcast) : first(broadcast), second(broadcast) {}  // NOLINT: a scalar means every lane
+
+  friend Twin operator&(Twin a, Twin b) { return {a.first & b.first, a.second & b.second}; }
+  friend auto operator>=(Twin a, Twin b) {
+    return Twin<decltype(a.first >= b.first)>{a.first >= b.first, a.second >= b.second};
+  }
+  friend auto operator>(Twin a, Twin b) {
+    return Twin<decltype(a.first > b.first)>{a.first > b.first, a.second > b.second};
+  }
+};
+
+template <class T>
+inline Twin<T> mul_rn(Twin<T> a, Twin<T> b) {
+  return {mul_rn(a.first, b.first), mul_rn(a.second, b.second)};
+}
+template <class T>
+inline Twin<T> add_rn(Twin<T> a, Twin<T> b) {
+  return {add_rn(a.first, b.first), add_rn(a.second, b.second)};
+}
+template <class T>
+inline Twin<T> sub_rn(Twin<T> a, Twin<T> b) {
+  return {sub_rn(a.first, b.first), sub_rn(a.second, b.second)};
+}
+template <class T>
+inline Twin<T> div_rn(Twin<T> a, Twin<T> b) {
+  return {div_rn(a.first, b.first), div_rn(a.second, b.second)};
+}
+template <class M, class T>
+inline Twin<T> select(Twin<M> m, Twin<T> a, Twin<T> b) {
+  return {select(m.first, a.first, b.first), select(m.second, a.second, b.second)};
+}
+template <class T>
+inline Twin<T> pow2_of_integral(Twin<T> e) {
+  return {pow2_of_integral(e.first), pow2_of_integral(e.second)};
+}
+
 // Bit j set iff lane j of m is true.
 inline uint32_t lane_bits(Mask m) {
 #if defined(__AVX512DQ__)
