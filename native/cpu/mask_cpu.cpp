@@ -45,13 +45,14 @@ class Segments {
 bool gathers_top_k(const RowParams& p, int64_t vocab) { return !is_greedy(p) && p.top_k > 0 && p.top_k < vocab; }
 
 // Whether a batch of fewer rows than threads is worth spreading over the
-// pool, each row in segments: waking the threads and merging their segments
-// costs tens of microseconds, which a row that is only read once (top-k,
-// min-p, greedy, or every id kept) repays only when it is long; a row whose
+// pool, each row in segments: waking the threads, and each segment's own
+// top-k selection, cost more than a row that is only read once (top-k,
+// min-p, greedy, or every id kept) saves below about 4M logits (measured on
+// 2 threads: a 1M-logit top-k row took twice as long split); a row whose
 // every survivor is weighed for top-p (an exp per logit) repays it from
 // kSplitVocab on.
 bool split_rows_over_threads(const BatchParams& params, int64_t rows, int64_t vocab, int threads) {
-  constexpr int64_t kSplitVocab = 8192, kSplitReadOnlyVocab = int64_t{1} << 20;
+  constexpr int64_t kSplitVocab = 8192, kSplitReadOnlyVocab = int64_t{1} << 22;
   if (rows >= threads || vocab < kSplitVocab) return false;
   if (vocab >= kSplitReadOnlyVocab) return true;
   for (int64_t r = 0; r < rows; ++r) {
