@@ -1,5 +1,5 @@
-// The loaded addon's symbol versions: what a Linux host's C and C++ runtimes
-// must provide for it to load. Prebuilds are made on Debian 12 (glibc 2.36,
+// The loaded addon's dynamic symbols: the versions a Linux host's C and C++
+// runtimes must provide for it to load, and what it exports. Prebuilds are made on Debian 12 (glibc 2.36,
 // libstdc++ GLIBCXX_3.4.30); native/glibc/pins.S and -static-libstdc++ keep
 // the requirement to glibc 2.25 and no libstdc++ at all (README, "Install").
 import { execFileSync } from 'child_process';
@@ -41,5 +41,12 @@ const linuxX64 = process.platform === 'linux' && process.arch === 'x64';
   test('needs no libstdc++ (it is linked in)', () => {
     expect(versions.get('GLIBCXX')).toBeUndefined();
     expect(versions.get('CXXABI')).toBeUndefined();
+  });
+
+  test('exports the N-API entry points and none of its own code (two copies can share a process)', () => {
+    const dump = execFileSync('objdump', ['-T', '-C', backendInfo().binaryPath], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const defined = dump.split('\n').filter((line) => /^[0-9a-f]+ /.test(line) && !line.includes('*UND*'));
+    expect(defined.some((line) => line.endsWith(' napi_register_module_v1'))).toBe(true);
+    expect(defined.filter((line) => line.includes('sm::'))).toEqual([]);
   });
 });

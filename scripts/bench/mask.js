@@ -62,8 +62,9 @@ async function run({ timeIt }) {
   const cases = [
     { logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, target: 1.5, sort: true },
     { logits: normal, dist: 'N(0,3)', params: { topK: 50 }, target: 1.5 },
-    { logits: normal, dist: 'N(0,3)', params: { topP: 0.9 }, target: 6 },
-    { logits: zipf, dist: 'zipf', params: { topP: 0.9 }, target: 4 },
+    // floor: also time the exact top-p total alone (baselines.weighOnce), which top-p without top-k cannot skip.
+    { logits: normal, dist: 'N(0,3)', params: { topP: 0.9 }, target: 6, floor: true },
+    { logits: zipf, dist: 'zipf', params: { topP: 0.9 }, target: 4, floor: true },
     { logits: zipf, dist: 'zipf', params: { minP: 0.05, topK: 50, topP: 0.9, temperature: 0.7 } },
   ];
   for (const dtype of ['float32', 'bfloat16']) {
@@ -73,6 +74,7 @@ async function run({ timeIt }) {
       const readMs = await timeIt(() => addon.baselines.readOnce(call));
       const ms = await timeIt(() => sm.mask({ data, shape: [B, V], dtype }, c.params));
       const beforeMs = await timeBefore({ ...call, options: c.params });
+      const floorMs = c.floor ? await timeIt(() => addon.baselines.weighOnce(call)) : '';
       const row = {
         case: paramsName(c.params),
         dist: c.dist,
@@ -85,6 +87,7 @@ async function run({ timeIt }) {
         xRead: ms / readMs,
         beforeMs,
         beforeXRead: beforeMs && beforeMs / readMs,
+        floorXRead: floorMs && floorMs / readMs,
         ...targetColumns(ms / readMs, c.target, 'read'),
         sortMs: '',
         xFasterThanSort: '',
@@ -126,6 +129,7 @@ async function run({ timeIt }) {
       xRead: ms / readMs,
       beforeMs,
       beforeXRead: beforeMs && beforeMs / readMs,
+      floorXRead: '',
       target: `never slower than 1 thread`,
       met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread${beforeMs ? ` (before: ${(beforeOneThreadMs / beforeMs).toFixed(2)}x)` : ''}`,
       sortMs: '',
