@@ -90,13 +90,15 @@ struct Candidates {
     ids.insert(ids.end(), i, i + count);
   }
   void append(const Candidates& other) { append(other.values.data(), other.ids.data(), other.size()); }
-  // Drops the values below floor, keeping id order.
-  void keep_at_least(float floor) {
+  // Keeps the values in [lo, hi), in id order.
+  void keep_between(float lo, float hi) {
     const size_t kept = static_cast<size_t>(row_kernels<F32Storage>().compact_between(
-        values.data(), ids.data(), static_cast<int64_t>(values.size()), floor, __builtin_inff()));
+        values.data(), ids.data(), static_cast<int64_t>(values.size()), lo, hi));
     values.resize(kept);
     ids.resize(kept);
   }
+  // Drops the values below floor, keeping id order.
+  void keep_at_least(float floor) { keep_between(floor, __builtin_inff()); }
 };
 
 // The k-th largest value, counting duplicates (k <= values.size()).
@@ -153,6 +155,7 @@ struct IdPiece {
 struct Workspace {
   std::vector<Candidates> parts;  // one per segment
   Candidates merged;
+  Candidates band;  // top-p survivors between two depths of d
   std::vector<float> values;
   std::vector<float> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
@@ -384,25 +387,37 @@ class RowMasker {
   // bucket of d = z - z_max that a small sample suggests lies safely below
   // the top-p boundary. A histogram of the members' weights then finds the
   // boundary bucket, whose few values are sorted and walked. If the members
-  // weigh less than the budget, the guess was too shallow: every survivor
-  // that weighs is gathered in one more read (the total is known by then).
-  // The result is exact either way; the guess only saves work.
+  // weigh less than the budget, the guess was too shallow (heavy tails fool
+  // the sample): plain reads of the row add the survivors of two more units
+  // of d at a time to the histogram until it reaches the budget, and a last
+  // read gathers the ids from the boundary bucket up. The result is exact
+  // either way; the guess only saves work.
   RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor) const {
     if (!top_p_active(p)) return emit_all(keep_floor);
     const auto members_floor = [&](int deepest) {
       return std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
     };
-    Candidates& members = ws_.merged;
-    const int guess = guess_member_buckets(p, z_max, weigh_floor);
-    const uint64_t budget =
-        top_p_budget(weigh_and_gather(p, z_max, weigh_floor, members_floor(guess), &members), p.top_p);
-    const auto histogram = [&] {
-      return f32_kernels().weight_histogram(members.values.data(), static_cast<int64_t>(members.size()), weigh_floor,
-                                            p.temperature, z_max, ws_.fresh_buckets().data());
+    // Adds the weights of values to the histogram; returns the weight of every bucket.
+    const auto add_to_histogram = [&](const Candidates& values) {
+      return f32_kernels().weight_histogram(values.values.data(), static_cast<int64_t>(values.size()), weigh_floor,
+                                            p.temperature, z_max, ws_.buckets.data());
     };
-    if (histogram() < budget && guess < kWeightBuckets - 1) {
-      gather_at_least(members_floor(kWeightBuckets - 1), &members);
-      histogram();
+    Candidates& members = ws_.merged;
+    int deepest = guess_member_buckets(p, z_max, weigh_floor);
+    float floor = members_floor(deepest);
+    const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, weigh_floor, floor, &members), p.top_p);
+    ws_.fresh_buckets();
+    const bool guessed_deep_enough = add_to_histogram(members) >= budget;
+    if (!guessed_deep_enough) {
+      Candidates& band = ws_.band;
+      for (uint64_t weight = 0; weight < budget && deepest < kWeightBuckets - 1;) {
+        deepest = std::min(kWeightBuckets - 1, deepest + static_cast<int>(2 * kBucketsPerUnit));
+        const float deeper = members_floor(deepest);
+        gather_at_least(deeper, &band);
+        band.keep_between(deeper, floor);
+        weight = add_to_histogram(band);
+        floor = deeper;
+      }
     }
     const std::vector<uint64_t>& buckets = ws_.buckets;
     int boundary = 0;
@@ -410,6 +425,7 @@ class RowMasker {
     while (boundary < kWeightBuckets - 1 && above + buckets[boundary] < budget) above += buckets[boundary++];
     float lo, hi;
     weight_bucket_range(boundary, p.temperature, z_max, x_max, &lo, &hi);
+    if (!guessed_deep_enough) gather_at_least(std::max(lo, weigh_floor), &members);
     std::vector<float>& boundary_values = ws_.values;
     boundary_values = members.values;
     boundary_values.resize(f32_kernels().compact_between(boundary_values.data(), nullptr,
