@@ -322,6 +322,10 @@ class RowMasker {
       }
     });
     out->clear();
+    if (segments_.count() == 1) {
+      std::swap(*out, parts[0]);  // (the usual case, a row per task: no copy)
+      return;
+    }
     for (int64_t s = 0; s < segments_.count(); ++s) out->append(parts[s]);
   }
 
@@ -442,8 +446,9 @@ class RowMasker {
     constexpr int64_t kSample = 4096;
     if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
     std::vector<float>& sample = ws_.values;
-    sample.clear();
-    for (int64_t i = 0; i < vocab_; i += vocab_ / kSample) sample.push_back(S::load(row_[i]));
+    const int64_t stride = vocab_ / kSample;
+    sample.resize(static_cast<size_t>((vocab_ + stride - 1) / stride));
+    for (size_t j = 0; j < sample.size(); ++j) sample[j] = S::load(row_[static_cast<int64_t>(j) * stride]);
     std::vector<uint64_t>& buckets = ws_.fresh_buckets();
     const uint64_t total = f32_kernels().weight_histogram(sample.data(), static_cast<int64_t>(sample.size()), cut,
                                                           p.temperature, z_max, buckets.data());
