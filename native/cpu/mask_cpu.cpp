@@ -101,12 +101,30 @@ struct Candidates {
   void keep_at_least(float floor) { keep_between(floor, __builtin_inff()); }
 };
 
-// The k-th largest value, counting duplicates (k <= values.size()).
-// (scratch: reused memory for the selection, so values keep their order.)
-float kth_largest(const std::vector<float>& values, int64_t k, std::vector<float>& scratch) {
-  scratch.assign(values.begin(), values.end());
-  std::nth_element(scratch.begin(), scratch.begin() + (k - 1), scratch.end(), std::greater<float>());
-  return scratch[k - 1];
+// The k-th largest value, counting duplicates (k <= values.size()): the
+// largest order key with at least k keys at or above it, by bisection. Each
+// step counts over the keys without a branch, which vectorizes; on the few
+// hundred candidates a top-k scan holds, that beats a selection, whose
+// comparisons branch unpredictably. (keys: scratch memory, reused.)
+float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint32_t>& keys) {
+  keys.resize(values.size());
+  uint32_t lo = UINT32_MAX, hi = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    keys[i] = order_key(values[i]);
+    lo = std::min(lo, keys[i]);
+    hi = std::max(hi, keys[i]);
+  }
+  while (lo < hi) {  // every key is >= lo, so at least k are; the answer is in [lo, hi]
+    const uint32_t mid = lo + (hi - lo) / 2 + 1;
+    uint32_t at_least_mid = 0;  // (32 bits: the count vectorizes without widening)
+    for (const uint32_t key : keys) at_least_mid += key >= mid ? 1u : 0u;
+    if (at_least_mid >= static_cast<uint64_t>(k)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return key_to_float(lo);
 }
 
 // Leaves new elements uninitialized: emit passes size a buffer for a whole
@@ -157,7 +175,7 @@ struct Workspace {
   Candidates merged;
   Candidates band;  // top-p survivors between two depths of d
   std::vector<float> values;
-  std::vector<float> selection;  // kth_largest's scratch
+  std::vector<uint32_t> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
 
   std::vector<Candidates>& fresh_parts(int64_t count) {
@@ -289,7 +307,7 @@ class RowMasker {
     // capacity C the threshold passes about C / k times as many values per
     // selection, so the total selection work grows with C.
     size_t capacity = static_cast<size_t>(std::max<int64_t>(4 * k, 256));
-    std::vector<float>& selection = thread_workspace().selection;  // this segment's thread
+    std::vector<uint32_t>& selection = thread_workspace().selection;  // this segment's thread
     for (int64_t next = 0; next < n;) {
       int64_t written = 0;
       // Room for what the buffer can take before it must shrink.
