@@ -135,6 +135,11 @@ struct Twin {
   Twin(float broadcast) : first(broadcast), second(broadcast) {}  // NOLINT: a scalar means every lane
 
   friend Twin operator&(Twin a, Twin b) { return {a.first & b.first, a.second & b.second}; }
+  friend Twin operator|(Twin a, Twin b) { return {a.first | b.first, a.second | b.second}; }
+  friend Twin operator~(Twin a) { return {~a.first, ~a.second}; }
+  friend auto operator<(Twin a, Twin b) {
+    return Twin<decltype(a.first < b.first)>{a.first < b.first, a.second < b.second};
+  }
   friend auto operator>=(Twin a, Twin b) {
     return Twin<decltype(a.first >= b.first)>{a.first >= b.first, a.second >= b.second};
   }
