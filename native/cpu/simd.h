@@ -148,22 +148,16 @@ struct Twin {
   }
 };
 
-template <class T>
-inline Twin<T> mul_rn(Twin<T> a, Twin<T> b) {
-  return {mul_rn(a.first, b.first), mul_rn(a.second, b.second)};
-}
-template <class T>
-inline Twin<T> add_rn(Twin<T> a, Twin<T> b) {
-  return {add_rn(a.first, b.first), add_rn(a.second, b.second)};
-}
-template <class T>
-inline Twin<T> sub_rn(Twin<T> a, Twin<T> b) {
-  return {sub_rn(a.first, b.first), sub_rn(a.second, b.second)};
-}
-template <class T>
-inline Twin<T> div_rn(Twin<T> a, Twin<T> b) {
-  return {div_rn(a.first, b.first), div_rn(a.second, b.second)};
-}
+#define SM_TWIN_OP(name) \
+  template <class T> \
+  inline Twin<T> name(Twin<T> a, Twin<T> b) { \
+    return {name(a.first, b.first), name(a.second, b.second)}; \
+  }
+SM_TWIN_OP(mul_rn)
+SM_TWIN_OP(add_rn)
+SM_TWIN_OP(sub_rn)
+SM_TWIN_OP(div_rn)
+#undef SM_TWIN_OP
 template <class M, class T>
 inline Twin<T> select(Twin<M> m, Twin<T> a, Twin<T> b) {
   return {select(m.first, a.first, b.first), select(m.second, a.second, b.second)};

@@ -48,6 +48,23 @@ const paramsName = (params) =>
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 
+// The columns every row has: the case, its time as a multiple of one read,
+// the addon before, and the floor of the rule where measured ('' where not).
+const timedColumns = ({ name, dist, dtype, B, V, threads, readMs, ms, beforeMs, floorMs = '' }) => ({
+  case: name,
+  dist,
+  dtype,
+  B,
+  V,
+  threads,
+  readMs,
+  ms,
+  xRead: ms / readMs,
+  beforeMs,
+  beforeXRead: beforeMs && beforeMs / readMs,
+  floorXRead: floorMs && floorMs / readMs,
+});
+
 async function run({ timeIt }) {
   const threads = sm.backendInfo().threads;
   const before = addonAt(beforeRevision);
@@ -76,18 +93,7 @@ async function run({ timeIt }) {
       const beforeMs = await timeBefore({ ...call, options: c.params });
       const floorMs = c.floor ? await timeIt(() => addon.baselines.weighOnce(call)) : '';
       const row = {
-        case: paramsName(c.params),
-        dist: c.dist,
-        dtype,
-        B,
-        V,
-        threads,
-        readMs,
-        ms,
-        xRead: ms / readMs,
-        beforeMs,
-        beforeXRead: beforeMs && beforeMs / readMs,
-        floorXRead: floorMs && floorMs / readMs,
+        ...timedColumns({ name: paramsName(c.params), dist: c.dist, dtype, B, V, threads, readMs, ms, beforeMs, floorMs }),
         ...targetColumns(ms / readMs, c.target, 'read'),
         sortMs: '',
         xFasterThanSort: '',
@@ -118,18 +124,7 @@ async function run({ timeIt }) {
     sm.setThreads(threads);
     before.addon?.setThreads(threads);
     rows.push({
-      case: `B=1 ${paramsName(params)}`,
-      dist: 'N(0,3)',
-      dtype: 'float32',
-      B: 1,
-      V: V1,
-      threads,
-      readMs,
-      ms,
-      xRead: ms / readMs,
-      beforeMs,
-      beforeXRead: beforeMs && beforeMs / readMs,
-      floorXRead: '',
+      ...timedColumns({ name: `B=1 ${paramsName(params)}`, dist: 'N(0,3)', dtype: 'float32', B: 1, V: V1, threads, readMs, ms, beforeMs }),
       target: `never slower than 1 thread`,
       met: `${(oneThreadMs / ms).toFixed(2)}x vs 1 thread${beforeMs ? ` (before: ${(beforeOneThreadMs / beforeMs).toFixed(2)}x)` : ''}`,
       sortMs: '',
