@@ -47,6 +47,16 @@ test.each([false, true])('the other rows are masked exactly as alone (async: %s)
   expect(m.errors?.[0]).toMatchObject({ column: 5 });
 });
 
+test('256 rows with 3 bad ones (NaN, all -inf, a temperature too small for the row): 253 masks, each as alone', () => {
+  const { data, options } = batchWithBadRows();
+  options.temperature[230] = 0.8; // only rows 17, 100 and 200 are bad
+  const m = mask(tensor(data, ROWS, VOCAB, 'float32'), { ...options, onInvalidRow: 'skip' });
+  expect(m.errors?.map((e) => e.row)).toEqual([17, 100, 200]);
+  const good = Array.from({ length: ROWS }, (_, r) => r).filter((r) => m.valid?.[r] === 1);
+  expect(good).toHaveLength(253);
+  for (const r of good) expect(Array.from(m.indices.subarray(m.offsets[r], m.offsets[r + 1]))).toEqual(rowAlone(data, r, options));
+});
+
 test("'throw' (the default) still fails the batch at the first bad row", () => {
   const { data, options } = batchWithBadRows();
   expect(thrown(() => mask(tensor(data, ROWS, VOCAB, 'float32'), options))).toMatchObject({
