@@ -333,28 +333,25 @@ ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_r
   for (int64_t r = 0; r < (per_row ? rows : 1); ++r) {
     const RowParams p = params.view().row(r);
     const int64_t row = per_row ? r : -1;
-    std::string argument, requirement;
-    std::string got;
-    const Param invalid = invalid_param(p);
-    auto per_row_values = [&](size_t size) { return size > 1; };
+    std::string argument, requirement, got;
     bool own_value = false;  // the row's own value, not one shared by every row
-    switch (invalid) {
+    switch (invalid_param(p)) {
       case Param::kNone: continue;
       case Param::kTemperature:
         argument = "temperature", requirement = "a finite number >= 0 (0 is greedy)";
-        got = std::to_string(p.temperature), own_value = per_row_values(params.temperature.size());
+        got = std::to_string(p.temperature), own_value = params.temperature.size() > 1;
         break;
       case Param::kMinP:
         argument = "minP", requirement = "in [0, 1]", got = std::to_string(p.min_p);
-        own_value = per_row_values(params.min_p.size());
+        own_value = params.min_p.size() > 1;
         break;
       case Param::kTopK:
         argument = "topK", requirement = "an integer >= -1", got = std::to_string(p.top_k);
-        own_value = per_row_values(params.top_k.size());
+        own_value = params.top_k.size() > 1;
         break;
       case Param::kTopP:
         argument = "topP", requirement = "in (0, 1]", got = std::to_string(p.top_p);
-        own_value = per_row_values(params.top_p.size());
+        own_value = params.top_p.size() > 1;
         break;
     }
     const std::string message = argument + ": must be " + requirement + at_row(row) + ", got " + got;

@@ -82,17 +82,7 @@ uint64_t weigh_once(const LogitsView& logits) {
     using S = decltype(storage);
     pool()->parallel_for(logits.rows, [&](int64_t r) {
       const auto* row = static_cast<const typename S::Stored*>(logits.data) + r * logits.vocab;
-      const float z_max = scan_row<S>(row, logits.vocab).max;
-      constexpr int64_t kRoom = 64;  // nothing is gathered: no valid logit is >= +inf
-      float values[kRoom];
-      int32_t ids[kRoom];
-      uint64_t row_total = 0;
-      for (int64_t next = 0; next < logits.vocab;) {
-        int64_t written = 0;
-        next = row_kernels<S>().weigh_gather(row, logits.vocab, next, kNegInf, 1.0f, z_max, kPosInf, 0, &row_total,
-                                             values, ids, kRoom, &written);
-      }
-      total += row_total;
+      total += total_weight<S>(row, logits.vocab, kNegInf, 1.0f, scan_row<S>(row, logits.vocab).max);
     });
     return 0;
   });

@@ -536,7 +536,7 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   MaskRowsResult result;
   int64_t total = 0;
   for (int64_t r = 0; r < rows; ++r) {
-    if (outcomes[r].status.error != RowError::kNone) {
+    if (!valid(outcomes[r])) {
       if (invalid_rows == InvalidRows::kSkip) {
         result.skipped.push_back(RowFailure{r, outcomes[r].status});
         continue;
@@ -560,7 +560,7 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
   for (int64_t r = 0; r < rows; ++r)
     result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(valid(outcomes[r]) ? outcomes[r].count() : 0);
   result.indices = HostBuffer(static_cast<size_t>(total) * sizeof(int32_t));
-  // Every row is valid now, so the input may be written.
+  // Every row left is valid now, so the input may be written.
   for_rows([&](int64_t r) {
     if (!valid(outcomes[r])) return;  // skipped: no ids, logits untouched
     int32_t* out = result.indices.as<int32_t>() + result.offsets[r];

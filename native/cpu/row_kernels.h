@@ -68,6 +68,22 @@ ScanResult scan_row(const typename S::Stored* x, int64_t n) {
   return scan;
 }
 
+// The total top-p weight of x[0, n)'s values >= floor (weigh_gather, which
+// gathers only x >= +inf: nothing in a valid row).
+template <class S>
+uint64_t total_weight(const typename S::Stored* x, int64_t n, float floor, float temperature, float z_max) {
+  constexpr int64_t kRoom = 64;
+  float values[kRoom];
+  int32_t ids[kRoom];
+  uint64_t total = 0;
+  for (int64_t next = 0; next < n;) {
+    int64_t written = 0;
+    next = row_kernels<S>().weigh_gather(x, n, next, floor, temperature, z_max, __builtin_inff(), 0, &total, values,
+                                         ids, kRoom, &written);
+  }
+  return total;
+}
+
 // Which instruction-set variant row_kernels() picked ("avx512", "avx2", "baseline").
 const char* row_kernels_isa();
 

@@ -65,16 +65,7 @@ class RowDraw {
 
   // The total weight of the ids x >= cut in [begin, begin + n).
   uint64_t block_weight(int64_t begin, int64_t n) const {
-    constexpr int64_t kRoom = 64;  // nothing is gathered: no valid logit is >= +inf
-    float values[kRoom];
-    int32_t ids[kRoom];
-    uint64_t total = 0;
-    for (int64_t next = 0; next < n;) {
-      int64_t written = 0;
-      next = row_kernels<S>().weigh_gather(row_ + begin, n, next, cut_.cut, temperature_, z_max_, kPosInf,
-                                           static_cast<int32_t>(begin), &total, values, ids, kRoom, &written);
-    }
-    return total;
+    return total_weight<S>(row_ + begin, n, cut_.cut, temperature_, z_max_);
   }
 
   // The id where the walk lands among [first, last). Falls back to the last

@@ -23,8 +23,12 @@ PerRow<T> rows_of(const PerRow<T>& values, int64_t first) {
 }
 
 BatchParams rows_of(const BatchParams& params, int64_t first) {
-  return BatchParams{rows_of(params.temperature, first), rows_of(params.min_p, first), rows_of(params.top_p, first),
-                     rows_of(params.top_k, first)};
+  BatchParams part = params;  // (the filter order too)
+  part.temperature = rows_of(params.temperature, first);
+  part.min_p = rows_of(params.min_p, first);
+  part.top_p = rows_of(params.top_p, first);
+  part.top_k = rows_of(params.top_k, first);
+  return part;
 }
 
 // Appends a sub-batch's CSR after what the batch has so far.
