@@ -9,7 +9,7 @@
 //
 // SAMPLING_MASK_BENCH_REQUESTS scales the rollout down (e.g. 1024) on slow
 // machines; the default is the full 8192.
-const { rng } = require('./util');
+const { rng } = require('../shared');
 const sm = require('../..');
 
 const V = 151936;
