@@ -16,6 +16,7 @@
 const { spawnSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
+const { buildScratchAddon } = require('./bench/addon-at');
 
 const root = path.join(__dirname, '..');
 const work = path.join(root, 'build-mutate');
@@ -56,14 +57,9 @@ function sync(relative) {
 function prepareScratch() {
   fs.mkdirSync(source, { recursive: true });
   for (const relative of ['native', 'CMakeLists.txt', 'package.json']) sync(relative);
-  const modules = path.join(source, 'node_modules');
-  if (!fs.existsSync(modules)) fs.symlinkSync(path.join(root, 'node_modules'), modules, 'dir');
 }
 
-function buildAddon() {
-  const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-  return run(process.execPath, [cmakeJs, 'build', '--directory', source, '--out', build, '--CDSM_CUDA=OFF']);
-}
+const buildAddon = () => buildScratchAddon(source, build);
 
 /** Runs the boundary tests against the scratch addon; returns whether they pass and, if not, the first failing test. */
 function boundaryTests() {

@@ -19,6 +19,23 @@ function mustRun(command, args) {
   }
 }
 
+/**
+ * Builds the CPU-only addon of a scratch copy of the sources (native/,
+ * CMakeLists.txt, package.json in `source`) into `out`, with this checkout's
+ * node_modules: { ok, output }. scripts/mutate-rule.js builds its mutants so.
+ */
+function buildScratchAddon(source, out) {
+  const modules = path.join(source, 'node_modules');
+  if (!fs.existsSync(modules)) fs.symlinkSync(path.join(root, 'node_modules'), modules, 'dir');
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+  const result = spawnSync(process.execPath, [cmakeJs, 'build', '--directory', source, '--out', out, '--CDSM_CUDA=OFF'], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
 /** { addon } (the raw native exports) of the revision, or { reason } it is not available. */
 function addonAt(revision) {
   const dir = path.join(root, 'build-before', revision.slice(0, 12));
@@ -31,10 +48,9 @@ function addonAt(revision) {
       const archive = path.join(dir, 'source.tar');
       mustRun('git', ['archive', '--output', archive, revision, 'native', 'CMakeLists.txt', 'package.json']);
       mustRun('tar', ['-xf', archive, '-C', source]);
-      fs.symlinkSync(path.join(root, 'node_modules'), path.join(source, 'node_modules'), 'dir');
       console.log(`building the addon of ${revision.slice(0, 12)} into ${path.relative(root, dir)}/ (once, a few minutes) ...`);
-      const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-      mustRun(process.execPath, [cmakeJs, 'build', '--directory', source, '--out', path.join(dir, 'build'), '--CDSM_CUDA=OFF']);
+      const built = buildScratchAddon(source, path.join(dir, 'build'));
+      if (!built.ok) throw new Error(`cmake-js build failed: ${built.output.slice(-600)}`);
     }
     return { addon: require(file) };
   } catch (error) {
@@ -42,4 +58,4 @@ function addonAt(revision) {
   }
 }
 
-module.exports = { addonAt };
+module.exports = { addonAt, buildScratchAddon };

@@ -8,7 +8,7 @@
 const sm = require('../..');
 const { normalLogits, zipfLogits } = require('./mask');
 const { rng } = require('../shared');
-const { targetColumns } = require('./util');
+const { median, targetColumns } = require('./util');
 
 // Math.random-free draws for the JS samplers, so runs repeat.
 const uniform = rng(7);
@@ -113,7 +113,7 @@ function timeAlternately(a, b, repeats = 15) {
       if (i >= 2) times[k].push(Number(process.hrtime.bigint() - start) / 1e6); // two warm-up rounds
     });
   }
-  return times.map((list) => list.sort((x, y) => x - y)[Math.floor(list.length / 2)]);
+  return times.map(median);
 }
 
 async function run({ timeIt }) {
