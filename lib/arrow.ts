@@ -16,7 +16,7 @@ import { dirname } from 'path';
 import type * as ArrowModule from 'apache-arrow';
 import type { Data, DataType, Field, Int32, List, Table, Vector } from 'apache-arrow';
 import { describe, readOptions } from './args';
-import { rangeError, typeError } from './errors';
+import { fileError, typeError } from './errors';
 import { checkVocab, concat } from './lists';
 import { requireOptional } from './optional';
 import type { RequestId } from './recorder';
@@ -53,16 +53,6 @@ export interface ArrowWriteOptions extends RolloutWriteOptions {
 /** apache-arrow, loaded on first use. @internal */
 export function arrowModule(): Arrow {
   return requireOptional<Arrow>('apache-arrow', 'Arrow and Parquet support');
-}
-
-/** Bytes that are not a readable file of the format (cut short: ERR_SM_TRUNCATED; otherwise ERR_SM_CORRUPT_FILE). @internal */
-export function fileError(
-  code: 'ERR_SM_TRUNCATED' | 'ERR_SM_CORRUPT_FILE',
-  argument: string,
-  message: string,
-  cause?: unknown,
-): RangeError {
-  return Object.assign(rangeError(code, argument, message), cause === undefined ? {} : { cause });
 }
 
 function listOf(A: Arrow, item: DataType): List {

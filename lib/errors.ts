@@ -64,6 +64,16 @@ export function rangeError(
   return Object.assign(new RangeError(`${argument}: ${message}`), { code, argument, ...fieldsOf(fields) });
 }
 
+/** Bytes that are not a readable file of the format (cut short: ERR_SM_TRUNCATED; otherwise ERR_SM_CORRUPT_FILE). */
+export function fileError(
+  code: 'ERR_SM_TRUNCATED' | 'ERR_SM_CORRUPT_FILE',
+  argument: string,
+  message: string,
+  cause?: unknown,
+): RangeError & SamplingMaskErrorFields {
+  return Object.assign(rangeError(code, argument, message), cause === undefined ? {} : { cause });
+}
+
 /**
  * A RangeError about the package's environment rather than an argument (no
  * binary loads, an optional package is not installed): its message is whole,

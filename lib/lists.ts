@@ -104,6 +104,12 @@ function sortUnique(ids: Int32Array, start: number, end: number): number {
   return out;
 }
 
+/** An options.order of the list readers: 'reject' or 'sort'. */
+export function readListOrder(order: unknown): ListOrder {
+  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+  return order;
+}
+
 /**
  * A mask from one id list per row (vLLM `sampling_mask`, SGLang
  * `meta_info.output_token_sampling_mask`). Every id must be an integer in
@@ -112,8 +118,8 @@ function sortUnique(ids: Int32Array, start: number, end: number): number {
  */
 export function fromLists(lists: ArrayLike<ArrayLike<number>>, vocab: number, options?: FromListsOptions): SamplingMask {
   checkVocab(vocab);
-  const { order = 'reject' } = readOptions(options, ['order']);
-  if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
+  const { order: asked = 'reject' } = readOptions(options, ['order']);
+  const order = readListOrder(asked);
   const rows = readLength(lists, 'lists', 'an array of id lists');
   const rowLists = new Array<ArrayLike<unknown>>(rows);
   const lengths = allocate(() => new Int32Array(rows), 'lists');

@@ -82,7 +82,8 @@ function flavourOf(addon: NativeAddon, file: string): BinaryFlavour {
   }
 }
 
-function cudaVersionText(version: number): string {
+/** A CUDA version number as cudaRuntimeGetVersion gives it (12040) in words (12.4). @internal */
+export function cudaVersionText(version: number): string {
   return `${Math.floor(version / 1000)}.${(version % 1000) / 10}`;
 }
 
@@ -104,7 +105,8 @@ function noBinaryError(tried: string[]): Error {
   return environmentError('ERR_SM_NO_BINARY', 'binary', lines.join('\n'));
 }
 
-function glibcVersion(): string | undefined {
+/** The glibc this process runs on, when it runs on glibc. @internal */
+export function glibcVersion(): string | undefined {
   const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
   return header?.glibcVersionRuntime;
 }

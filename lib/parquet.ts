@@ -7,17 +7,10 @@
 // The API's types (the node build's functions are the same as the root's).
 import type * as ParquetWasm from 'parquet-wasm';
 import { describe, readOptions } from './args';
-import { arrowModule, asFileError, fileError, rolloutsFromTable, tableFromArrowBytes, tableOf } from './arrow';
-import { typeError } from './errors';
+import { arrowModule, asFileError, rolloutsFromTable, tableFromArrowBytes, tableOf } from './arrow';
+import { fileError, typeError } from './errors';
 import { requireOptional } from './optional';
-import {
-  checkRollouts,
-  kVocabKey,
-  type RolloutFile,
-  type RolloutReadOptions,
-  type RolloutRecord,
-  type RolloutWriteOptions,
-} from './rollouts';
+import { checkRollouts, type RolloutFile, type RolloutReadOptions, type RolloutRecord, type RolloutWriteOptions } from './rollouts';
 import { isTypedArrayOf } from './tensor';
 
 type Parquet = typeof ParquetWasm;
@@ -47,12 +40,11 @@ export function writeRolloutsParquet(records: readonly RolloutRecord[], options?
   const ipc = arrowModule().tableToIPC(table, 'stream');
   const P = parquetModule();
   const codec = { zstd: P.Compression.ZSTD, snappy: P.Compression.SNAPPY, none: P.Compression.UNCOMPRESSED }[compression];
-  const metadata = new Map([[kVocabKey, table.schema.metadata.get(kVocabKey) as string], ...Object.entries(layout.metadata)]);
   const properties = new P.WriterPropertiesBuilder()
     .setCompression(codec)
     .setDictionaryEnabled(false)
     .setStatisticsEnabled(P.EnabledStatistics.None)
-    .setKeyValueMetadata(metadata)
+    .setKeyValueMetadata(table.schema.metadata) // the vocab and the caller's metadata, as the Arrow table holds them
     .setCreatedBy('sampling-mask')
     .build();
   return P.writeParquet(P.Table.fromIPCStream(ipc), properties);

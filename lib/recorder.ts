@@ -3,7 +3,7 @@
 // every step, and requests join, finish, are preempted and resume.
 import { describe, readList, readOptions } from './args';
 import { rangeError, typeError } from './errors';
-import { checkVocab, type ListOrder } from './lists';
+import { checkVocab, readListOrder, type ListOrder } from './lists';
 import type { MaskRecord } from './records';
 import { readMask, SamplingMask, wrapNativeCsr, type MaskSnapshot } from './sampling-mask';
 import { maskFromServer, type ServerMask } from './server-forms';
@@ -175,8 +175,7 @@ export class MaskRecorder {
       throw typeError('options.onTokenOutsideMask', `expected 'throw' or 'count', got ${describe(onOutside)}`);
     }
     this.onOutside = onOutside;
-    if (order !== 'reject' && order !== 'sort') throw typeError('options.order', `expected 'reject' or 'sort', got ${describe(order)}`);
-    this.order = order;
+    this.order = readListOrder(order);
   }
 
   /** The vocabulary size, once known. */

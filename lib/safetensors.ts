@@ -19,7 +19,7 @@
 //   __metadata__: sampling_mask.vocab, sampling_mask.rows, sampling_mask.request_ids (a JSON array), user keys
 import { endianness } from 'os';
 import { describe, readOptions } from './args';
-import { rangeError, typeError } from './errors';
+import { fileError, rangeError, typeError } from './errors';
 import type { RequestId } from './recorder';
 import {
   checkMetadata,
@@ -83,13 +83,8 @@ export interface SafetensorsContent {
 const kMaxHeaderBytes = 100_000_000;
 const kMetadataKey = '__metadata__';
 
-function corrupt(message: string, cause?: unknown): RangeError {
-  return Object.assign(rangeError('ERR_SM_CORRUPT_FILE', 'bytes', message), cause === undefined ? {} : { cause });
-}
-
-function truncated(message: string): RangeError {
-  return rangeError('ERR_SM_TRUNCATED', 'bytes', message);
-}
+const corrupt = (message: string, cause?: unknown) => fileError('ERR_SM_CORRUPT_FILE', 'bytes', message, cause);
+const truncated = (message: string) => fileError('ERR_SM_TRUNCATED', 'bytes', message);
 
 function checkHost(): void {
   if (endianness() !== 'LE')

@@ -3,6 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { backendInfo, type BackendInfo } from '../backend';
+import { cudaVersionText, glibcVersion } from '../load';
 import { formatBytes } from './io';
 
 export interface Compiled {
@@ -53,9 +54,7 @@ function compiledWith(info: BackendInfo): Compiled {
   };
 }
 
-function cudaVersion(version: number): string {
-  return version ? `${Math.floor(version / 1000)}.${(version % 1000) / 10}` : 'none';
-}
+const cudaVersion = (version: number): string => (version ? cudaVersionText(version) : 'none');
 
 // The install script's own wording of architectures (it runs before dist/ exists, so it holds the code).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -66,7 +65,6 @@ const { describeArchitectures } = require(path.join(__dirname, '..', '..', 'scri
 export function hostInfo(): HostInfo {
   const backend = backendInfo();
   const pkg = readJson(path.join(__dirname, '..', '..', 'package.json')) as { name: string; version: string };
-  const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
   let nvidiaKernelDriver: string | null = null;
   try {
     nvidiaKernelDriver = /Kernel Module(?: for \S+)?\s+([\d.]+)/.exec(fs.readFileSync('/proc/driver/nvidia/version', 'utf8'))?.[1] ?? null;
@@ -78,7 +76,7 @@ export function hostInfo(): HostInfo {
     node: process.versions.node,
     napi: process.versions.napi ?? 'unknown',
     platform: `${process.platform}-${process.arch}`,
-    glibc: report.header?.glibcVersionRuntime ?? null,
+    glibc: glibcVersion() ?? null,
     nvidiaKernelDriver,
     backend,
     compiled: compiledWith(backend),
