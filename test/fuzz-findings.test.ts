@@ -3,17 +3,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { mask, readRolloutsArrow, SamplingMask, writeRolloutsArrow, writeRolloutsSafetensors } from '../lib';
+import { thrown } from './helpers';
 
 test('an Arrow IPC file whose footer points a record batch at its schema message is corrupt, not an endless loop', () => {
   // bytes class, seed 100003, call 2701: one byte inserted into a written rollout file.
   const bytes = new Uint8Array(fs.readFileSync(path.join(__dirname, 'fixtures', 'arrow-footer-loop.arrow')));
-  let thrown: unknown;
-  try {
-    readRolloutsArrow(bytes);
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toMatchObject({ name: 'RangeError', code: 'ERR_SM_CORRUPT_FILE', argument: 'bytes' });
+  expect(thrown(() => readRolloutsArrow(bytes))).toMatchObject({ name: 'RangeError', code: 'ERR_SM_CORRUPT_FILE', argument: 'bytes' });
 });
 
 // race class, seed 1300040 (and deterministic, as here): with onInvalidRow 'skip', rows dropped for an
@@ -31,12 +26,10 @@ test('a row skipped for its parameter leaves a well-formed mask (offsets end at 
 test('no records and a null vocab is a RangeError naming options.vocab, not an engine TypeError', () => {
   // values class, seed 1700087, call 7876.
   for (const write of [writeRolloutsSafetensors, writeRolloutsArrow]) {
-    let thrown: unknown;
-    try {
-      write([], { vocab: null as never });
-    } catch (e) {
-      thrown = e;
-    }
-    expect(thrown).toMatchObject({ name: 'RangeError', code: 'ERR_SM_OUT_OF_RANGE', argument: 'options.vocab' });
+    expect(thrown(() => write([], { vocab: null as never }))).toMatchObject({
+      name: 'RangeError',
+      code: 'ERR_SM_OUT_OF_RANGE',
+      argument: 'options.vocab',
+    });
   }
 });

@@ -2,16 +2,16 @@
 // bound, and bit for bit what maskedLogprobs() computes from the same logits,
 // mask and tokens (over every id for fullLogprobs), so that a trainer that
 // recomputes them gets exactly the sampler's numbers.
-import { maskedLogprobs, sample, type DType } from '../lib';
+import { maskedLogprobs, sample } from '../lib';
 import { decodeRow } from './reference';
-import { encode, expectTokensKept, logitsBatch, logprobBound, randomKeys, Rng, tensor } from './helpers';
+import { dtypes, encode, expectTokensKept, logitsBatch, logprobBound, randomKeys, Rng, tensor } from './helpers';
 import { fullLogprob } from './sample-reference';
 import { referenceRow } from './trainer-reference';
 
 const bits = (values: Float32Array) => new Uint32Array(values.buffer, values.byteOffset, values.length);
 
 describe('sample() log-probs', () => {
-  for (const dtype of ['float32', 'bfloat16', 'float16'] as DType[]) {
+  for (const dtype of dtypes) {
     test(`${dtype}: within the float64 bound, and bit for bit maskedLogprobs()`, () => {
       const rng = new Rng(dtype.length);
       const rows = 40;
