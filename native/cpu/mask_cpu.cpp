@@ -101,30 +101,41 @@ struct Candidates {
   void keep_at_least(float floor) { keep_between(floor, __builtin_inff()); }
 };
 
-// The k-th largest value, counting duplicates (k <= values.size()): the
-// largest order key with at least k keys at or above it, by bisection. Each
-// step counts over the keys without a branch, which vectorizes; on the few
-// hundred candidates a top-k scan holds, that beats a selection, whose
-// comparisons branch unpredictably. (keys: scratch memory, reused.)
+// The k-th largest value, counting duplicates (k <= values.size()), by radix
+// selection over order keys, most significant digit first: each round counts
+// the digits of the keys still in play, finds the digit the k-th largest has,
+// and keeps only the keys with it. Digits start below the bits that every key
+// shares, so the first round already spreads the keys (the top candidates of
+// a row mostly share their sign and exponent). On the few hundred candidates a
+// top-k scan holds this takes a few passes over them, where a selection's
+// comparisons branch unpredictably and a bisection counts them some 30 times.
+// (keys: scratch memory, reused.)
 float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint32_t>& keys) {
+  constexpr int kDigitBits = 8;
   keys.resize(values.size());
-  uint32_t lo = UINT32_MAX, hi = 0;
+  uint32_t lowest = UINT32_MAX, highest = 0;
   for (size_t i = 0; i < values.size(); ++i) {
     keys[i] = order_key(values[i]);
-    lo = std::min(lo, keys[i]);
-    hi = std::max(hi, keys[i]);
+    lowest = std::min(lowest, keys[i]);
+    highest = std::max(highest, keys[i]);
   }
-  while (lo < hi) {  // every key is >= lo, so at least k are; the answer is in [lo, hi]
-    const uint32_t mid = lo + (hi - lo) / 2 + 1;
-    uint32_t at_least_mid = 0;  // (32 bits: the count vectorizes without widening)
-    for (const uint32_t key : keys) at_least_mid += key >= mid ? 1u : 0u;
-    if (at_least_mid >= static_cast<uint64_t>(k)) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
+  size_t live = keys.size();                 // keys[0, live) agree with the answer above bit `low`
+  uint64_t rank = static_cast<uint64_t>(k);  // the answer is the rank-th largest of them
+  for (int low = 32 - __builtin_clz((lowest ^ highest) | 1u) - kDigitBits; low > -kDigitBits; low -= kDigitBits) {
+    const int shift = std::max(low, 0);
+    const uint32_t digit_mask = (1u << (low + kDigitBits - shift)) - 1;
+    uint32_t count[1 << kDigitBits] = {};
+    for (size_t i = 0; i < live; ++i) ++count[(keys[i] >> shift) & digit_mask];
+    uint32_t digit = digit_mask;
+    for (; count[digit] < rank; --digit) rank -= count[digit];
+    size_t kept = 0;
+    for (size_t i = 0; i < live; ++i) {
+      keys[kept] = keys[i];
+      kept += ((keys[i] >> shift) & digit_mask) == digit ? 1 : 0;
     }
+    live = kept;
   }
-  return key_to_float(lo);
+  return key_to_float(keys[0]);
 }
 
 // Leaves new elements uninitialized: emit passes size a buffer for a whole

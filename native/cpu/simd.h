@@ -189,6 +189,7 @@ inline uint32_t lane_bits(Mask m) {
 }
 
 inline bool any(Mask m) { return lane_bits(m) != 0; }
+inline bool all(Mask m) { return lane_bits(m) == (1u << kLanes) - 1; }
 
 // Calls fn(j) for every true lane j, in ascending order.
 template <class Fn>
