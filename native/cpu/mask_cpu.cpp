@@ -106,12 +106,14 @@ struct Candidates {
 // the digits of the keys still in play, finds the digit the k-th largest has,
 // and keeps only the keys with it. Digits start below the bits that every key
 // shares, so the first round already spreads the keys (the top candidates of
-// a row mostly share their sign and exponent). On the few hundred candidates a
-// top-k scan holds this takes a few passes over them, where a selection's
-// comparisons branch unpredictably and a bisection counts them some 30 times.
+// a row mostly share their sign and exponent), and a few keys left are
+// selected directly. On the few hundred candidates a top-k scan holds this is
+// about two passes over them, where a selection's comparisons branch
+// unpredictably and a bisection counts them some 30 times.
 // (keys: scratch memory, reused.)
 float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint32_t>& keys) {
   constexpr int kDigitBits = 8;
+  constexpr size_t kFewKeys = 32;
   keys.resize(values.size());
   uint32_t lowest = UINT32_MAX, highest = 0;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -121,7 +123,8 @@ float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint3
   }
   size_t live = keys.size();                 // keys[0, live) agree with the answer above bit `low`
   uint64_t rank = static_cast<uint64_t>(k);  // the answer is the rank-th largest of them
-  for (int low = 32 - __builtin_clz((lowest ^ highest) | 1u) - kDigitBits; low > -kDigitBits; low -= kDigitBits) {
+  for (int low = 32 - __builtin_clz((lowest ^ highest) | 1u) - kDigitBits; live > kFewKeys && low > -kDigitBits;
+       low -= kDigitBits) {
     const int shift = std::max(low, 0);
     const uint32_t digit_mask = (1u << (low + kDigitBits - shift)) - 1;
     uint32_t count[1 << kDigitBits] = {};
@@ -135,7 +138,9 @@ float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint3
     }
     live = kept;
   }
-  return key_to_float(keys[0]);
+  // Few keys left (usually after one round), or all of them equal.
+  std::nth_element(keys.begin(), keys.begin() + (rank - 1), keys.begin() + live, std::greater<uint32_t>());
+  return key_to_float(keys[rank - 1]);
 }
 
 // Leaves new elements uninitialized: emit passes size a buffer for a whole
@@ -317,7 +322,7 @@ class RowMasker {
     // A small buffer re-selects more often but each time on fewer values: with
     // capacity C the threshold passes about C / k times as many values per
     // selection, so the total selection work grows with C.
-    size_t capacity = static_cast<size_t>(std::max<int64_t>(4 * k, 256));
+    size_t capacity = static_cast<size_t>(std::max<int64_t>(2 * k, 128));
     std::vector<uint32_t>& selection = thread_workspace().selection;  // this segment's thread
     for (int64_t next = 0; next < n;) {
       int64_t written = 0;
