@@ -7,7 +7,7 @@
 const sm = require('../..');
 const { addon } = require('../../dist/native');
 const { encode, rng } = require('../shared');
-const { targetColumns } = require('./util');
+const { targetColumns, timeAlternately } = require('./util');
 const { addonAt } = require('./addon-at');
 
 const beforeRevision = process.env.SAMPLING_MASK_BENCH_BEFORE || 'a99d7ed61c8b6796b7a01898395861e02ae69fd2';
@@ -69,8 +69,12 @@ async function run({ timeIt }) {
   const threads = sm.backendInfo().threads;
   const before = addonAt(beforeRevision);
   if (!before.addon) console.log(`(no "before" columns: ${before.reason})`);
-  // The addon before, on the same call; '' where it is not available.
-  const timeBefore = async (call, options) => (before.addon ? timeIt(() => before.addon.mask(call), options) : '');
+  // Median ms of each of fns and of the addon before on the same call ('' where
+  // it is not available), timed alternately so that their ratios see the same load.
+  const timeWithBefore = (fns, call, options) => {
+    const times = timeAlternately(before.addon ? [...fns, () => before.addon.mask(call)] : fns, options);
+    return before.addon ? times : [...times, ''];
+  };
   const rows = [];
   const B = 64;
   const V = 128256;
@@ -88,10 +92,11 @@ async function run({ timeIt }) {
     for (const c of cases) {
       const data = dtype === 'float32' ? c.logits : encode(c.logits, dtype);
       const call = { data, dtype, rows: B, vocab: V };
-      const readMs = await timeIt(() => addon.baselines.readOnce(call));
-      const ms = await timeIt(() => sm.mask({ data, shape: [B, V], dtype }, c.params));
-      const beforeMs = await timeBefore({ ...call, options: c.params });
-      const floorMs = c.floor ? await timeIt(() => addon.baselines.weighOnce(call)) : '';
+      const read = () => addon.baselines.readOnce(call);
+      const mask = () => sm.mask({ data, shape: [B, V], dtype }, c.params);
+      const weigh = () => addon.baselines.weighOnce(call);
+      const [readMs, ms, ...rest] = timeWithBefore(c.floor ? [read, mask, weigh] : [read, mask], { ...call, options: c.params });
+      const [floorMs, beforeMs] = c.floor ? rest : ['', rest[0]];
       const row = {
         ...timedColumns({ name: paramsName(c.params), dist: c.dist, dtype, B, V, threads, readMs, ms, beforeMs, floorMs }),
         ...targetColumns(ms / readMs, c.target, 'read'),
@@ -111,16 +116,14 @@ async function run({ timeIt }) {
   const V1 = 151936;
   const single = normalLogits(1, V1, 3, 3);
   const call = { data: single, dtype: 'float32', rows: 1, vocab: V1 };
-  const readMs = await timeIt(() => addon.baselines.readOnce(call), { repeats: 21 });
   for (const params of [{ topK: 50, topP: 0.9 }, { topK: 50 }, { topP: 0.9 }]) {
     const tensor = { data: single, shape: [1, V1], dtype: 'float32' };
     const repeats = { repeats: 21 };
-    const ms = await timeIt(() => sm.mask(tensor, params), repeats);
-    const beforeMs = await timeBefore({ ...call, options: params }, repeats);
+    const read = () => addon.baselines.readOnce(call);
+    const [readMs, ms, beforeMs] = timeWithBefore([read, () => sm.mask(tensor, params)], { ...call, options: params }, repeats);
     sm.setThreads(1);
     before.addon?.setThreads(1);
-    const oneThreadMs = await timeIt(() => sm.mask(tensor, params), repeats);
-    const beforeOneThreadMs = await timeBefore({ ...call, options: params }, repeats);
+    const [oneThreadMs, beforeOneThreadMs] = timeWithBefore([() => sm.mask(tensor, params)], { ...call, options: params }, repeats);
     sm.setThreads(threads);
     before.addon?.setThreads(threads);
     rows.push({

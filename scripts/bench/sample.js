@@ -8,7 +8,7 @@
 const sm = require('../..');
 const { normalLogits, zipfLogits } = require('./mask');
 const { rng } = require('../shared');
-const { median, targetColumns } = require('./util');
+const { targetColumns, timeAlternately } = require('./util');
 
 // Math.random-free draws for the JS samplers, so runs repeat.
 const uniform = rng(7);
@@ -102,20 +102,6 @@ function jsTopKSample(x, rows, vocab, { topK, topP }) {
   });
 }
 
-// Median ms of a() and of b(), timed alternately: on a shared machine the
-// load drifts, and the ratio of the two is what the target is about.
-function timeAlternately(a, b, repeats = 15) {
-  const times = [[], []];
-  for (let i = 0; i < repeats + 2; i++) {
-    [a, b].forEach((fn, k) => {
-      const start = process.hrtime.bigint();
-      fn();
-      if (i >= 2) times[k].push(Number(process.hrtime.bigint() - start) / 1e6); // two warm-up rounds
-    });
-  }
-  return times.map(median);
-}
-
 async function run({ timeIt }) {
   const threads = sm.backendInfo().threads;
   const B = 64;
@@ -136,10 +122,10 @@ async function run({ timeIt }) {
   for (const c of cases) {
     const tensor = { data: c.logits, shape: [B, V], dtype: 'float32' };
     sm.setThreads(c.threads ?? threads);
-    const [maskMs, ms] = timeAlternately(
+    const [maskMs, ms] = timeAlternately([
       () => sm.mask(tensor, c.params),
       () => sm.sample(tensor, { ...c.params, ...keys, fullLogprobs: c.full === true }),
-    );
+    ]);
     const row = {
       case: c.name,
       dist: c.dist,

@@ -19,6 +19,23 @@ async function timeIt(fn, { repeats = 7, warmup = 2 } = {}) {
   return median(times);
 }
 
+/**
+ * Median ms of each of fns, timed alternately (one call of each per round,
+ * after `warmup` rounds): on a shared machine the load drifts, and a ratio of
+ * two of them is what a target is about.
+ */
+function timeAlternately(fns, { repeats = 15, warmup = 2 } = {}) {
+  const times = fns.map(() => []);
+  for (let i = 0; i < warmup + repeats; i++) {
+    fns.forEach((fn, k) => {
+      const start = process.hrtime.bigint();
+      fn();
+      if (i >= warmup) times[k].push(Number(process.hrtime.bigint() - start) / 1e6);
+    });
+  }
+  return times.map(median);
+}
+
 /** A markdown table of an array of flat objects. */
 function table(rows) {
   if (rows.length === 0) return '(no rows)';
@@ -43,4 +60,4 @@ function kernelTarget({ kernelUs, target }) {
   return `≤ ${target} µs: ${met}`;
 }
 
-module.exports = { median, timeIt, table, targetColumns, kernelTarget };
+module.exports = { median, timeIt, timeAlternately, table, targetColumns, kernelTarget };
