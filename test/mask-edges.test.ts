@@ -34,6 +34,33 @@ describe('top-k', () => {
     expect(kept([5, 1, 4, 4, 4, 3], { topK: 5 })).toEqual([0, 2, 3, 4, 5]);
   });
 
+  // The k-th largest is a radix selection over order keys: digits start below the bits that all
+  // candidates share and the last few keys are selected directly. These rows put the k-th value
+  // where those steps meet: neighbours one ulp apart, both signs and both zeros, many candidates.
+  test.each([1, 2])('the k-th value among neighbours one ulp apart, both signs (%i threads)', (threads) => {
+    setThreads(threads);
+    const rng = new Rng(4242 + threads);
+    const ulps = (from: number, count: number) => range(count).map((i) => bitsToF32(f32Bits(from) + i));
+    const shapes = [
+      ulps(1.5, 600), // one exponent, keys differ in the low 10 bits only
+      [...ulps(-2, 300), ...ulps(2, 300)], // both signs
+      [...ulps(0, 200), ...ulps(-0, 200), 0, -0, -0, 0], // +0, -0 and the subnormals beside them
+      [...ulps(1.99999988, 4), ...ulps(2, 4), ...range(500).map((i) => 1 + i / 4096)], // an exponent step
+    ];
+    for (const shape of shapes) {
+      const values = Float32Array.from([...shape, ...range(4000).map(() => rng.normal() - 20)]);
+      for (let i = values.length - 1; i > 0; i--) {
+        const j = rng.int(0, i);
+        [values[i], values[j]] = [values[j], values[i]];
+      }
+      for (const topK of [1, 7, 33, 50, 129, 300, 599]) {
+        const ids = kept(values, { topK });
+        const kth = Float32Array.from(values).sort().reverse()[topK - 1];
+        expect(ids.length).toBe(values.filter((v) => v >= kth).length);
+      }
+    }
+  });
+
   test('k = 1 keeps the maximum and its ties only', () => {
     expect(kept([0, 2, 1, 2], { topK: 1 })).toEqual([1, 3]);
     expect(kept([7], { topK: 1 })).toEqual([0]);
