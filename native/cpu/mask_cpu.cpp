@@ -189,10 +189,12 @@ struct IdPiece {
 struct Workspace {
   std::vector<Candidates> parts;  // one per segment
   Candidates merged;
-  Candidates band;  // top-p survivors between two depths of d
+  Candidates band;     // top-p survivors between two depths of d
+  Candidates leaders;  // the largest values of a row, for top-p's member guess
   std::vector<float> values;
   std::vector<uint32_t> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
+  std::vector<uint64_t> leading_buckets;  // the leaders' part of top-p's member guess
 
   std::vector<Candidates>& fresh_parts(int64_t count) {
     if (static_cast<int64_t>(parts.size()) < count) parts.resize(count);
@@ -252,13 +254,16 @@ class RowMasker {
  private:
   RowOutcome cut_row(const RowParams& p) {
     const bool gather_top = gathers_top_k(p, vocab_);
+    // Top-p over the whole row guesses its members from the row's largest
+    // values, gathered by the first read as top-k's candidates are.
+    const bool gather_leaders = !gather_top && guesses_members(p);
     const int64_t n_seg = segments_.count();
     std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
     std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
     std::vector<float> thresholds(n_seg, kPosInf);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      thresholds[s] = scan_segment(b, n, gather_top ? p.top_k : 0, &scans[s], &parts[s]);
-    });
+    const int64_t scan_k = gather_top ? p.top_k : gather_leaders ? kLeaders : 0;
+    segments_.run(
+        [&](int64_t s, int64_t b, int64_t n) { thresholds[s] = scan_segment(b, n, scan_k, &scans[s], &parts[s]); });
     float x_max = kNegInf;
     bool has_invalid = false;
     for (const ScanResult& scan : scans) {
@@ -274,7 +279,15 @@ class RowMasker {
     if (!scaled_max_is_finite(z_max)) return fail(RowError::kScaledOverflow, -1);
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
-    if (!gather_top) return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut);
+    if (!gather_top) {
+      // Every value >= the highest segment threshold is among the leaders.
+      Candidates& leaders = ws_.leaders;
+      leaders.clear();
+      for (int64_t s = 0; s < n_seg && gather_leaders; ++s) leaders.append(parts[s]);
+      const float leaders_floor = *std::max_element(thresholds.begin(), thresholds.end());
+      leaders.keep_at_least(leaders_floor);
+      return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, leaders_floor);
+    }
 
     // Every value >= the highest segment threshold is a candidate, and the
     // k-th largest value is never below it.
@@ -422,15 +435,16 @@ class RowMasker {
   // Top-p over the ids x >= weigh_floor, intersected with x >= keep_floor,
   // when no top-k list exists. One pass over the row sums the exact integer
   // weights of those ids and gathers the "members": the survivors down to a
-  // bucket of d = z - z_max that a small sample suggests lies safely below
-  // the top-p boundary. A histogram of the members' weights then finds the
-  // boundary bucket, whose few values are sorted and walked. If the members
-  // weigh less than the budget, the guess was too shallow (heavy tails fool
-  // the sample): plain reads of the row add the survivors of two more units
-  // of d at a time to the histogram until it reaches the budget, and a last
-  // read gathers the ids from the boundary bucket up. The result is exact
-  // either way; the guess only saves work.
-  RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor) const {
+  // bucket of d = z - z_max that the row's leaders (values >= leaders_floor,
+  // ws_.leaders) and a small sample suggest lies safely below the top-p
+  // boundary. A histogram of the members' weights then finds the boundary
+  // bucket, whose few values are sorted and walked. If the members weigh less
+  // than the budget, the guess was too shallow: plain reads of the row add
+  // the survivors of two more units of d at a time to the histogram until it
+  // reaches the budget, and a last read gathers the ids from the boundary
+  // bucket up. The result is exact either way; the guess only saves work.
+  RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor,
+                            float leaders_floor) const {
     if (!top_p_active(p)) return emit_all(keep_floor);
     const auto members_floor = [&](int deepest) {
       return std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
@@ -441,7 +455,7 @@ class RowMasker {
                                             p.temperature, z_max, ws_.buckets.data());
     };
     Candidates& members = ws_.merged;
-    int deepest = guess_member_buckets(p, z_max, weigh_floor);
+    int deepest = guess_member_buckets(p, z_max, weigh_floor, leaders_floor);
     float floor = members_floor(deepest);
     const uint64_t budget = top_p_budget(weigh_and_gather(p, z_max, weigh_floor, floor, &members), p.top_p);
     ws_.fresh_buckets();
@@ -473,25 +487,43 @@ class RowMasker {
     return kept(cut, members);
   }
 
-  // The deepest bucket of d that the kept set probably reaches, from a strided
-  // sample of at most 4096 survivors: where the sample's weight from the top
-  // reaches a quarter of the way from top_p to 1, plus half a unit of d.
-  int guess_member_buckets(const RowParams& p, float z_max, float cut) const {
-    constexpr int64_t kSample = 4096;
+  static constexpr int64_t kSample = 4096;
+  static constexpr int64_t kLeaders = 64;
+
+  // Whether top_p_over_row guesses its members (below that, every survivor is one).
+  bool guesses_members(const RowParams& p) const { return !is_greedy(p) && top_p_active(p) && vocab_ > 2 * kSample; }
+
+  // The deepest bucket of d that the kept set probably reaches: where the
+  // estimated weight from the top reaches an eighth of the way from top_p to
+  // 1, plus half a unit of d. The estimate counts the leaders (every value >=
+  // leaders_floor, ws_.leaders) exactly and the rest from a strided sample of
+  // at most 4096 values, each standing for a stride of them: the leaders hold
+  // most of the weight of a heavy-tailed row, which a sample alone misses.
+  int guess_member_buckets(const RowParams& p, float z_max, float cut, float leaders_floor) const {
     if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
     std::vector<float>& sample = ws_.values;
     const int64_t stride = vocab_ / kSample;
-    sample.resize(static_cast<size_t>((vocab_ + stride - 1) / stride));
-    for (size_t j = 0; j < sample.size(); ++j) sample[j] = S::load(row_[static_cast<int64_t>(j) * stride]);
-    std::vector<uint64_t>& buckets = ws_.fresh_buckets();
-    const uint64_t total = f32_kernels().weight_histogram(sample.data(), static_cast<int64_t>(sample.size()), cut,
-                                                          p.temperature, z_max, buckets.data());
-    const double target = (3.0 * static_cast<double>(p.top_p) + 1.0) / 4.0 * static_cast<double>(total);
+    sample.clear();
+    for (int64_t i = 0; i < vocab_; i += stride) {
+      const float x = S::load(row_[i]);
+      if (x < leaders_floor) sample.push_back(x);
+    }
+    const auto histogram = [&](const std::vector<float>& values, std::vector<uint64_t>* buckets) {
+      buckets->assign(kWeightBuckets, 0);
+      return static_cast<double>(f32_kernels().weight_histogram(values.data(), static_cast<int64_t>(values.size()), cut,
+                                                                p.temperature, z_max, buckets->data()));
+    };
+    std::vector<uint64_t>& sampled = ws_.buckets;
+    std::vector<uint64_t>& leading = ws_.leading_buckets;
+    const double total =
+        histogram(ws_.leaders.values, &leading) + static_cast<double>(stride) * histogram(sample, &sampled);
+    const double target = (7.0 * static_cast<double>(p.top_p) + 1.0) / 8.0 * total;
+    const auto estimate = [&](int b) {
+      return static_cast<double>(leading[b]) + static_cast<double>(stride) * static_cast<double>(sampled[b]);
+    };
     double above = 0;
     int bucket = 0;
-    while (bucket < kWeightBuckets - 1 && above + static_cast<double>(buckets[bucket]) < target) {
-      above += static_cast<double>(buckets[bucket++]);
-    }
+    while (bucket < kWeightBuckets - 1 && above + estimate(bucket) < target) above += estimate(bucket++);
     return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit / 2));
   }
 
