@@ -125,6 +125,21 @@ describe('top-k', () => {
 });
 
 describe('top-p', () => {
+  // Top-p over a long row gathers "members" down to a depth guessed from the row's largest values
+  // and a strided sample; a guess that falls short is extended by further reads. This row hides
+  // most of its weight from both: the 100 maxima are all the leaders, every sampled position
+  // (a multiple of the stride, 10 here) holds -20, and 5000 values of -3 between them carry 72%
+  // of the weight. The kept set must still be exactly the maxima and the -3 group.
+  test.each([1, 2])('a member guess that falls short is extended to the exact set (%i threads)', (threads) => {
+    setThreads(threads);
+    const vocab = 40960;
+    const values = new Float32Array(vocab).fill(-20);
+    const unsampled = range(vocab).filter((i) => i % 10 !== 0);
+    for (const i of unsampled.slice(0, 100)) values[i] = 0;
+    for (const i of unsampled.slice(100, 5100)) values[i] = -3;
+    expect(kept(values, { topP: 0.9 })).toEqual(unsampled.slice(0, 5100));
+  });
+
   test('p = 1 is off, tiny p keeps only the maximum and its ties', () => {
     const row = [1, 3, 3, 2, -Infinity, 0];
     expect(kept(row, { topP: 1 })).toEqual([0, 1, 2, 3, 5]);
