@@ -261,7 +261,10 @@ class RowMasker {
     std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
     std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
     std::vector<float> thresholds(n_seg, kPosInf);
-    const int64_t scan_k = gather_top ? p.top_k : gather_leaders ? kLeaders : 0;
+    // (A row split over the threads takes fewer from each segment: every
+    // value >= the highest segment threshold is still among them, and eight
+    // running selections of 64 made the split slower than one thread.)
+    const int64_t scan_k = gather_top ? p.top_k : gather_leaders ? std::max<int64_t>(kLeaders / n_seg, 8) : 0;
     segments_.run(
         [&](int64_t s, int64_t b, int64_t n) { thresholds[s] = scan_segment(b, n, scan_k, &scans[s], &parts[s]); });
     float x_max = kNegInf;
