@@ -283,22 +283,16 @@ class RowMasker {
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
     if (!gather_top) {
-      // Every value >= the highest segment threshold is among the leaders.
       Candidates& leaders = ws_.leaders;
-      leaders.clear();
-      for (int64_t s = 0; s < n_seg && gather_leaders; ++s) leaders.append(parts[s]);
-      const float leaders_floor = *std::max_element(thresholds.begin(), thresholds.end());
+      const float leaders_floor = merge_candidates(parts, thresholds, &leaders);
       leaders.keep_at_least(leaders_floor);
       return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, leaders_floor);
     }
 
-    // Every value >= the highest segment threshold is a candidate, and the
-    // k-th largest value is never below it.
+    // The k-th largest value is never below the candidates' floor.
     Candidates& survivors = ws_.merged;
-    survivors.clear();
-    for (int64_t s = 0; s < n_seg; ++s) survivors.append(parts[s]);
+    const float candidates_floor = merge_candidates(parts, thresholds, &survivors);
     survivors.keep_at_least(cut);
-    const float candidates_floor = *std::max_element(thresholds.begin(), thresholds.end());
     if (static_cast<int64_t>(survivors.size()) >= p.top_k) {
       const float kth = kth_largest(survivors.values, p.top_k, ws_.selection);
       cut = std::max(cut, x_cut_for_z(scaled_logit(kth, p.temperature), p.temperature, kth));
@@ -320,6 +314,15 @@ class RowMasker {
       survivors.keep_at_least(cut);
     }
     return kept(cut, survivors);
+  }
+
+  // The segments' candidates, in id order, into *out; returns the highest
+  // segment threshold: every value of the row at or above it is among them.
+  static float merge_candidates(const std::vector<Candidates>& parts, const std::vector<float>& thresholds,
+                                Candidates* out) {
+    out->clear();
+    for (size_t s = 0; s < thresholds.size(); ++s) out->append(parts[s]);
+    return *std::max_element(thresholds.begin(), thresholds.end());
   }
 
   static RowOutcome fail(RowError error, int64_t column) {
@@ -503,7 +506,7 @@ class RowMasker {
   // at most 4096 values, each standing for a stride of them: the leaders hold
   // most of the weight of a heavy-tailed row, which a sample alone misses.
   int guess_member_buckets(const RowParams& p, float z_max, float cut, float leaders_floor) const {
-    if (vocab_ <= 2 * kSample) return kWeightBuckets - 1;
+    if (!guesses_members(p)) return kWeightBuckets - 1;
     std::vector<float>& sample = ws_.values;
     const int64_t stride = vocab_ / kSample;
     sample.clear();
