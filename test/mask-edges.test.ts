@@ -61,6 +61,29 @@ describe('top-k', () => {
     }
   });
 
+  // A whole row starts its running threshold where the previous row of the call (on the same
+  // thread) suggests, placed at this row's mean; a row that holds fewer than k values above that
+  // start is scanned again from -inf. These rows share a mean but not a shape, or move as a whole,
+  // or hide their values behind -inf, so each start is wrong in a different direction.
+  test.each([1, 2])('top-k rows that the previous row misleads (%i threads)', (threads) => {
+    setThreads(threads);
+    const rng = new Rng(31337 + threads);
+    const vocab = 8192;
+    const normal = (shift: number) => range(vocab).map(() => shift + 3 * rng.normal());
+    const narrow = () => range(vocab).map(() => rng.next() - 0.5); // same mean, no upper tail
+    const hidden = () => range(vocab).map((i) => (i < 4096 ? -Infinity : 3 * rng.normal())); // no finite start
+    const shapes = [normal(0), narrow(), normal(0), normal(100), normal(-100), hidden(), normal(0), narrow()];
+    const values = Float32Array.from(shapes.flat());
+    for (const topK of [1, 5, 20, 300]) {
+      const ids = keptRows(values, shapes.length, { topK });
+      ids.forEach((row, r) => {
+        const rowValues = Float32Array.from(shapes[r]);
+        const kth = Float32Array.from(rowValues).sort().reverse()[topK - 1];
+        expect(row.length).toBe(rowValues.filter((v) => v >= kth).length);
+      });
+    }
+  });
+
   test('k = 1 keeps the maximum and its ties only', () => {
     expect(kept([0, 2, 1, 2], { topK: 1 })).toEqual([1, 3]);
     expect(kept([7], { topK: 1 })).toEqual([0]);

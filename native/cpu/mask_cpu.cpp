@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cmath>
 #include <functional>
 #include <memory>
 
@@ -184,6 +185,16 @@ struct IdPiece {
   size_t offset, count;
 };
 
+// What the last top-k row a thread scanned in a call suggests for the first
+// threshold of its next one: how far above the row's location (row_location)
+// that threshold may start. Rows of a batch differ in level more than in
+// shape, so the offset carries over where the threshold itself would not.
+struct ThresholdHint {
+  uint64_t call = 0;
+  int64_t k = 0;
+  float offset = 0.0f;
+};
+
 // Buffers a thread reuses from row to row (and call to call), so that rows
 // allocate nothing in the steady state.
 struct Workspace {
@@ -195,6 +206,7 @@ struct Workspace {
   std::vector<uint32_t> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
   std::vector<uint64_t> leading_buckets;  // the leaders' part of top-p's member guess
+  ThresholdHint hint;
 
   std::vector<Candidates>& fresh_parts(int64_t count) {
     if (static_cast<int64_t>(parts.size()) < count) parts.resize(count);
@@ -334,10 +346,72 @@ class RowMasker {
   // Scans a segment; with k > 0 also keeps, with their ids, every value that
   // may be among its k largest, raising a running threshold as they pile up.
   // Returns the threshold: every value of the segment at or above it is kept.
+  //
+  // A running threshold that starts at -inf is passed by about k ln(V / k)
+  // "records" on the way up, each a branch and a gather, and re-selects every
+  // time they fill the buffer: 720 values of an N(0,3) row, about a third of
+  // a top-k row's time beyond one read. A whole row (one segment) therefore
+  // starts where the previous row of the call on this thread suggests
+  // (ThresholdHint). The result never depends on it: a segment that holds at
+  // least k values at or above its threshold holds its k largest, and one
+  // that holds fewer is scanned again from -inf.
   float scan_segment(int64_t begin, int64_t n, int64_t k, ScanResult* scan, Candidates* kept) const {
+    if (k == 0 || segments_.count() > 1)
+      return scan_segment_from(begin, n, k, k > 0 ? -kMaxFinite : kPosInf, scan, kept);
+    // The row keeps its values down to this rank rather than k, so that it
+    // can place the next row's start there: fewer than k values of that row
+    // reach it only some four standard deviations (of a count, and of the
+    // location) away from this one.
+    const auto hint_rank =
+        static_cast<int64_t>(1.5 * static_cast<double>(k) + 4.0 * std::sqrt(static_cast<double>(k)) + 8.0);
+    ThresholdHint& hint = ws_.hint;
+    const float location = row_location(begin, n);
+    bool hinted = hint.call == call_ && hint.k == k;
+    float threshold = -kMaxFinite;
+    if (hinted) {
+      threshold = scan_segment_from(begin, n, hint_rank, std::max(-kMaxFinite, location + hint.offset), scan, kept);
+      if (static_cast<int64_t>(kept->size()) < k) {
+        hinted = false;
+        kept->clear();
+        *scan = ScanResult{kNegInf, false};
+      }
+    }
+    if (!hinted) threshold = scan_segment_from(begin, n, hint_rank, -kMaxFinite, scan, kept);
+    if (static_cast<int64_t>(kept->size()) >= hint_rank) {
+      const float offset = kth_largest(kept->values, hint_rank, thread_workspace().selection) - location;
+      hint = std::isfinite(offset) ? ThresholdHint{call_, k, offset} : ThresholdHint{};
+    } else if (!hinted) {
+      hint = ThresholdHint{};  // a row of fewer than hint_rank values (a hint that just held stays)
+    }
+    return threshold;
+  }
+
+  // Where a row's values lie: the mean of every 4th finite value of its first
+  // 4096, which the scan reads next anyway. The threshold of a row moves with
+  // it when the whole row does, and it is steadier from row to row than the
+  // maximum.
+  float row_location(int64_t begin, int64_t n) const {
+    constexpr int64_t kSpan = 4096, kStride = 4, kChains = 4;
+    double sums[kChains] = {}, counts[kChains] = {};  // independent chains: the adds do not wait on each other
+    for (int64_t i = 0; i < std::min(n, kSpan); i += kStride) {
+      const float x = S::load(row_[begin + i]);
+      const bool finite = std::isfinite(x);
+      sums[(i / kStride) % kChains] += finite ? x : 0.0f;
+      counts[(i / kStride) % kChains] += finite ? 1.0 : 0.0;
+    }
+    double sum = 0, count = 0;
+    for (int c = 0; c < kChains; ++c) {
+      sum += sums[c];
+      count += counts[c];
+    }
+    return count > 0 ? static_cast<float>(sum / count) : kNegInf;
+  }
+
+  // scan_segment from a given first threshold.
+  float scan_segment_from(int64_t begin, int64_t n, int64_t k, float threshold, ScanResult* scan,
+                          Candidates* kept) const {
     float values[kChunk];
     int32_t ids[kChunk];
-    float threshold = k > 0 ? -kMaxFinite : kPosInf;
     // A small buffer re-selects more often but each time on fewer values: with
     // capacity C the threshold passes about C / k times as many values per
     // selection, so the total selection work grows with C.
