@@ -61,26 +61,27 @@ describe('top-k', () => {
     }
   });
 
-  // A whole row starts its running threshold where the previous row of the call (on the same
-  // thread) suggests, placed at this row's mean; a row that holds fewer than k values above that
-  // start is scanned again from -inf. These rows share a mean but not a shape, or move as a whole,
-  // or hide their values behind -inf, so each start is wrong in a different direction.
+  // A whole top-k row starts its running threshold where the previous such row on the same thread
+  // suggests, placed at this row's mean; a row that holds fewer than k values above that start is
+  // scanned again from -inf. These rows share a mean but not a shape, move as a whole, tie at the
+  // k-th value, hold fewer than k finite values, or hide their start behind -inf, so that starts
+  // land too high, too low and nowhere, in both dtypes and with min-p and a temperature.
   test.each([1, 2])('top-k rows that the previous row misleads (%i threads)', (threads) => {
     setThreads(threads);
     const rng = new Rng(31337 + threads);
     const vocab = 8192;
     const normal = (shift: number) => range(vocab).map(() => shift + 3 * rng.normal());
     const narrow = () => range(vocab).map(() => rng.next() - 0.5); // same mean, no upper tail
-    const hidden = () => range(vocab).map((i) => (i < 4096 ? -Infinity : 3 * rng.normal())); // no finite start
-    const shapes = [normal(0), narrow(), normal(0), normal(100), normal(-100), hidden(), normal(0), narrow()];
+    const tied = () => range(vocab).map(() => Math.round(rng.normal() * 2) / 2);
+    const sparse = () => range(vocab).map((i) => (i % 1000 === 7 ? rng.normal() : -Infinity)); // 9 finite values
+    const hidden = () => range(vocab).map((i) => (i < 4096 ? -Infinity : 3 * rng.normal()));
+    const shapes = [normal(0), narrow(), normal(0), normal(100), normal(-100), tied(), sparse(), hidden(), narrow()];
     const values = Float32Array.from(shapes.flat());
-    for (const topK of [1, 5, 20, 300]) {
-      const ids = keptRows(values, shapes.length, { topK });
-      ids.forEach((row, r) => {
-        const rowValues = Float32Array.from(shapes[r]);
-        const kth = Float32Array.from(rowValues).sort().reverse()[topK - 1];
-        expect(row.length).toBe(rowValues.filter((v) => v >= kth).length);
-      });
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      for (const topK of [1, 5, 20, 300]) {
+        keptRows(values, shapes.length, { topK }, dtype);
+        keptRows(values, shapes.length, { topK, minP: 0.001, temperature: 0.7 }, dtype);
+      }
     }
   });
 

@@ -185,13 +185,14 @@ struct IdPiece {
   size_t offset, count;
 };
 
-// What the last top-k row a thread scanned in a call suggests for the first
-// threshold of its next one: how far above the row's location (row_location)
-// that threshold may start. Rows of a batch differ in level more than in
-// shape, so the offset carries over where the threshold itself would not.
+// What the last top-k row a thread scanned with the same k and vocabulary (in
+// this call or an earlier one: the next decode step of a B = 1 request, say)
+// suggests for the first threshold of its next one: how far above the row's
+// location (row_location) that threshold may start. Rows of a batch differ
+// in level more than in shape, so the offset carries over where the
+// threshold itself would not.
 struct ThresholdHint {
-  uint64_t call = 0;
-  int64_t k = 0;
+  int64_t k = 0, vocab = 0;
   float offset = 0.0f;
 };
 
@@ -277,8 +278,11 @@ class RowMasker {
     // value >= the highest segment threshold is still among them, and eight
     // running selections of 64 made the split slower than one thread.)
     const int64_t scan_k = gather_top ? p.top_k : gather_leaders ? std::max<int64_t>(kLeaders / n_seg, 8) : 0;
-    segments_.run(
-        [&](int64_t s, int64_t b, int64_t n) { thresholds[s] = scan_segment(b, n, scan_k, &scans[s], &parts[s]); });
+    const float first_threshold = scan_k > 0 ? -kMaxFinite : kPosInf;
+    segments_.run([&](int64_t s, int64_t b, int64_t n) {
+      thresholds[s] = gather_top && n_seg == 1 ? scan_row_for_top_k(p.top_k, &scans[s], &parts[s])
+                                               : scan_segment(b, n, scan_k, first_threshold, &scans[s], &parts[s]);
+    });
     float x_max = kNegInf;
     bool has_invalid = false;
     for (const ScanResult& scan : scans) {
@@ -343,21 +347,17 @@ class RowMasker {
     return out;
   }
 
-  // Scans a segment; with k > 0 also keeps, with their ids, every value that
-  // may be among its k largest, raising a running threshold as they pile up.
-  // Returns the threshold: every value of the segment at or above it is kept.
+  // Scans a whole row for top-k, like scan_segment.
   //
   // A running threshold that starts at -inf is passed by about k ln(V / k)
   // "records" on the way up, each a branch and a gather, and re-selects every
   // time they fill the buffer: 720 values of an N(0,3) row, about a third of
-  // a top-k row's time beyond one read. A whole row (one segment) therefore
-  // starts where the previous row of the call on this thread suggests
-  // (ThresholdHint). The result never depends on it: a segment that holds at
-  // least k values at or above its threshold holds its k largest, and one
-  // that holds fewer is scanned again from -inf.
-  float scan_segment(int64_t begin, int64_t n, int64_t k, ScanResult* scan, Candidates* kept) const {
-    if (k == 0 || segments_.count() > 1)
-      return scan_segment_from(begin, n, k, k > 0 ? -kMaxFinite : kPosInf, scan, kept);
+  // a top-k row's time beyond one read. So the row starts where the previous
+  // such row on this thread suggests (ThresholdHint). The result never
+  // depends on it: a row that holds at least k values at or above its start
+  // holds its k largest, and one that holds fewer is scanned again from -inf
+  // (that scan finds the same maximum and invalid entries).
+  float scan_row_for_top_k(int64_t k, ScanResult* scan, Candidates* kept) const {
     // The row keeps its values down to this rank rather than k, so that it
     // can place the next row's start there: fewer than k values of that row
     // reach it only some four standard deviations (of a count, and of the
@@ -365,36 +365,33 @@ class RowMasker {
     const auto hint_rank =
         static_cast<int64_t>(1.5 * static_cast<double>(k) + 4.0 * std::sqrt(static_cast<double>(k)) + 8.0);
     ThresholdHint& hint = ws_.hint;
-    const float location = row_location(begin, n);
-    bool hinted = hint.call == call_ && hint.k == k;
-    float threshold = -kMaxFinite;
-    if (hinted) {
-      threshold = scan_segment_from(begin, n, hint_rank, std::max(-kMaxFinite, location + hint.offset), scan, kept);
-      if (static_cast<int64_t>(kept->size()) < k) {
-        hinted = false;
-        kept->clear();
-        *scan = ScanResult{kNegInf, false};
-      }
+    const float location = row_location();
+    const auto scan_from = [&](float start) { return scan_segment(0, vocab_, hint_rank, start, scan, kept); };
+    bool hinted = hint.k == k && hint.vocab == vocab_;
+    float threshold = scan_from(hinted ? std::max(-kMaxFinite, location + hint.offset) : -kMaxFinite);
+    if (hinted && static_cast<int64_t>(kept->size()) < k) {
+      hinted = false;
+      kept->clear();
+      threshold = scan_from(-kMaxFinite);
     }
-    if (!hinted) threshold = scan_segment_from(begin, n, hint_rank, -kMaxFinite, scan, kept);
     if (static_cast<int64_t>(kept->size()) >= hint_rank) {
-      const float offset = kth_largest(kept->values, hint_rank, thread_workspace().selection) - location;
-      hint = std::isfinite(offset) ? ThresholdHint{call_, k, offset} : ThresholdHint{};
+      const float offset = kth_largest(kept->values, hint_rank, ws_.selection) - location;
+      hint = std::isfinite(offset) ? ThresholdHint{k, vocab_, offset} : ThresholdHint{};
     } else if (!hinted) {
       hint = ThresholdHint{};  // a row of fewer than hint_rank values (a hint that just held stays)
     }
     return threshold;
   }
 
-  // Where a row's values lie: the mean of every 4th finite value of its first
-  // 4096, which the scan reads next anyway. The threshold of a row moves with
-  // it when the whole row does, and it is steadier from row to row than the
-  // maximum.
-  float row_location(int64_t begin, int64_t n) const {
+  // Where a row's values lie: the mean of the finite values among every 4th
+  // of its first 4096, which the scan reads next anyway. The threshold of a
+  // row moves with it when the whole row does, and it is steadier from row
+  // to row than the maximum.
+  float row_location() const {
     constexpr int64_t kSpan = 4096, kStride = 4, kChains = 4;
     double sums[kChains] = {}, counts[kChains] = {};  // independent chains: the adds do not wait on each other
-    for (int64_t i = 0; i < std::min(n, kSpan); i += kStride) {
-      const float x = S::load(row_[begin + i]);
+    for (int64_t i = 0; i < std::min(vocab_, kSpan); i += kStride) {
+      const float x = S::load(row_[i]);
       const bool finite = std::isfinite(x);
       sums[(i / kStride) % kChains] += finite ? x : 0.0f;
       counts[(i / kStride) % kChains] += finite ? 1.0 : 0.0;
@@ -407,9 +404,11 @@ class RowMasker {
     return count > 0 ? static_cast<float>(sum / count) : kNegInf;
   }
 
-  // scan_segment from a given first threshold.
-  float scan_segment_from(int64_t begin, int64_t n, int64_t k, float threshold, ScanResult* scan,
-                          Candidates* kept) const {
+  // Scans a segment from a first threshold (-kMaxFinite, or +inf to gather
+  // nothing); with k > 0 also keeps, with their ids, every value that may be
+  // among its k largest, raising the threshold as they pile up. Returns the
+  // threshold: every value of the segment at or above it is kept.
+  float scan_segment(int64_t begin, int64_t n, int64_t k, float threshold, ScanResult* scan, Candidates* kept) const {
     float values[kChunk];
     int32_t ids[kChunk];
     // A small buffer re-selects more often but each time on fewer values: with
