@@ -142,11 +142,13 @@ export interface NativeAddon {
   backendInfo(): NativeBackendInfo & { default: NativeBackendDefaults };
   setBackend(call: { backend: unknown; options?: unknown }): void;
   getBackend(): NativeBackendDefaults;
-  /** Reference points for `npm run bench`; not part of the package API. */
+  /** Reference points for `npm run bench` and checks for the tests; not part of the package API. */
   baselines: {
     readOnce(call: NativeLogits): number;
     weighOnce(call: NativeLogits): number;
     sortBasedMask(call: NativeLogits & { options: unknown }): number;
+    /** The largest relative error of the CPU's approximate top-p weight over every f32 d in [-28, 0]. */
+    approximateWeightError(): number;
   };
   setThreads(threads: number): number;
   toDevice(call: NativeUploadCall): NativeDeviceTensor;

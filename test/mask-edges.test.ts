@@ -5,7 +5,7 @@
 // rule obviously keeps.
 import { mask, setThreads, type DType, type MaskOptions } from '../lib';
 import { bitsToF32, encode, f32Bits, firstDifference, logitsRow, Rng, tensor } from './helpers';
-import { nextUp, ONE, smallestTotalKeepingSecond, valuesWeighing } from './boundary-rows';
+import { nextDown, nextUp, ONE, smallestTotalKeepingSecond, valuesWeighing } from './boundary-rows';
 import { fixedWeight, referenceMask } from './reference';
 
 const f32 = Math.fround;
@@ -154,6 +154,30 @@ describe('top-p', () => {
   // most of its weight from both: the 100 maxima are all the leaders, every sampled position
   // (a multiple of the stride, 10 here) holds -20, and 5000 values of -3 between them carry 72%
   // of the weight. The kept set must still be exactly the maxima and the -3 group.
+  // The same pass weighs the values below the members (the tail) only approximately, which bounds
+  // the total and so the budget; where the cut differs between the lowest and the highest budget
+  // of that bound, a second pass weighs the tail exactly. Here the maximum (weight 2^40) is the only
+  // value above the second largest, and topP is set within a few ulps of 2^40 / total, so whether
+  // the second is kept turns on the tail's exact weight: 16382 distinct values near d = -10.5 that
+  // weigh about as much as the second.
+  test.each([1, 2])('a budget that the tail only bounds is settled by its exact weight (%i threads)', (threads) => {
+    setThreads(threads);
+    const vocab = 16384;
+    const values = Float32Array.from(range(vocab), (i) => -10.5 - i * 1e-5);
+    values[5000] = 0;
+    values[9000] = -1;
+    let total = 0n;
+    for (const v of values) total += fixedWeight(v);
+    const balance = f32(Number(ONE) / Number(total));
+    const below = [nextDown(balance)];
+    const above = [balance];
+    for (let k = 0; k < 4; k++) below.unshift(nextDown(below[0]));
+    for (let k = 0; k < 4; k++) above.push(nextUp(above[above.length - 1]));
+    const counts = [...below, ...above].map((topP) => kept(values, { topP }).length);
+    const flips = counts.filter((count, i) => i > 0 && count !== counts[i - 1]).length;
+    expect(flips).toBe(1); // the second largest joins once topP passes the balance
+  });
+
   test.each([1, 2])('a member guess that falls short is extended to the exact set (%i threads)', (threads) => {
     setThreads(threads);
     const vocab = 40960;

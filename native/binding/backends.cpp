@@ -156,6 +156,10 @@ Napi::Value weigh_once(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::weigh_once(logits.view)));
 }
 
+Napi::Value approximate_weight_error(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cpu::approximate_weight_error());
+}
+
 Napi::Value sort_based_mask(const Napi::CallbackInfo& info) {
   const CallArgs call(info);
   const LogitsArg logits = read_logits(call);
@@ -232,6 +236,8 @@ void register_backends(Napi::Env env, Napi::Object exports) {
   baselines.Set("readOnce", Napi::Function::New(env, guarded<read_once>, "readOnce"));
   baselines.Set("weighOnce", Napi::Function::New(env, guarded<weigh_once>, "weighOnce"));
   baselines.Set("sortBasedMask", Napi::Function::New(env, guarded<sort_based_mask>, "sortBasedMask"));
+  baselines.Set("approximateWeightError",
+                Napi::Function::New(env, guarded<approximate_weight_error>, "approximateWeightError"));
   exports.Set("baselines", baselines);
 }
 

@@ -23,6 +23,27 @@ struct ScanResult {
   bool has_invalid;  // NaN or +inf somewhere
 };
 
+// The weight of top-p's "tail" (the survivors below the members' floor) as
+// approximate_weight sums it: each weight within a relative
+// kApproximateWeightError of the rule's value before truncation, summed in
+// double (see top_p_over_row in mask_cpu.cpp for the bound this gives).
+struct TailWeight {
+  double approximate = 0;
+  int64_t count = 0;  // at least the weights in it
+  TailWeight& operator+=(const TailWeight& other) {
+    approximate += other.approximate;
+    count += other.count;
+    return *this;
+  }
+};
+
+// Every instruction-set variant's approximate weights are within this of the
+// rule's, relatively, at every f32 d in [-28, 0]; test/approximate-weight.test.ts
+// measures the variant of the machine it runs on over all of them.
+constexpr double kApproximateWeightError = 1.0 / (1 << 22);
+// What summing them in blocks of four lanes in f32 adds, relatively.
+constexpr double kTailSumError = 1.0 / (1 << 23);
+
 template <class S>
 struct RowKernels {
   using Stored = typename S::Stored;
@@ -37,6 +58,11 @@ struct RowKernels {
   // weight of every x >= floor to *total.
   int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
                           float gather_floor, int32_t first_id, uint64_t* total, float* values, int32_t* ids,
+                          int64_t capacity, int64_t* written);
+  // Like weigh_gather, but the values x >= floor below gather_floor (the
+  // tail) add their approximate weights to *tail instead.
+  int64_t (*bound_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
+                          float gather_floor, int32_t first_id, TailWeight* tail, float* values, int32_t* ids,
                           int64_t capacity, int64_t* written);
   // Adds the fixed-point weight of every x >= floor to its bucket; returns
   // the segment's total weight.

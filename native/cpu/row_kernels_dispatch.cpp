@@ -1,3 +1,4 @@
+#include "baselines.h"
 #include "row_kernels.h"
 #include "trainer_kernels.h"
 
@@ -13,6 +14,7 @@ namespace sm::cpu {
   RowKernels<S> make_kernels(); \
   template <class S> \
   TrainerKernels<S> make_trainer_kernels(); \
+  double approximate_weight_error(); \
   }
 SM_DECLARE_ISA(isa_baseline)
 #if defined(SM_HAVE_X86_VARIANTS)
@@ -71,6 +73,8 @@ const TrainerKernels<S>& trainer_kernels() {
   static const TrainerKernels<S> kernels = SM_PICK(make_trainer_kernels<S>)();
   return kernels;
 }
+
+double approximate_weight_error() { return SM_PICK(approximate_weight_error)(); }
 
 #undef SM_PICK
 

@@ -76,6 +76,36 @@ struct LaneIntegerSums {
   }
 };
 
+// Lanes widened to double and summed, in two register-sized halves: the
+// approximate weights of top-p's bound (exact integers are not needed there).
+typedef double HalfDoubleVec __attribute__((vector_size(4 * kLanes)));
+struct LaneDoubleSums {
+  HalfDoubleVec low{}, high{};
+  void add(FloatVec v) {
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    // (The generic conversion below goes two lanes at a time through memory.)
+    __m256 x;
+    std::memcpy(&x, &v, sizeof x);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    HalfDoubleVec lo_lanes, hi_lanes;
+    std::memcpy(&lo_lanes, &lo, sizeof lo);
+    std::memcpy(&hi_lanes, &hi, sizeof hi);
+    low += lo_lanes;
+    high += hi_lanes;
+#else
+    HalfFloatVec half[2];
+    std::memcpy(half, &v, sizeof half);
+    low += __builtin_convertvector(half[0], HalfDoubleVec);
+    high += __builtin_convertvector(half[1], HalfDoubleVec);
+#endif
+  }
+  double total() const {
+    double sum = 0;
+    for (int j = 0; j < kLanes / 2; ++j) sum += low[j] + high[j];
+    return sum;
+  }
+};
+
 struct Mask {
   IntVec bits;  // -1 where true
   friend Mask operator&(Mask a, Mask b) { return {a.bits & b.bits}; }
@@ -284,6 +314,29 @@ inline int compress_store_indices(Mask m, int32_t first, int32_t* out) {
 }
 
 inline IntVec truncate_to_int(Lanes a) { return __builtin_convertvector(a.v, IntVec); }
+
+#if defined(__FMA__)
+// a * b + c with one rounding. Only the approximate weights use it: the
+// rule's own arithmetic never fuses (every backend must round alike).
+inline Lanes fused_multiply_add(Lanes a, Lanes b, Lanes c) {
+#if defined(__AVX512F__)
+  return FloatVec(_mm512_fmadd_ps(a.v, b.v, c.v));
+#else
+  return FloatVec(_mm256_fmadd_ps(a.v, b.v, c.v));
+#endif
+}
+
+// a within [lo, hi]; NaN becomes lo.
+inline Lanes clamp_lanes(Lanes a, float lo, float hi) {
+#if defined(__AVX512F__)
+  // (GCC 12's _mm512_max_ps trips -Wuninitialized; masked blends cost the same.)
+  const FloatVec at_least = a.v >= lo ? a.v : FloatVec{} + lo;
+  return at_least > hi ? FloatVec{} + hi : at_least;
+#else
+  return FloatVec(_mm256_min_ps(_mm256_max_ps(a.v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi)));
+#endif
+}
+#endif
 
 // Sixteen stored logits widened to f32.
 template <class S>
