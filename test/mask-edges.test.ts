@@ -149,14 +149,10 @@ describe('top-k', () => {
 });
 
 describe('top-p', () => {
-  // Top-p over a long row gathers "members" down to a depth guessed from the row's largest values
-  // and a strided sample; a guess that falls short is extended by further reads. This row hides
-  // most of its weight from both: the 100 maxima are all the leaders, every sampled position
-  // (a multiple of the stride, 10 here) holds -20, and 5000 values of -3 between them carry 72%
-  // of the weight. The kept set must still be exactly the maxima and the -3 group.
-  // The same pass weighs the values below the members (the tail) only approximately, which bounds
+  // Top-p over a long row gathers "members" down to a depth guessed from the row's largest values,
+  // and the same pass weighs the values below them (the tail) only approximately, which bounds
   // the total and so the budget; where the cut differs between the lowest and the highest budget
-  // of that bound, a second pass weighs the tail exactly. Here the maximum (weight 2^40) is the only
+  // of that bound, a second pass weighs the row exactly. Here the maximum (weight 2^40) is the only
   // value above the second largest, and topP is set within a few ulps of 2^40 / total, so whether
   // the second is kept turns on the tail's exact weight: 16382 distinct values near d = -10.5 that
   // weigh about as much as the second.
@@ -178,6 +174,11 @@ describe('top-p', () => {
     expect(flips).toBe(1); // the second largest joins once topP passes the balance
   });
 
+  // Top-p over a long row gathers "members" down to a depth guessed from the row's largest values
+  // and a strided sample; a guess that falls short is extended by further reads. This row hides
+  // most of its weight from both: the 100 maxima are all the leaders, every sampled position
+  // (a multiple of the stride, 10 here) holds -20, and 5000 values of -3 between them carry 72%
+  // of the weight. The kept set must still be exactly the maxima and the -3 group.
   test.each([1, 2])('a member guess that falls short is extended to the exact set (%i threads)', (threads) => {
     setThreads(threads);
     const vocab = 40960;

@@ -537,7 +537,7 @@ class RowMasker {
   // only bounds (budget_bounds); the walk runs with the lowest and the highest
   // budget that bound allows, and only where the two cuts differ does a
   // second pass weigh every survivor exactly. The bound is a few 1e-7 of the
-  // tail plus one unit per tail value wide; on rows drawn as the bench's
+  // tail plus one unit per value read wide; on rows drawn as the bench's
   // (N(0,3), Zipf-like; T = 0.7, 1) that second pass ran for none to 4% of
   // the rows at top_p 0.5 and 0.9, and up to 11% at 0.99, where the
   // boundary's values weigh little. The approximate weight takes about half
