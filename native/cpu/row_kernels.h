@@ -2,7 +2,10 @@
 // Each is compiled once per instruction set (row_kernels_impl.inc) and the
 // widest one the processor supports is picked at run time, so shipped binaries
 // stay portable. Every variant computes identical bits: only IEEE operations,
-// no contraction (-ffp-contract=off). The passes use raw pointers only (no
+// no contraction (-ffp-contract=off). The one exception is bound_gather's
+// approximate tail weight, which uses fused multiply-adds where they exist:
+// it only bounds a total, and the mask never depends on it (mask_cpu.cpp,
+// top_p_over_row). The passes use raw pointers only (no
 // std containers), so no template instance compiled for a wide ISA can be
 // shared with code that runs on narrower processors.
 #pragma once

@@ -3,7 +3,8 @@
 // lane), so that the row passes are written once and compiled to SSE2, AVX2
 // or AVX-512 by each row_kernels_<isa> translation unit. Lane operations are the IEEE single operations of the
 // scalar code (no contraction: -ffp-contract=off), so every width gives the
-// same bits. The overloads below let the rule's templated scalar pieces
+// same bits; only fused_multiply_add, for the approximate top-p weights,
+// rounds once where the scalar code would round twice. The overloads below let the rule's templated scalar pieces
 // (core/rule.h) run on Lanes unchanged.
 // Included only by row_kernels_impl.inc, inside that file's per-ISA namespace.
 #pragma once
