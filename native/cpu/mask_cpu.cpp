@@ -585,12 +585,17 @@ class RowMasker {
       cut = cut_in(p, z_max, weigh_floor, boundary, high);
     } else {
       const Boundary at_low = boundary_for(p, x_max, z_max, low);
-      const Boundary at_high = boundary_for(p, x_max, z_max, high);
-      const bool same_bucket = at_low.bucket == at_high.bucket;
-      cut = cut_in(p, z_max, weigh_floor, at_low, low);
-      if (low != high && (!same_bucket || cut != cut_in(p, z_max, weigh_floor, at_high, high))) {
-        const uint64_t budget = exact_budget();
-        cut = cut_in(p, z_max, weigh_floor, boundary_for(p, x_max, z_max, budget), budget);
+      std::vector<float>& values = boundary_values(at_low);
+      cut = top_p_cut(p, z_max, weigh_floor, values, at_low.above, low);
+      if (low != high) {
+        // The same bucket holds the same values: only the walk differs.
+        const Boundary at_high = boundary_for(p, x_max, z_max, high);
+        const bool settled = at_high.bucket == at_low.bucket &&
+                             top_p_cut(p, z_max, weigh_floor, values, at_high.above, high) == cut;
+        if (!settled) {
+          const uint64_t budget = exact_budget();
+          cut = cut_in(p, z_max, weigh_floor, boundary_for(p, x_max, z_max, budget), budget);
+        }
       }
     }
     cut = std::max(keep_floor, cut);
@@ -632,13 +637,18 @@ class RowMasker {
     return b;
   }
 
+  // The members' values in a boundary bucket (ws_.values).
+  std::vector<float>& boundary_values(const Boundary& boundary) const {
+    std::vector<float>& values = ws_.values;
+    values = ws_.merged.values;
+    values.resize(f32_kernels().compact_between(values.data(), nullptr, static_cast<int64_t>(values.size()),
+                                                boundary.lo, boundary.hi));
+    return values;
+  }
+
   // The cut for a budget whose boundary bucket the members reach.
   float cut_in(const RowParams& p, float z_max, float weigh_floor, const Boundary& boundary, uint64_t budget) const {
-    std::vector<float>& boundary_values = ws_.values;
-    boundary_values = ws_.merged.values;
-    boundary_values.resize(f32_kernels().compact_between(
-        boundary_values.data(), nullptr, static_cast<int64_t>(boundary_values.size()), boundary.lo, boundary.hi));
-    return top_p_cut(p, z_max, weigh_floor, boundary_values, boundary.above, budget);
+    return top_p_cut(p, z_max, weigh_floor, boundary_values(boundary), boundary.above, budget);
   }
 
   static constexpr int64_t kSample = 4096;
