@@ -196,18 +196,38 @@ struct ThresholdHint {
   float offset = 0.0f;
 };
 
+// Where the next top-p row's first read starts gathering its members: a
+// margin below the top-p boundary of the last top-p rows this thread masked
+// (in this call or earlier ones), as an offset from the row's location
+// (row_location). Where the boundary lies is steadier against the bulk of a
+// row than against its maximum, an extreme value: on N(0,3) rows of 128256
+// logits at top_p 0.9, 90% of the offsets fell within 0.6 of each other, the
+// depths below the maximum within 2.6. A row whose members miss its boundary
+// weighs itself exactly and reads itself again for more (top_p_over_row),
+// while each unit of z the members reach too deep costs only their exact
+// weights (a few thousand there); so the offset falls at once to a lower
+// boundary and rises an eighth of the margin a row.
+struct MemberHint {
+  bool known = false;
+  float offset = 0.0f;
+  void follow(float boundary_offset, float margin) {
+    const float lower = boundary_offset - margin;
+    offset = known ? std::min(lower, offset + margin / 8) : lower;
+    known = std::isfinite(offset);
+  }
+};
+
 // Buffers a thread reuses from row to row (and call to call), so that rows
 // allocate nothing in the steady state.
 struct Workspace {
   std::vector<Candidates> parts;  // one per segment
   Candidates merged;
-  Candidates band;     // top-p survivors between two depths of d
-  Candidates leaders;  // the largest values of a row, for top-p's member guess
+  Candidates band;  // top-p survivors between two depths of d
   std::vector<float> values;
   std::vector<uint32_t> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
-  std::vector<uint64_t> leading_buckets;  // the leaders' part of top-p's member guess
   ThresholdHint hint;
+  MemberHint member_hint;
 
   std::vector<Candidates>& fresh_parts(int64_t count) {
     if (static_cast<int64_t>(parts.size()) < count) parts.resize(count);
@@ -267,27 +287,30 @@ class RowMasker {
  private:
   RowOutcome cut_row(const RowParams& p) {
     const bool gather_top = gathers_top_k(p, vocab_);
-    // Top-p over the whole row guesses its members from the row's largest
-    // values, gathered by the first read as top-k's candidates are.
-    const bool gather_leaders = !gather_top && guesses_members(p);
+    // Top-p without a top-k list gathers its members and weighs the rest in
+    // the first read.
+    const bool weigh_top_p = !gather_top && !is_greedy(p) && top_p_active(p);
+    const MemberRead read = weigh_top_p ? member_read(p) : MemberRead{};
     const int64_t n_seg = segments_.count();
-    std::vector<ScanResult> scans(n_seg, ScanResult{kNegInf, false});
+    std::vector<TailScan> scans(n_seg);
     std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
     std::vector<float> thresholds(n_seg, kPosInf);
-    // (A row split over the threads takes fewer from each segment: every
-    // value >= the highest segment threshold is still among them, and eight
-    // running selections of 64 made the split slower than one thread.)
-    const int64_t scan_k = gather_top ? p.top_k : gather_leaders ? std::max<int64_t>(kLeaders / n_seg, 8) : 0;
-    const float first_threshold = scan_k > 0 ? -kMaxFinite : kPosInf;
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      thresholds[s] = gather_top && n_seg == 1 ? scan_row_for_top_k(p.top_k, &scans[s], &parts[s])
-                                               : scan_segment(b, n, scan_k, first_threshold, &scans[s], &parts[s]);
+      ScanResult* scan = &scans[s].scan;
+      if (weigh_top_p) {
+        scan_and_weigh_tail(b, n, p, read, &scans[s], &parts[s]);
+      } else if (gather_top && n_seg == 1) {
+        thresholds[s] = scan_row_for_top_k(p.top_k, scan, &parts[s]);
+      } else {
+        thresholds[s] =
+            scan_segment(b, n, gather_top ? p.top_k : 0, gather_top ? -kMaxFinite : kPosInf, scan, &parts[s]);
+      }
     });
     float x_max = kNegInf;
     bool has_invalid = false;
-    for (const ScanResult& scan : scans) {
-      x_max = std::max(x_max, scan.max);
-      has_invalid |= scan.has_invalid;
+    for (const TailScan& segment : scans) {
+      x_max = std::max(x_max, segment.scan.max);
+      has_invalid |= segment.scan.has_invalid;
     }
     if (has_invalid) return fail(RowError::kInvalidLogit, first_invalid<S>(row_, vocab_));
     if (x_max == kNegInf) return fail(RowError::kNoFiniteLogit, -1);
@@ -298,11 +321,10 @@ class RowMasker {
     if (!scaled_max_is_finite(z_max)) return fail(RowError::kScaledOverflow, -1);
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
-    if (!gather_top) {
-      Candidates& leaders = ws_.leaders;
-      const float leaders_floor = merge_candidates(parts, thresholds, &leaders);
-      leaders.keep_at_least(leaders_floor);
-      return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, leaders_floor);
+    if (!weigh_top_p && !gather_top) return emit_all(cut);
+    if (weigh_top_p) {
+      merge_candidates(parts, thresholds, &ws_.merged);
+      return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, read, merged_tail(scans, z_max));
     }
 
     // The k-th largest value is never below the candidates' floor.
@@ -460,28 +482,111 @@ class RowMasker {
   // (nothing weighs with a +inf floor).
   uint64_t weigh_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
                             Candidates* out) const {
-    return weigh_segments<uint64_t>(kernels_.weigh_gather, p, z_max, weigh_floor, gather_floor, out);
-  }
-
-  // The same, but the survivors below gather_floor (the tail) are weighed
-  // approximately, and only they.
-  TailWeight bound_and_gather(const RowParams& p, float z_max, float weigh_floor, float gather_floor,
-                              Candidates* out) const {
-    return weigh_segments<TailWeight>(kernels_.bound_gather, p, z_max, weigh_floor, gather_floor, out);
-  }
-
-  template <class Tally, class Pass>
-  Tally weigh_segments(Pass pass, const RowParams& p, float z_max, float weigh_floor, float gather_floor,
-                       Candidates* out) const {
-    std::vector<Tally> tallies(segments_.count(), Tally{});
+    std::vector<uint64_t> totals(segments_.count(), 0);
     gather_segments(out,
                     [&](int64_t s, int64_t b, int64_t n, int64_t next, float* values, int32_t* ids, int64_t* written) {
-                      return pass(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
-                                  static_cast<int32_t>(b), &tallies[s], values, ids, kChunk, written);
+                      return kernels_.weigh_gather(row_ + b, n, next, weigh_floor, p.temperature, z_max, gather_floor,
+                                                   static_cast<int32_t>(b), &totals[s], values, ids, kChunk, written);
                     });
-    Tally total{};
-    for (const Tally& t : tallies) total += t;
+    uint64_t total = 0;
+    for (uint64_t t : totals) total += t;
     return total;
+  }
+
+  // Where top-p's first read gathers members: every value at or above
+  // `floor`, and within `deepest` weight buckets of d of the running maximum;
+  // and whether it weighs the survivors below them.
+  struct MemberRead {
+    float floor = -kMaxFinite;
+    int deepest = kWeightBuckets - 1;
+    bool weighs_tail = true;
+    float location = kNegInf;  // row_location(), where the member hint applies
+  };
+
+  MemberRead member_read(const RowParams& p) const {
+    // Sequential min-p leaves only the survivors within -ln(min_p) of the
+    // maximum: members down to two buckets past there are all of them (the
+    // rounding of d is far below a bucket), and no tail is left to weigh.
+    // Deeper than the weight floor, the survivors left out weigh nothing.
+    if (min_p_active(p) && p.order == FilterOrder::kSequential) {
+      const double buckets = std::ceil(-deterministic_log(static_cast<double>(p.min_p)) * kBucketsPerUnit) + 2;
+      return MemberRead{-kMaxFinite, static_cast<int>(std::min<double>(kWeightBuckets - 1, buckets)), false};
+    }
+    const MemberHint& hint = ws_.member_hint;
+    const float location = row_location();
+    const float floor = hint.known && std::isfinite(location) ? location + hint.offset : -kMaxFinite;
+    return MemberRead{std::max(floor, -kMaxFinite), kWeightBuckets - 1, true, location};
+  }
+
+  // What top-p's first read of a segment found (scan_and_weigh_tail).
+  struct TailScan {
+    ScanResult scan{kNegInf, false};
+    float z_ref = kNegInf;  // the running maximum / T that the tail was last weighed against
+    double at_ref = 0;      // approximate tail weights taken against z_ref
+    double rescaled = 0;    // those taken against a lower maximum, scaled to z_ref
+    int64_t count = 0;      // values read
+  };
+
+  // Top-p's first read of a segment, in chunks that stay in the L1 cache.
+  // Each chunk is scanned for its maximum while the values at or above the
+  // members' floor (read.floor, and read.deepest buckets below the maximum
+  // so far) are gathered; then the chunk is read again from cache, and its values
+  // below that floor add their approximate weights against the maximum so
+  // far, z_ref. Weighing in the same read saves a second read of the row
+  // from memory; the price is that z_ref rises as larger values come, and the
+  // weights taken before are then scaled by e^(old z_ref - new), within
+  // kRescaleError of weighing against the row's maximum. Values gathered
+  // early, when the floor was lower than the row's final one, join the tail
+  // in top_p_over_row.
+  void scan_and_weigh_tail(int64_t begin, int64_t n, const RowParams& p, const MemberRead& read, TailScan* out,
+                           Candidates* gathered) const {
+    float values[kChunk];
+    int32_t ids[kChunk];
+    float x_ref = kNegInf, floor = read.floor;
+    for (int64_t chunk = begin; chunk < begin + n; chunk += kChunk) {
+      const int64_t end = std::min(begin + n, chunk + kChunk);
+      for (int64_t next = chunk; next < end;) {
+        int64_t written = 0;
+        next = kernels_.scan_gather(row_, end, next, floor, 0, &out->scan, values, ids, kChunk, &written);
+        gathered->append(values, ids, written);
+      }
+      if (out->scan.has_invalid) continue;  // the row fails; only its maximum is still read
+      float next_floor = floor;
+      if (out->scan.max > x_ref) {
+        x_ref = out->scan.max;
+        // A maximum / T that overflows fails the row; one that is -inf weighs nothing yet.
+        const float z_ref = scaled_logit(x_ref, p.temperature);
+        if (scaled_max_is_finite(z_ref)) {
+          out->rescaled = (out->rescaled + out->at_ref) * std::exp(static_cast<double>(out->z_ref) - z_ref);
+          out->at_ref = 0;
+          out->z_ref = z_ref;
+          next_floor =
+              std::max(read.floor, smallest_float_where(x_ref, WeightBucketAtMost{p.temperature, z_ref, read.deepest}));
+        }
+      }
+      // (The chunk's values at or above `floor` are gathered, whatever the new floor.)
+      if (read.weighs_tail && scaled_max_is_finite(out->z_ref))
+        out->at_ref +=
+            kernels_.approximate_tail(row_ + chunk, end - chunk, -kMaxFinite, p.temperature, out->z_ref, floor);
+      out->count += end - chunk;
+      floor = next_floor;
+    }
+  }
+
+  // The segments' tails against the row's maximum: a segment whose own
+  // maximum is lower scales all of its weights.
+  static TailWeight merged_tail(const std::vector<TailScan>& scans, float z_max) {
+    TailWeight tail;
+    for (const TailScan& segment : scans) {
+      if (segment.z_ref == z_max) {
+        tail.approximate += segment.at_ref;
+        tail.rescaled += segment.rescaled;
+      } else {
+        tail.rescaled += (segment.at_ref + segment.rescaled) * std::exp(static_cast<double>(segment.z_ref) - z_max);
+      }
+      tail.count += segment.count;
+    }
+    return tail;
   }
 
   // Every value >= floor with its id into *out: a plain read of the row.
@@ -525,33 +630,29 @@ class RowMasker {
   }
 
   // Top-p over the ids x >= weigh_floor, intersected with x >= keep_floor,
-  // when no top-k list exists. One pass over the row gathers the "members":
-  // the survivors down to a bucket of d = z - z_max that the row's leaders
-  // (values >= leaders_floor, ws_.leaders) and a small sample suggest lies
-  // safely below the top-p boundary; the same pass sums approximate weights
-  // of the survivors below them (the tail). A histogram of the members' exact
-  // weights then finds the boundary bucket, whose few values are sorted and
-  // walked.
+  // when no top-k list exists. The first read (scan_and_weigh_tail) gathered
+  // the "members", the survivors from a floor that the previous top-p row
+  // suggests (MemberRead), and summed approximate weights of the survivors
+  // below them (the tail). A histogram of the members' exact weights then
+  // finds the boundary bucket, whose few values are sorted and walked.
   //
   // The budget is a share of the exact total, which the tail's approximation
   // only bounds (budget_bounds); the walk runs with the lowest and the highest
   // budget that bound allows, and only where the two cuts differ does a
   // second pass weigh every survivor exactly. The bound is a few 1e-7 of the
-  // tail plus one unit per value read wide; on rows drawn as the bench's
-  // (N(0,3), Zipf-like; T = 0.7, 1) that second pass ran for none to 4% of
-  // the rows at top_p 0.5 and 0.9, and up to 11% at 0.99, where the
-  // boundary's values weigh little. The approximate weight takes about half
-  // the instructions of the exact one.
+  // tail plus one unit per value read wide, some 1e-6 for the weights taken
+  // against a lower running maximum.
   //
-  // If the members weigh less than the budget, the guess was too shallow:
+  // If the members weigh less than the budget, the floor was too high:
   // with the exact budget, plain reads of the row add the survivors of two
   // more units of d at a time to the histogram until it reaches the budget,
   // and a last read gathers the ids from the boundary bucket up. The result is
-  // exact either way; the guess and the bound only save work.
+  // exact either way; the floor and the bound only save work. The boundary
+  // found sets the next row's floor (MemberHint).
   RowOutcome top_p_over_row(const RowParams& p, float x_max, float z_max, float weigh_floor, float keep_floor,
-                            float leaders_floor) const {
-    if (!top_p_active(p)) return emit_all(keep_floor);
+                            const MemberRead& read, TailWeight tail) const {
     const auto members_floor = [&](int deepest) {
+      if (deepest < 0) return kPosInf;
       return std::max(weigh_floor, smallest_float_where(x_max, WeightBucketAtMost{p.temperature, z_max, deepest}));
     };
     // Adds the weights of values to the histogram; returns the weight of every bucket.
@@ -561,15 +662,30 @@ class RowMasker {
     };
     const auto exact_budget = [&] { return top_p_budget(weight_from(p, z_max, weigh_floor), p.top_p); };
     Candidates& members = ws_.merged;
-    int deepest = guess_member_buckets(p, z_max, weigh_floor, leaders_floor);
+    int deepest = read.deepest;
     float floor = members_floor(deepest);
-    const TailWeight tail = bound_and_gather(p, z_max, weigh_floor, floor, &members);
+    if (read.floor > floor) {
+      // The members fill whole buckets of d from the top: they start at the
+      // lowest bucket edge at or above read.floor (+inf if that is above the
+      // maximum's bucket).
+      deepest = weight_bucket(sub_rn(scaled_logit(read.floor, p.temperature), z_max));
+      if (members_floor(deepest) < read.floor) --deepest;
+      floor = members_floor(deepest);
+    }
+    // Gathered while the running maximum was lower, below the row's own floor:
+    // tail, weighed against the row's maximum. (Without a tail to weigh, every
+    // survivor below the floor weighs nothing: see member_read.)
+    if (read.weighs_tail)
+      tail.approximate += f32_kernels().approximate_tail(members.values.data(), static_cast<int64_t>(members.size()),
+                                                         weigh_floor, p.temperature, z_max, floor);
+    members.keep_at_least(floor);
     ws_.fresh_buckets();
     const uint64_t member_weight = add_to_histogram(members);
     uint64_t low = 0, high = 0;
     budget_bounds(member_weight, tail, p.top_p, &low, &high);
     if (member_weight < high && low != high) low = high = exact_budget();
     float cut = 0.0f;
+    float boundary_lo = 0.0f;  // where the boundary bucket starts
     if (member_weight < high) {
       Candidates& band = ws_.band;
       for (uint64_t weight = member_weight; weight < high && deepest < kWeightBuckets - 1;) {
@@ -583,21 +699,25 @@ class RowMasker {
       const Boundary boundary = boundary_for(p, x_max, z_max, high);
       gather_at_least(std::max(boundary.lo, weigh_floor), &members);
       cut = cut_in(p, z_max, weigh_floor, boundary, high);
+      boundary_lo = boundary.lo;
     } else {
       const Boundary at_low = boundary_for(p, x_max, z_max, low);
       std::vector<float>& values = boundary_values(at_low);
       cut = top_p_cut(p, z_max, weigh_floor, values, at_low.above, low);
+      boundary_lo = at_low.lo;
       if (low != high) {
         // The same bucket holds the same values: only the walk differs.
         const Boundary at_high = boundary_for(p, x_max, z_max, high);
         const bool settled = at_high.bucket == at_low.bucket &&
                              top_p_cut(p, z_max, weigh_floor, values, at_high.above, high) == cut;
+        boundary_lo = at_high.lo;
         if (!settled) {
           const uint64_t budget = exact_budget();
           cut = cut_in(p, z_max, weigh_floor, boundary_for(p, x_max, z_max, budget), budget);
         }
       }
     }
+    if (read.weighs_tail) ws_.member_hint.follow(boundary_lo - read.location, 0.75f * p.temperature);
     cut = std::max(keep_floor, cut);
     members.keep_at_least(cut);
     return kept(cut, members);
@@ -607,16 +727,19 @@ class RowMasker {
   // tail known only approximately. Each tail weight trunc(f) has f within a
   // relative e of its approximation a, so the tail lies in
   // [sum a / (1 + e) - count, sum a / (1 - e)]; summing in f32 blocks and
-  // then in double (at most count * 2^-53 of the sum) widens e.
+  // then in double (at most count * 2^-53 of the sum) widens e, and the
+  // weights taken against a lower maximum have kRescaleError more.
   static void budget_bounds(uint64_t member_weight, const TailWeight& tail, float top_p, uint64_t* low,
                             uint64_t* high) {
-    if (tail.approximate == 0) {  // no tail: every tail weight is at least 2^40 e^-28 > 0
+    if (tail.approximate == 0 && tail.rescaled == 0) {  // no tail: a weight the rule counts is at least 2^40 e^-28
       *low = *high = top_p_budget(member_weight, top_p);
       return;
     }
     const double e = kApproximateWeightError + kTailSumError + 1.0 / (1 << 29);
-    const double least = std::max(0.0, tail.approximate * (1 - e) - static_cast<double>(tail.count) - 2);
-    const double most = tail.approximate * (1 + 2 * e) + 2;
+    const double e_rescaled = e + kRescaleError;
+    const double least = std::max(0.0, tail.approximate * (1 - e) + tail.rescaled * (1 - e_rescaled) -
+                                           static_cast<double>(tail.count) - 2);
+    const double most = tail.approximate * (1 + 2 * e) + tail.rescaled * (1 + 2 * e_rescaled) + 2;
     *low = top_p_budget(member_weight + static_cast<uint64_t>(least), top_p);
     *high = top_p_budget(member_weight + static_cast<uint64_t>(std::ceil(most)), top_p);
   }
@@ -649,46 +772,6 @@ class RowMasker {
   // The cut for a budget whose boundary bucket the members reach.
   float cut_in(const RowParams& p, float z_max, float weigh_floor, const Boundary& boundary, uint64_t budget) const {
     return top_p_cut(p, z_max, weigh_floor, boundary_values(boundary), boundary.above, budget);
-  }
-
-  static constexpr int64_t kSample = 4096;
-  static constexpr int64_t kLeaders = 64;
-
-  // Whether top_p_over_row guesses its members (below that, every survivor is one).
-  bool guesses_members(const RowParams& p) const { return !is_greedy(p) && top_p_active(p) && vocab_ > 2 * kSample; }
-
-  // The deepest bucket of d that the kept set probably reaches: where the
-  // estimated weight from the top reaches an eighth of the way from top_p to
-  // 1, plus half a unit of d. The estimate counts the leaders (every value >=
-  // leaders_floor, ws_.leaders) exactly and the rest from a strided sample of
-  // at most 4096 values, each standing for a stride of them: the leaders hold
-  // most of the weight of a heavy-tailed row, which a sample alone misses.
-  int guess_member_buckets(const RowParams& p, float z_max, float cut, float leaders_floor) const {
-    if (!guesses_members(p)) return kWeightBuckets - 1;
-    std::vector<float>& sample = ws_.values;
-    const int64_t stride = vocab_ / kSample;
-    sample.clear();
-    for (int64_t i = 0; i < vocab_; i += stride) {
-      const float x = S::load(row_[i]);
-      if (x < leaders_floor) sample.push_back(x);
-    }
-    const auto histogram = [&](const std::vector<float>& values, std::vector<uint64_t>* buckets) {
-      buckets->assign(kWeightBuckets, 0);
-      return static_cast<double>(f32_kernels().weight_histogram(values.data(), static_cast<int64_t>(values.size()), cut,
-                                                                p.temperature, z_max, buckets->data()));
-    };
-    std::vector<uint64_t>& sampled = ws_.buckets;
-    std::vector<uint64_t>& leading = ws_.leading_buckets;
-    const double total =
-        histogram(ws_.leaders.values, &leading) + static_cast<double>(stride) * histogram(sample, &sampled);
-    const double target = (7.0 * static_cast<double>(p.top_p) + 1.0) / 8.0 * total;
-    const auto estimate = [&](int b) {
-      return static_cast<double>(leading[b]) + static_cast<double>(stride) * static_cast<double>(sampled[b]);
-    };
-    double above = 0;
-    int bucket = 0;
-    while (bucket < kWeightBuckets - 1 && above + estimate(bucket) < target) above += estimate(bucket++);
-    return std::min(kWeightBuckets - 1, bucket + static_cast<int>(kBucketsPerUnit / 2));
   }
 
   static const RowKernels<F32Storage>& f32_kernels() { return row_kernels<F32Storage>(); }

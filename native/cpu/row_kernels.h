@@ -2,8 +2,8 @@
 // Each is compiled once per instruction set (row_kernels_impl.inc) and the
 // widest one the processor supports is picked at run time, so shipped binaries
 // stay portable. Every variant computes identical bits: only IEEE operations,
-// no contraction (-ffp-contract=off). The one exception is bound_gather's
-// approximate tail weight, which uses fused multiply-adds where they exist:
+// no contraction (-ffp-contract=off). The one exception is approximate_tail's
+// weight, which uses fused multiply-adds where they exist:
 // it only bounds a total, and the mask never depends on it (mask_cpu.cpp,
 // top_p_over_row). The passes use raw pointers only (no
 // std containers), so no template instance compiled for a wide ISA can be
@@ -27,14 +27,19 @@ struct ScanResult {
 };
 
 // The weight of top-p's "tail" (the survivors below the members' floor) as
-// approximate_weight sums it: each weight within a relative
+// approximate_tail sums it: each weight within a relative
 // kApproximateWeightError of the rule's value before truncation, summed in
 // double (see top_p_over_row in mask_cpu.cpp for the bound this gives).
+// `rescaled` holds the weights that a row's first read took against a lower
+// running maximum and then scaled to the row's own: the subtraction d = z -
+// z_max rounds differently there, which kRescaleError covers.
 struct TailWeight {
   double approximate = 0;
+  double rescaled = 0;
   int64_t count = 0;  // at least the weights in it
   TailWeight& operator+=(const TailWeight& other) {
     approximate += other.approximate;
+    rescaled += other.rescaled;
     count += other.count;
     return *this;
   }
@@ -46,6 +51,12 @@ struct TailWeight {
 constexpr double kApproximateWeightError = 1.0 / (1 << 22);
 // What summing them in blocks of four lanes in f32 adds, relatively.
 constexpr double kTailSumError = 1.0 / (1 << 23);
+// What weighing against a lower maximum z_ref and scaling by e^(z_ref - z_max)
+// in double adds, relatively, for a weight the rule counts: fl(z - z_ref) and
+// fl(z - z_max) each round by at most 2^-24 |z - z_max| <= 2^-24 * 28, so the
+// exponents differ by at most 2^-19.2, and the scaling by a few 2^-53. (A value
+// that the rule weighs 0 gets less than one unit, which the tail's count covers.)
+constexpr double kRescaleError = 1.0 / (1 << 18);
 
 template <class S>
 struct RowKernels {
@@ -62,11 +73,10 @@ struct RowKernels {
   int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
                           float gather_floor, int32_t first_id, uint64_t* total, float* values, int32_t* ids,
                           int64_t capacity, int64_t* written);
-  // Like weigh_gather, but the values x >= floor below gather_floor (the
-  // tail) add their approximate weights to *tail instead.
-  int64_t (*bound_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
-                          float gather_floor, int32_t first_id, TailWeight* tail, float* values, int32_t* ids,
-                          int64_t capacity, int64_t* written);
+  // The approximate weights of x[0, n)'s values in [floor, below) against
+  // z_ref (each within kApproximateWeightError of the rule's weight before
+  // truncation, nothing for d < -28), summed.
+  double (*approximate_tail)(const Stored* x, int64_t n, float floor, float temperature, float z_ref, float below);
   // Adds the fixed-point weight of every x >= floor to its bucket; returns
   // the segment's total weight.
   uint64_t (*weight_histogram)(const Stored* x, int64_t n, float floor, float temperature, float z_max,

@@ -1,8 +1,9 @@
 /* Lowers the glibc a Linux build needs to the oldest version of each function
  * it calls. Linked against Debian 12's glibc 2.36, the addon would require the
  * version each function has there by default: 2.34 for the pthread, dl, sem and
- * shm functions (which moved into libc.so.6 in 2.34), although every one of
- * them has existed under the same ABI since glibc 2.2.5 (x86-64's first).
+ * shm functions (which moved into libc.so.6 in 2.34), 2.29 for libm's exp
+ * (which dropped its SVID error handling there), although every one of them
+ * has existed under the same ABI since glibc 2.2.5 (x86-64's first).
  *
  * Each PIN line defines __wrap_NAME as a jump to NAME@VERSION, and the build
  * links with -Wl,--wrap=NAME for every name listed here (CMakeLists.txt and
@@ -34,6 +35,7 @@ PIN dlmopen, GLIBC_2.3.4
 PIN dlopen, GLIBC_2.2.5
 PIN dlsym, GLIBC_2.2.5
 PIN dlvsym, GLIBC_2.2.5
+PIN exp, GLIBC_2.2.5
 PIN pthread_condattr_setpshared, GLIBC_2.2.5
 PIN pthread_create, GLIBC_2.2.5
 PIN pthread_detach, GLIBC_2.2.5
