@@ -566,8 +566,7 @@ class RowMasker {
       }
       // (The chunk's values at or above `floor` are gathered, whatever the new floor.)
       if (read.weighs_tail && scaled_max_is_finite(out->z_ref))
-        out->at_ref +=
-            kernels_.approximate_tail(row_ + chunk, end - chunk, -kMaxFinite, p.temperature, out->z_ref, floor);
+        out->at_ref += kernels_.approximate_tail(row_ + chunk, end - chunk, p.temperature, out->z_ref, floor);
       out->count += end - chunk;
       floor = next_floor;
     }
@@ -673,11 +672,12 @@ class RowMasker {
       floor = members_floor(deepest);
     }
     // Gathered while the running maximum was lower, below the row's own floor:
-    // tail, weighed against the row's maximum. (Without a tail to weigh, every
-    // survivor below the floor weighs nothing: see member_read.)
+    // tail, weighed against the row's maximum. (Where the tail is weighed,
+    // every finite value survives; where it is not, every survivor below the
+    // floor weighs nothing: see member_read.)
     if (read.weighs_tail)
       tail.approximate += f32_kernels().approximate_tail(members.values.data(), static_cast<int64_t>(members.size()),
-                                                         weigh_floor, p.temperature, z_max, floor);
+                                                         p.temperature, z_max, floor);
     members.keep_at_least(floor);
     ws_.fresh_buckets();
     const uint64_t member_weight = add_to_histogram(members);

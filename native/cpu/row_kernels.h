@@ -73,10 +73,12 @@ struct RowKernels {
   int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
                           float gather_floor, int32_t first_id, uint64_t* total, float* values, int32_t* ids,
                           int64_t capacity, int64_t* written);
-  // The approximate weights of x[0, n)'s values in [floor, below) against
-  // z_ref (each within kApproximateWeightError of the rule's weight before
-  // truncation, nothing for d < -28), summed.
-  double (*approximate_tail)(const Stored* x, int64_t n, float floor, float temperature, float z_ref, float below);
+  // The approximate weights of x[0, n)'s values below `below` against z_ref
+  // (approximate_weight: within kApproximateWeightError of the rule's weight
+  // before truncation), summed. A value the rule does not weigh (d < -28,
+  // -inf) adds 2^40 e^-28 < 1 instead of 0: within the one unit per value
+  // that the tail's bound allows for truncation anyway.
+  double (*approximate_tail)(const Stored* x, int64_t n, float temperature, float z_ref, float below);
   // Adds the fixed-point weight of every x >= floor to its bucket; returns
   // the segment's total weight.
   uint64_t (*weight_histogram)(const Stored* x, int64_t n, float floor, float temperature, float z_max,

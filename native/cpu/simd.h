@@ -143,6 +143,16 @@ inline Lanes add_rn(Lanes a, Lanes b) { return a + b; }
 inline Lanes sub_rn(Lanes a, Lanes b) { return a - b; }
 inline Lanes div_rn(Lanes a, Lanes b) { return a / b; }
 inline Lanes select(Mask m, Lanes a, Lanes b) { return Lanes(m.bits ? a.v : b.v); }
+// 0, 1, ..., kLanes - 1.
+inline IntVec lane_indices() {
+  IntVec index;
+  for (int j = 0; j < kLanes; ++j) index[j] = j;
+  return index;
+}
+// The lanes below count.
+inline Mask first_lanes(int64_t count) {
+  return Mask{lane_indices() < static_cast<int32_t>(count < kLanes ? count : kLanes)};
+}
 inline IntVec select(Mask m, IntVec a, IntVec b) { return m.bits ? a : b; }
 // 2^e for lanes holding small non-negative integers e.
 inline Lanes pow2_of_integral(Lanes e) {
@@ -324,6 +334,25 @@ inline Lanes fused_multiply_add(Lanes a, Lanes b, Lanes c) {
   return FloatVec(_mm512_fmadd_ps(a.v, b.v, c.v));
 #else
   return FloatVec(_mm256_fmadd_ps(a.v, b.v, c.v));
+#endif
+}
+
+// 2^(j / 8) for j the low three bits of each lane of `index`: a permute of a
+// table held in a register (the 16-lane permute reads four bits, so the
+// table is there twice).
+inline Lanes eighth_powers_of_two(IntVec index) {
+  constexpr float k0 = 1.0f, k1 = 1.0905077326652577f, k2 = 1.189207115002721f, k3 = 1.2968395546510096f,
+                  k4 = 1.4142135623730951f, k5 = 1.5422108254079407f, k6 = 1.681792830507429f, k7 = 1.8340080864093424f;
+#if defined(__AVX512F__)
+  __m512i i;
+  std::memcpy(&i, &index, sizeof i);
+  const __m512 table = _mm512_setr_ps(k0, k1, k2, k3, k4, k5, k6, k7, k0, k1, k2, k3, k4, k5, k6, k7);
+  // (The unmasked permute trips GCC 12's -Wuninitialized, as _mm512_max_ps does.)
+  return FloatVec(_mm512_mask_permutexvar_ps(table, 0xffff, i, table));
+#else
+  __m256i i;
+  std::memcpy(&i, &index, sizeof i);
+  return FloatVec(_mm256_permutevar8x32_ps(_mm256_setr_ps(k0, k1, k2, k3, k4, k5, k6, k7), i));
 #endif
 }
 
