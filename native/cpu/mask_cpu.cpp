@@ -102,7 +102,8 @@ struct Candidates {
   void keep_at_least(float floor) { keep_between(floor, __builtin_inff()); }
 };
 
-// The k-th largest value, counting duplicates (k <= values.size()), by radix
+// The k-th largest value, counting duplicates (k <= values.size(); +inf, above
+// every value, for k < 1: the 0 largest are none), by radix
 // selection over order keys, most significant digit first: each round counts
 // the digits of the keys still in play, finds the digit the k-th largest has,
 // and keeps only the keys with it. Digits start below the bits that every key
@@ -113,6 +114,7 @@ struct Candidates {
 // unpredictably and a bisection counts them some 30 times.
 // (keys: scratch memory, reused.)
 float kth_largest(const std::vector<float>& values, int64_t k, std::vector<uint32_t>& keys) {
+  if (k < 1) return kPosInf;
   constexpr int kDigitBits = 8;
   constexpr size_t kFewKeys = 32;
   keys.resize(values.size());
