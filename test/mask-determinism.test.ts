@@ -13,7 +13,7 @@ interface Probe {
   topP: number;
 }
 
-const vocab = 9000; // above the 8192 from which small batches that weigh a whole row split rows across threads
+const vocab = 9000;
 
 function probes(rng: Rng, dtype: DType): Probe[] {
   const settings = [
@@ -74,9 +74,8 @@ test.each(dtypes)('the same kept sets at 1, 2, 3 and 8 threads, alone and at any
   for (const threads of [1, 2, 3, 8]) {
     expect(setThreads(threads)).toBe(threads);
     rows.forEach((probe, i) => expect(Array.from(maskAlone(dtype, probe))).toEqual(expected[i]));
-    // Batches smaller than the thread count (rows split: a batch of 2 keeps
-    // one filler row, whose top-p over the whole row makes the batch split,
-    // whatever the probe) and larger (row-parallel).
+    // Batches smaller than the thread count (a row per task still, at this
+    // length: see the next test for split rows) and larger.
     for (const batch of [2, threads + 5, largest]) {
       const positions = new Map<number, Probe>();
       const order = rows.map((_, i) => i).sort(() => rng.next() - 0.5);
@@ -105,5 +104,24 @@ test('repeated calls give identical CSR arrays', () => {
     const again = mask(tensor(values, 64, 1000, 'float32'), options);
     expect(Array.from(again.offsets)).toEqual(Array.from(first.offsets));
     expect(Array.from(again.indices)).toEqual(Array.from(first.indices));
+  }
+});
+
+// A batch smaller than the thread count whose top-p weighs a whole row of 2^18
+// logits or more is split: each row in segments over the threads, each
+// segment weighing against its own running maximum.
+test.each(dtypes)('a split row keeps what it keeps in a batch, at 1, 2 and 8 threads (%s)', (dtype) => {
+  const rng = new Rng(dtype.length * 17);
+  const long = 2 ** 18 + 1000;
+  const rows = encode(logitsBatch(rng, 3, long), dtype);
+  const options = { topP: 0.9, temperature: 0.8 };
+  setThreads(1);
+  const inBatch = mask(tensor(rows, 3, long, dtype), options);
+  for (const threads of [1, 2, 8]) {
+    setThreads(threads);
+    for (let r = 0; r < 3; r++) {
+      const alone = mask(tensor(rows.subarray(r * long, (r + 1) * long), 1, long, dtype), options);
+      expect(Array.from(alone.row(0))).toEqual(Array.from(inBatch.row(r)));
+    }
   }
 });

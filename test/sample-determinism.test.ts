@@ -112,15 +112,15 @@ describe('sample() reproducibility', () => {
   });
 
   test('a single long row split over the threads draws as it does in a batch', () => {
-    const row = logitsRow(new Rng(9), 40000, 'zipf');
+    const row = logitsRow(new Rng(9), 270000, 'zipf');
     const keys = { seed: 3n, stream: 77, step: 5 };
     const options = { topP: 0.95, temperature: 1.2 };
     // Alone, the row is split over the threads (fewer rows than threads); in a batch of 4 it is one task.
-    const batched = logitsBatch(new Rng(10), 4, 40000);
-    batched.set(row, 2 * 40000);
+    const batched = logitsBatch(new Rng(10), 4, 270000);
+    batched.set(row, 2 * 270000);
     setThreads(2);
-    const alone = sample(row, { ...options, ...keys, vocab: 40000 });
-    const inBatch = sample(batched, { ...options, ...keys, vocab: 40000 });
+    const alone = sample(row, { ...options, ...keys, vocab: 270000 });
+    const inBatch = sample(batched, { ...options, ...keys, vocab: 270000 });
     setThreads(0);
     expect(inBatch.tokens[2]).toBe(alone.tokens[0]);
     expect(inBatch.mask.row(2)).toEqual(alone.mask.row(0));

@@ -46,15 +46,18 @@ class Segments {
 bool gathers_top_k(const RowParams& p, int64_t vocab) { return !is_greedy(p) && p.top_k > 0 && p.top_k < vocab; }
 
 // Whether a batch of fewer rows than threads is worth spreading over the
-// pool, each row in segments: waking the threads, and each segment's own
-// top-k selection, cost more than a row that is only read once (top-k,
-// min-p, greedy, or every id kept) saves below about 4M logits (measured on
-// 2 threads: a 1M-logit top-k row took twice as long split); a row whose
-// every survivor is weighed for top-p (an exp per logit) repays it from
-// kSplitVocab on.
+// pool, each row in segments. Waking the threads costs tens of microseconds
+// in a VM, and the top-p walk after the first read runs on one thread: a row
+// whose every survivor is weighed for top-p (an exp per logit) repays a
+// split from about 2^18 logits on (measured on 2 threads, one row alone
+// against one thread: 0.64x at 32768 logits, 1.0x at 151936, 1.0-1.1x at
+// 262144, 1.1x at 524288, 1.2x at 2^20), and a row that is only read once
+// (top-k, min-p, greedy, or every id kept), whose segments each select
+// their own top-k, from about 4M (a 1M-logit top-k row took twice as long
+// split).
 bool split_rows_over_threads(const BatchParams& params, int64_t rows, int64_t vocab, int threads) {
-  constexpr int64_t kSplitVocab = 8192, kSplitReadOnlyVocab = int64_t{1} << 22;
-  if (rows >= threads || vocab < kSplitVocab) return false;
+  constexpr int64_t kSplitWeighedVocab = int64_t{1} << 18, kSplitReadOnlyVocab = int64_t{1} << 22;
+  if (rows >= threads || vocab < kSplitWeighedVocab) return false;
   if (vocab >= kSplitReadOnlyVocab) return true;
   for (int64_t r = 0; r < rows; ++r) {
     const RowParams p = params.row(r);
