@@ -83,7 +83,7 @@ async function run({ timeIt }) {
   const cases = [
     { logits: normal, dist: 'N(0,3)', params: { topK: 50, topP: 0.9 }, target: 1.5, sort: true },
     { logits: normal, dist: 'N(0,3)', params: { topK: 50 }, target: 1.5 },
-    // floor: also time the exact top-p total alone (baselines.weighOnce), which top-p without top-k cannot skip.
+    // floor: also time the exact top-p total alone (baselines.weighOnce): what top-p without top-k did before it weighed its tail approximately.
     { logits: normal, dist: 'N(0,3)', params: { topP: 0.9 }, target: 6, floor: true },
     { logits: zipf, dist: 'zipf', params: { topP: 0.9 }, target: 4, floor: true },
     { logits: zipf, dist: 'zipf', params: { minP: 0.05, topK: 50, topP: 0.9, temperature: 0.7 } },
