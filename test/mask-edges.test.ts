@@ -155,8 +155,8 @@ describe('top-p', () => {
   // lowest and the highest budget of that bound, a second pass weighs the row exactly. Here the
   // maximum (weight 2^40) is the only value above the second largest, and topP is set within a few
   // ulps of 2^40 / total, so whether the second is kept turns on the tail's exact weight: 16382
-  // distinct values near d = -10.5 that weigh about as much as the second. (The first call of the
-  // ten finds no floor from this row and gathers every value; the others weigh the tail.)
+  // distinct values near d = -10.5 that weigh about as much as the second. (A call whose thread
+  // last masked this row weighs the tail; the floor lives per thread, across calls and tests.)
   test.each([1, 2])('a budget that the tail only bounds is settled by its exact weight (%i threads)', (threads) => {
     setThreads(threads);
     const vocab = 16384;
@@ -344,7 +344,8 @@ describe('top-p over long rows that mislead their first read', () => {
         const expected = referenceMask(data, dtype, 1, vocab, options);
         for (const threads of [1, 2, 8]) {
           setThreads(threads);
-          // Twice: the first row of a thread gathers every value, the second from the first's boundary.
+          // Twice: the second call's floor comes from the first's boundary on the same thread, if
+          // that thread takes it (the floor lives per thread, across calls and tests).
           for (let time = 0; time < 2; time++) expect(firstDifference(mask(tensor(data, 1, vocab, dtype), options), expected)).toBeNull();
         }
       }

@@ -182,7 +182,7 @@ describe('logits values', () => {
     const rng = new Rng(1);
     for (const [rows, vocab, threads] of [
       [9, 300, 2],
-      [1, 270000, 2], // split across threads: the column is still the first in the row
+      [1, 270000, 2], // split across threads (top-p alone below): the column is still the first in the row
       [3, 9000, 8],
     ]) {
       setThreads(threads);
@@ -192,6 +192,7 @@ describe('logits values', () => {
       data[at(badRow, vocab - 3)] = invalid[dtype].nan;
       data[at(badRow, vocab - 1)] = invalid[dtype].posInf;
       await expectBoth(tensor(data, rows, vocab, dtype), { topK: 5 }, { ...LOGITS, row: badRow, column: vocab - 3 });
+      await expectBoth(tensor(data, rows, vocab, dtype), { topP: 0.9 }, { ...LOGITS, row: badRow, column: vocab - 3 });
       data[at(badRow, 1)] = invalid[dtype].posInf;
       await expectBoth(tensor(data, rows, vocab, dtype), {}, { ...LOGITS, row: badRow, column: 1 });
       if (rows > 1) {

@@ -745,8 +745,14 @@ class RowMasker {
     const double least = std::max(0.0, tail.approximate * (1 - e) + tail.rescaled * (1 - e_rescaled) -
                                            static_cast<double>(tail.count) - 2);
     const double most = tail.approximate * (1 + 2 * e) + tail.rescaled * (1 + 2 * e_rescaled) + 2;
-    *low = top_p_budget(member_weight + static_cast<uint64_t>(least), top_p);
-    *high = top_p_budget(member_weight + static_cast<uint64_t>(std::ceil(most)), top_p);
+    // A stable row's tail is far below 2^63; one rewritten by another thread
+    // during the call can count a value both as a member and in the tail, and
+    // must then give a wrong mask, never an undefined conversion.
+    const auto units = [](double weight) {
+      return weight < 0x1p63 ? static_cast<uint64_t>(weight) : uint64_t{1} << 63;
+    };
+    *low = top_p_budget(member_weight + units(least), top_p);
+    *high = top_p_budget(member_weight + units(std::ceil(most)), top_p);
   }
 
   // The bucket of d where the weight from the top reaches the budget, the

@@ -53,9 +53,11 @@ constexpr double kApproximateWeightError = 1.0 / (1 << 22);
 constexpr double kTailSumError = 1.0 / (1 << 23);
 // What weighing against a lower maximum z_ref and scaling by e^(z_ref - z_max)
 // in double adds, relatively, for a weight the rule counts: fl(z - z_ref) and
-// fl(z - z_max) each round by at most 2^-24 |z - z_max| <= 2^-24 * 28, so the
-// exponents differ by at most 2^-19.2, and the scaling by a few 2^-53. (A value
-// that the rule weighs 0 gets less than one unit, which the tail's count covers.)
+// fl(z - z_max) each round by at most half an ulp of |d| <= 28 (2^-20), so
+// the exponents differ by at most 2^-19 (1.9e-6); the rule's own exp, off the
+// true one by up to 8e-8 at each of the two points, and the scaling in double
+// stay well within the rest. (A value that the rule weighs 0 gets less than
+// one unit, which the tail's count covers.)
 constexpr double kRescaleError = 1.0 / (1 << 18);
 
 template <class S>
