@@ -326,11 +326,11 @@ class RowMasker {
     if (!scaled_max_is_finite(z_max)) return fail(RowError::kScaledOverflow, -1);
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
-    if (!weigh_top_p && !gather_top) return emit_all(cut);
     if (weigh_top_p) {
       merge_candidates(parts, thresholds, &ws_.merged);
       return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, read, merged_tail(scans, z_max));
     }
+    if (!gather_top) return emit_all(cut);
 
     // The k-th largest value is never below the candidates' floor.
     Candidates& survivors = ws_.merged;

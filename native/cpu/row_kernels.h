@@ -37,12 +37,6 @@ struct TailWeight {
   double approximate = 0;
   double rescaled = 0;
   int64_t count = 0;  // at least the weights in it
-  TailWeight& operator+=(const TailWeight& other) {
-    approximate += other.approximate;
-    rescaled += other.rescaled;
-    count += other.count;
-    return *this;
-  }
 };
 
 // Every instruction-set variant's approximate weights are within this of the
