@@ -337,23 +337,35 @@ inline Lanes fused_multiply_add(Lanes a, Lanes b, Lanes c) {
 #endif
 }
 
-// 2^(j / 8) for j the low three bits of each lane of `index`: a permute of a
-// table held in a register (the 16-lane permute reads four bits, so the
-// table is there twice).
-inline Lanes eighth_powers_of_two(IntVec index) {
-  constexpr float k0 = 1.0f, k1 = 1.0905077326652577f, k2 = 1.189207115002721f, k3 = 1.2968395546510096f,
-                  k4 = 1.4142135623730951f, k5 = 1.5422108254079407f, k6 = 1.681792830507429f, k7 = 1.8340080864093424f;
+// 2^(e / 8) for e the low twelve bits of each lane of `eighths`, as a
+// two's-complement integer from -8 up (so that the power is a normal float).
+// With e = 8k + j, 0 <= j < 8: a permute of a table held in a register gives
+// 2^(j / 8) with j << 20 taken off its bits, and adding e << 20 to those adds
+// k to the exponent and puts j back (the 16-lane permute reads four bits, so
+// the table is there twice). Nothing waits on a shift of the exponent after
+// the value it scales is known.
+inline Lanes power_of_two_in_eighths(IntVec eighths) {
+  constexpr uint32_t k0 = 0x3f800000u - (0u << 20), k1 = 0x3f8b95c2u - (1u << 20), k2 = 0x3f9837f0u - (2u << 20),
+                     k3 = 0x3fa5fed7u - (3u << 20), k4 = 0x3fb504f3u - (4u << 20), k5 = 0x3fc5672au - (5u << 20),
+                     k6 = 0x3fd744fdu - (6u << 20), k7 = 0x3feac0c7u - (7u << 20);
 #if defined(__AVX512F__)
   __m512i i;
-  std::memcpy(&i, &index, sizeof i);
-  const __m512 table = _mm512_setr_ps(k0, k1, k2, k3, k4, k5, k6, k7, k0, k1, k2, k3, k4, k5, k6, k7);
+  std::memcpy(&i, &eighths, sizeof i);
+  const __m512i table = _mm512_setr_epi32(k0, k1, k2, k3, k4, k5, k6, k7, k0, k1, k2, k3, k4, k5, k6, k7);
   // (The unmasked permute trips GCC 12's -Wuninitialized, as _mm512_max_ps does.)
-  return FloatVec(_mm512_mask_permutexvar_ps(table, 0xffff, i, table));
+  const __m512i picked = _mm512_mask_permutexvar_epi32(table, 0xffff, i, table);
 #else
   __m256i i;
-  std::memcpy(&i, &index, sizeof i);
-  return FloatVec(_mm256_permutevar8x32_ps(_mm256_setr_ps(k0, k1, k2, k3, k4, k5, k6, k7), i));
+  std::memcpy(&i, &eighths, sizeof i);
+  const __m256i picked = _mm256_permutevar8x32_epi32(_mm256_setr_epi32(k0, k1, k2, k3, k4, k5, k6, k7), i);
 #endif
+  UintVec bits, e;
+  std::memcpy(&bits, &picked, sizeof bits);
+  std::memcpy(&e, &eighths, sizeof e);
+  bits += e << 20;
+  FloatVec power;
+  std::memcpy(&power, &bits, sizeof power);
+  return power;
 }
 
 // a within [lo, hi]; NaN becomes lo.
