@@ -447,8 +447,8 @@ class RowMasker {
       int64_t written = 0;
       // Room for what the buffer can take before it must shrink.
       const int64_t room = k == 0 ? kChunk : std::clamp<int64_t>(capacity - kept->size() + 16, 32, kChunk);
-      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, values, ids,
-                                  room, &written);
+      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, nullptr, values,
+                                  ids, room, &written);
       if (k == 0) continue;  // only +inf (an error) can pass a +inf threshold
       kept->append(values, ids, written);
       if (kept->size() < capacity) continue;
@@ -535,11 +535,11 @@ class RowMasker {
   // Top-p's first read of a segment, in chunks that stay in the L1 cache.
   // Each chunk is scanned for its maximum while the values at or above the
   // members' floor (read.floor, and read.deepest buckets below the maximum
-  // so far) are gathered; then the chunk is read again from cache, and its values
-  // below that floor add their approximate weights against the maximum so
-  // far, z_ref. Weighing in the same read saves a second read of the row
-  // from memory; the price is that z_ref rises as larger values come, and the
-  // weights taken before are then scaled by e^(old z_ref - new), within
+  // so far) are gathered, and the values below it add their approximate
+  // weights against the maximum so far, z_ref: the weighing keeps the core
+  // busy while the row streams in. The price is that z_ref rises as larger
+  // values come: a chunk that raises it is weighed again from cache, and the
+  // weights taken before are scaled by e^(old z_ref - new), within
   // kRescaleError of weighing against the row's maximum. Values gathered
   // early, when the floor was lower than the row's final one, join the tail
   // in top_p_over_row.
@@ -550,13 +550,17 @@ class RowMasker {
     float x_ref = kNegInf, floor = read.floor;
     for (int64_t chunk = begin; chunk < begin + n; chunk += kChunk) {
       const int64_t end = std::min(begin + n, chunk + kChunk);
+      const bool weighs = read.weighs_tail && scaled_max_is_finite(out->z_ref);
+      TailToWeigh on_the_way{p.temperature, out->z_ref};
       for (int64_t next = chunk; next < end;) {
         int64_t written = 0;
-        next = kernels_.scan_gather(row_, end, next, floor, 0, &out->scan, values, ids, kChunk, &written);
+        next = kernels_.scan_gather(row_, end, next, floor, 0, &out->scan, weighs ? &on_the_way : nullptr, values, ids,
+                                    kChunk, &written);
         gathered->append(values, ids, written);
       }
       if (out->scan.has_invalid) continue;  // the row fails; only its maximum is still read
       float next_floor = floor;
+      bool weighed = weighs;
       if (out->scan.max > x_ref) {
         x_ref = out->scan.max;
         // A maximum / T that overflows fails the row; one that is -inf weighs nothing yet.
@@ -565,12 +569,15 @@ class RowMasker {
           out->rescaled = (out->rescaled + out->at_ref) * std::exp(static_cast<double>(out->z_ref) - z_ref);
           out->at_ref = 0;
           out->z_ref = z_ref;
+          weighed = false;
           next_floor =
               std::max(read.floor, smallest_float_where(x_ref, WeightBucketAtMost{p.temperature, z_ref, read.deepest}));
         }
       }
       // (The chunk's values at or above `floor` are gathered, whatever the new floor.)
-      if (read.weighs_tail && scaled_max_is_finite(out->z_ref))
+      if (weighed)
+        out->at_ref += on_the_way.sum;
+      else if (read.weighs_tail && scaled_max_is_finite(out->z_ref))
         out->at_ref += kernels_.approximate_tail(row_ + chunk, end - chunk, p.temperature, out->z_ref, floor);
       out->count += end - chunk;
       floor = next_floor;
@@ -598,8 +605,8 @@ class RowMasker {
     gather_segments(out,
                     [&](int64_t, int64_t b, int64_t n, int64_t next, float* values, int32_t* ids, int64_t* written) {
                       ScanResult unused{kNegInf, false};
-                      return kernels_.scan_gather(row_ + b, n, next, floor, static_cast<int32_t>(b), &unused, values,
-                                                  ids, kChunk, written);
+                      return kernels_.scan_gather(row_ + b, n, next, floor, static_cast<int32_t>(b), &unused, nullptr,
+                                                  values, ids, kChunk, written);
                     });
   }
 

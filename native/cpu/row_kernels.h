@@ -54,16 +54,28 @@ constexpr double kTailSumError = 1.0 / (1 << 23);
 // one unit, which the tail's count covers.)
 constexpr double kRescaleError = 1.0 / (1 << 18);
 
+// What scan_gather may weigh on its way, instead of reading the values again
+// from cache: the approximate weights of the values below its threshold
+// against z_ref, as approximate_tail takes them, added to `sum`. They mean
+// something only where no value read is above z_ref (times T); a caller
+// whose scan finds a larger maximum weighs those values again.
+struct TailToWeigh {
+  float temperature;
+  float z_ref;
+  double sum = 0;
+};
+
 template <class S>
 struct RowKernels {
   using Stored = typename S::Stored;
   // One read of x[start, n): folds the maximum and invalid entries into
-  // *scan, and copies each value >= threshold with its index (first_id + i)
+  // *scan, copies each value >= threshold with its index (first_id + i)
   // to values/ids, in order, until fewer than 16 of `capacity` slots remain
-  // (16: the widest block of any ISA variant).
+  // (16: the widest block of any ISA variant), and weighs the values below
+  // the threshold into *tail unless it is null.
   // Returns where it stopped (n when done) and the count in *written.
   int64_t (*scan_gather)(const Stored* x, int64_t n, int64_t start, float threshold, int32_t first_id, ScanResult* scan,
-                         float* values, int32_t* ids, int64_t capacity, int64_t* written);
+                         TailToWeigh* tail, float* values, int32_t* ids, int64_t capacity, int64_t* written);
   // Like scan_gather, but instead of scanning it adds the fixed-point top-p
   // weight of every x >= floor to *total.
   int64_t (*weigh_gather)(const Stored* x, int64_t n, int64_t start, float floor, float temperature, float z_max,
@@ -100,7 +112,7 @@ ScanResult scan_row(const typename S::Stored* x, int64_t n) {
   ScanResult scan{-__builtin_inff(), false};
   for (int64_t next = 0; next < n;) {
     int64_t written = 0;
-    next = row_kernels<S>().scan_gather(x, n, next, __builtin_inff(), 0, &scan, values, ids, kRoom, &written);
+    next = row_kernels<S>().scan_gather(x, n, next, __builtin_inff(), 0, &scan, nullptr, values, ids, kRoom, &written);
   }
   return scan;
 }

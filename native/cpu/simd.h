@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/types.h"
 
@@ -188,6 +189,17 @@ struct Twin {
     return Twin<decltype(a.first > b.first)>{a.first > b.first, a.second > b.second};
   }
 };
+
+// The block x in every block of L (Lanes, or Twins of them).
+template <class L>
+inline L in_every_block(Lanes x) {
+  if constexpr (std::is_same_v<L, Lanes>) {
+    return x;
+  } else {
+    const auto block = in_every_block<decltype(L::first)>(x);
+    return L(block, block);
+  }
+}
 
 #define SM_TWIN_OP(name) \
   template <class T> \
@@ -368,14 +380,13 @@ inline Lanes power_of_two_in_eighths(IntVec eighths) {
   return power;
 }
 
-// a within [lo, hi]; NaN becomes lo.
-inline Lanes clamp_lanes(Lanes a, float lo, float hi) {
+// a, or lo where a is below lo or NaN.
+inline Lanes at_least(Lanes a, float lo) {
 #if defined(__AVX512F__)
-  // (GCC 12's _mm512_max_ps trips -Wuninitialized; masked blends cost the same.)
-  const FloatVec at_least = a.v >= lo ? a.v : FloatVec{} + lo;
-  return at_least > hi ? FloatVec{} + hi : at_least;
+  // (GCC 12's _mm512_max_ps trips -Wuninitialized; a masked blend costs the same.)
+  return a.v >= lo ? a.v : FloatVec{} + lo;
 #else
-  return FloatVec(_mm256_min_ps(_mm256_max_ps(a.v, _mm256_set1_ps(lo)), _mm256_set1_ps(hi)));
+  return FloatVec(_mm256_max_ps(a.v, _mm256_set1_ps(lo)));
 #endif
 }
 #endif
