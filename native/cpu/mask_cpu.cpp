@@ -740,7 +740,8 @@ class RowMasker {
   // relative e of its approximation a, so the tail lies in
   // [sum a / (1 + e) - count, sum a / (1 - e)]; summing in f32 blocks and
   // then in double (at most count * 2^-53 of the sum) widens e, and the
-  // weights taken against a lower maximum have kRescaleError more.
+  // weights taken against a lower maximum have kRescaleError more, and up to
+  // 1/16 of a unit each where they are deep (see kRescaleError).
   static void budget_bounds(uint64_t member_weight, const TailWeight& tail, float top_p, uint64_t* low,
                             uint64_t* high) {
     if (tail.approximate == 0 && tail.rescaled == 0) {  // no tail: a weight the rule counts is at least 2^40 e^-28
@@ -749,9 +750,10 @@ class RowMasker {
     }
     const double e = kApproximateWeightError + kTailSumError + 1.0 / (1 << 29);
     const double e_rescaled = e + kRescaleError;
-    const double least = std::max(0.0, tail.approximate * (1 - e) + tail.rescaled * (1 - e_rescaled) -
-                                           static_cast<double>(tail.count) - 2);
-    const double most = tail.approximate * (1 + 2 * e) + tail.rescaled * (1 + 2 * e_rescaled) + 2;
+    const double count = static_cast<double>(tail.count), deep = count / 16;
+    const double least =
+        std::max(0.0, tail.approximate / (1 + e) + tail.rescaled / (1 + e_rescaled) - count - deep - 2);
+    const double most = tail.approximate / (1 - e) + tail.rescaled / (1 - e_rescaled) + deep + 2;
     // A stable row's tail is far below 2^63; one rewritten by another thread
     // during the call can count a value both as a member and in the tail, and
     // must then give a wrong mask, never an undefined conversion.

@@ -47,12 +47,15 @@ constexpr double kApproximateWeightError = 1.0 / (1 << 22);
 constexpr double kTailSumError = 1.0 / (1 << 23);
 // What weighing against a lower maximum z_ref and scaling by e^(z_ref - z_max)
 // in double adds, relatively, for a weight the rule counts: fl(z - z_ref) and
-// fl(z - z_max) each round by at most half an ulp of |d| <= 28 (2^-20), so
-// the exponents differ by at most 2^-19 (1.9e-6); the rule's own exp, off the
-// true one by up to 8e-8 at each of the two points, and the scaling in double
-// stay well within the rest. (A value that the rule weighs 0 gets less than
-// one unit, which the tail's count covers.)
-constexpr double kRescaleError = 1.0 / (1 << 18);
+// fl(z - z_max) each round by at most half an ulp of |d| = |fl(z - z_max)|,
+// 2^-21 where |d| < 16, so the exponents differ by at most 2^-20 (9.5e-7);
+// the rule's own exp, off the true one by up to 8e-8 at each of the two
+// points, brings that to 1.1e-6, and the scaling in double stays far within
+// the rest. Deeper than 16, the roundings reach 2^-19 together and the exps
+// add 1.6e-7 of a weight below 2^40 e^-16, less than 1/16 of a unit, which
+// budget_bounds allows per value. (A value that the rule weighs 0 gets less
+// than one unit, which the tail's count covers.)
+constexpr double kRescaleError = 1.0 / (1 << 19);
 
 // What scan_gather may weigh on its way, instead of reading the values again
 // from cache: the approximate weights of the values below its threshold
