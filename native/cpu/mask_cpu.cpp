@@ -209,9 +209,12 @@ struct ThresholdHint {
 // logits at top_p 0.9, 90% of the offsets fell within 0.6 of each other, the
 // depths below the maximum within 2.6. A row whose members miss its boundary
 // weighs itself exactly and reads itself again for more (top_p_over_row),
-// while each unit of z the members reach too deep costs only their exact
-// weights (a few thousand there); so the offset falls at once to a lower
-// boundary and rises an eighth of the margin a row.
+// while each unit of z the members reach too deep costs their gathering and
+// exact weights (a few thousand there); so the offset falls at once to a
+// lower boundary and rises an eighth of the margin a row. The margin is half
+// a unit of z: against three quarters, Zipf-like rows gathered 17% fewer
+// members and no row fell short, N(0,3) rows fell short 3.6% of the time
+// instead of 2.8% at T = 0.7, and both took 5-20% less time.
 struct MemberHint {
   bool known = false;
   float offset = 0.0f;
@@ -729,7 +732,7 @@ class RowMasker {
         }
       }
     }
-    if (read.weighs_tail) ws_.member_hint.follow(boundary_lo - read.location, 0.75f * p.temperature);
+    if (read.weighs_tail) ws_.member_hint.follow(boundary_lo - read.location, 0.5f * p.temperature);
     cut = std::max(keep_floor, cut);
     members.keep_at_least(cut);
     return kept(cut, members);
