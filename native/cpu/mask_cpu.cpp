@@ -543,7 +543,7 @@ class RowMasker {
   // busy while the row streams in. The price is that z_ref rises as larger
   // values come: a chunk that raises it is weighed again from cache, and the
   // weights taken before are scaled by e^(old z_ref - new), within
-  // kRescaleError of weighing against the row's maximum. Values gathered
+  // kRescaleError (see there) of weighing against the row's maximum. Values gathered
   // early, when the floor was lower than the row's final one, join the tail
   // in top_p_over_row.
   void scan_and_weigh_tail(int64_t begin, int64_t n, const RowParams& p, const MemberRead& read, TailScan* out,
@@ -654,8 +654,8 @@ class RowMasker {
   // only bounds (budget_bounds); the walk runs with the lowest and the highest
   // budget that bound allows, and only where the two cuts differ does a
   // second pass weigh every survivor exactly. The bound is a few 1e-7 of the
-  // tail plus one unit per value read wide, some 1e-6 for the weights taken
-  // against a lower running maximum.
+  // tail plus 1 1/8 units per value read wide, some 1e-6 more for the weights
+  // taken against a lower running maximum.
   //
   // If the members weigh less than the budget, the floor was too high:
   // with the exact budget, plain reads of the row add the survivors of two
@@ -757,11 +757,14 @@ class RowMasker {
     const double least =
         std::max(0.0, tail.approximate / (1 + e) + tail.rescaled / (1 + e_rescaled) - count - deep - 2);
     const double most = tail.approximate / (1 - e) + tail.rescaled / (1 - e_rescaled) + deep + 2;
-    // A stable row's tail is far below 2^63; one rewritten by another thread
-    // during the call can count a value both as a member and in the tail, and
-    // must then give a wrong mask, never an undefined conversion.
+    // A stable row's tail is far below 2^63 and never negative; one rewritten
+    // by another thread during the call can count a value both as a member
+    // and in the tail, or be read again above the maximum it was weighed
+    // against (a d above 0: a negative, infinite or NaN weight), and must then
+    // give a wrong mask, never an undefined conversion.
     const auto units = [](double weight) {
-      return weight < 0x1p63 ? static_cast<uint64_t>(weight) : uint64_t{1} << 63;
+      if (weight >= 0 && weight < 0x1p63) return static_cast<uint64_t>(weight);
+      return weight < 0 ? uint64_t{0} : uint64_t{1} << 63;  // NaN too: the most
     };
     *low = top_p_budget(member_weight + units(least), top_p);
     *high = top_p_budget(member_weight + units(std::ceil(most)), top_p);

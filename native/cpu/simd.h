@@ -350,7 +350,8 @@ inline Lanes fused_multiply_add(Lanes a, Lanes b, Lanes c) {
 }
 
 // 2^(e / 8) for e the low twelve bits of each lane of `eighths`, as a
-// two's-complement integer from -8 up (so that the power is a normal float).
+// two's-complement integer in [-1008, 1023], where the power is a normal
+// float (approximate_weight's e are -4 to 320).
 // With e = 8k + j, 0 <= j < 8: a permute of a table held in a register gives
 // 2^(j / 8) with j << 20 taken off its bits, and adding e << 20 to those adds
 // k to the exponent and puts j back (the 16-lane permute reads four bits, so
