@@ -543,9 +543,9 @@ class RowMasker {
   // busy while the row streams in. The price is that z_ref rises as larger
   // values come: a chunk that raises it is weighed again from cache, and the
   // weights taken before are scaled by e^(old z_ref - new), within
-  // kRescaleError (see there) of weighing against the row's maximum. Values gathered
-  // early, when the floor was lower than the row's final one, join the tail
-  // in top_p_over_row.
+  // kRescaleError (see there) of weighing against the row's maximum. Values
+  // gathered early, when the floor was lower than the row's final one, join
+  // the tail in top_p_over_row.
   void scan_and_weigh_tail(int64_t begin, int64_t n, const RowParams& p, const MemberRead& read, TailScan* out,
                            Candidates* gathered) const {
     float values[kChunk];

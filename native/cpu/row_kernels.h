@@ -5,9 +5,10 @@
 // no contraction (-ffp-contract=off). The one exception is the approximate
 // weight of top-p's tail (approximate_tail, and scan_gather where it weighs),
 // which uses fused multiply-adds where they exist: it only bounds a total,
-// and the mask never depends on it (mask_cpu.cpp, top_p_over_row). The passes use raw pointers only (no
-// std containers), so no template instance compiled for a wide ISA can be
-// shared with code that runs on narrower processors.
+// and the mask never depends on it (mask_cpu.cpp, top_p_over_row). The
+// passes use raw pointers only (no std containers), so no template instance
+// compiled for a wide ISA can be shared with code that runs on narrower
+// processors.
 #pragma once
 
 #include <cstdint>
