@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -372,42 +373,43 @@ ParamsArg read_params(const CallArgs& options, int64_t rows, bool skip_invalid_r
 
 namespace {
 
-// Wraps memory the addon owns as an external ArrayBuffer. V8 is told its
-// size, so that its GC frees such results (through the finalizer) as
-// promptly as its own buffers instead of letting them pile up.
-template <class Owner>
-Napi::ArrayBuffer adopt(Napi::Env env, Owner* owner, void* data, size_t bytes) {
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
-  return Napi::ArrayBuffer::New(
-      env, data, bytes,
-      [](Napi::Env finalizer_env, void*, std::pair<Owner*, size_t>* hint) {
-        Napi::MemoryManagement::AdjustExternalMemory(finalizer_env, -static_cast<int64_t>(hint->second));
-        delete hint->first;
-        delete hint;
-      },
-      new std::pair<Owner*, size_t>(owner, bytes));
-}
+// Bytes of results handed out as external ArrayBuffers whose finalizers have
+// not run yet, over every env of the process.
+std::atomic<size_t> awaiting_finalizer{0};
 
-// A result (a std::vector or a HostBuffer) as an ArrayBuffer. Node runs the
-// finalizers of external buffers from its event loop, so a caller that calls
-// in a synchronous loop holds every adopted result until it yields (mask()
-// on 64 Zipf-like rows at top_p 0.9 grew the process by 170 MB every 200
-// calls), and each call writes its ids to pages fresh from the OS (a page
-// fault per 4 KiB: 5-8% of that call's CPU time). A result that malloc holds
-// (below HostBuffer::kLargeBuffer) is copied into a buffer V8 owns, which its
-// GC frees on its own, and goes back to malloc at once, where the next call
-// finds it warm. A larger one comes fresh from the OS either way, and is
-// adopted: a copy would only add to it.
+// Node runs the finalizers of external ArrayBuffers from its event loop, not
+// from the GC, so a caller that calls in a synchronous loop holds every
+// adopted result until it yields (mask() over 8 rows of 32768 kept ids, 300
+// times: 300 MiB). Past this many bytes awaiting finalizers a result is
+// copied into a buffer V8 owns, which its GC frees on its own. Not always:
+// V8 allocates such a buffer with fresh pages, and faulting them in (350 a
+// call at 64 Zipf-like rows, top_p 0.9) made mask() 2.3x slower on a VM.
+constexpr size_t kAdoptBudget = size_t{256} << 20;
+
+// A result (a std::vector or a HostBuffer) as an ArrayBuffer: adopted when
+// within kAdoptBudget, and so when nothing else awaits a finalizer, else copied.
 template <class Owner>
 Napi::ArrayBuffer hand_over(Napi::Env env, Owner&& result, size_t bytes) {
   if (bytes == 0) return Napi::ArrayBuffer::New(env, 0);
-  if (bytes < HostBuffer::kLargeBuffer) {
+  const size_t awaiting = awaiting_finalizer.load(std::memory_order_relaxed);
+  if (awaiting > 0 && awaiting + bytes > kAdoptBudget) {
     Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
     std::memcpy(copy.Data(), result.data(), bytes);
     return copy;
   }
+  // V8 is told the size, so that its GC counts the result as its own buffers.
+  awaiting_finalizer.fetch_add(bytes, std::memory_order_relaxed);
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(bytes));
   auto* owned = new Owner(std::move(result));
-  return adopt(env, owned, owned->data(), bytes);
+  return Napi::ArrayBuffer::New(
+      env, owned->data(), bytes,
+      [](Napi::Env finalizer_env, void*, std::pair<Owner*, size_t>* hint) {
+        Napi::MemoryManagement::AdjustExternalMemory(finalizer_env, -static_cast<int64_t>(hint->second));
+        awaiting_finalizer.fetch_sub(hint->second, std::memory_order_relaxed);
+        delete hint->first;
+        delete hint;
+      },
+      new std::pair<Owner*, size_t>(owned, bytes));
 }
 
 template <class Array, class T>

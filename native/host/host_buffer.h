@@ -59,9 +59,6 @@ class HostBuffer {
     return std::exchange(data_, nullptr);
   }
 
-  // From this size on, memory comes straight from the OS (allocate()).
-  static constexpr size_t kLargeBuffer = size_t{2} << 20;
-
   static void release_memory(void* data, size_t bytes) {
     if (!data) return;
 #if defined(__linux__)
@@ -74,6 +71,8 @@ class HostBuffer {
   }
 
  private:
+  static constexpr size_t kLargeBuffer = size_t{2} << 20;
+
   HostBuffer(void* data, size_t bytes) : data_(data), bytes_(bytes) {}
 
   static void* allocate(size_t bytes, bool zeroed) {

@@ -7,7 +7,7 @@
 const sm = require('../..');
 const { addon } = require('../../dist/native');
 const { encode, rng } = require('../shared');
-const { median, targetColumns, timeAlternately } = require('./util');
+const { median, targetColumns, timeAlternately, turnOfEventLoop } = require('./util');
 const { addonAt } = require('./addon-at');
 
 const beforeRevision = process.env.SAMPLING_MASK_BENCH_BEFORE || 'a99d7ed61c8b6796b7a01898395861e02ae69fd2';
@@ -48,7 +48,7 @@ function zipfLogits(rows, vocab, seed) {
 // call this short is slower after a companion that evicts its row, or on a
 // pool just started, than otherwise; timing the counts in separate blocks
 // of rounds showed 0.8-1.5x between two counts that ran the very same code.
-function timeAtThreadCounts(fns, counts, addons, { repeats = 61 } = {}) {
+async function timeAtThreadCounts(fns, counts, addons, { repeats = 61 } = {}) {
   const times = counts.map(() => fns.map(() => []));
   for (let round = 0; round < repeats; round++) {
     const order = round % 2 ? counts.map((_, k) => counts.length - 1 - k) : counts.map((_, k) => k);
@@ -61,6 +61,7 @@ function timeAtThreadCounts(fns, counts, addons, { repeats = 61 } = {}) {
         times[c][k].push(Number(process.hrtime.bigint() - start) / 1e6);
       });
     }
+    await turnOfEventLoop();
   }
   return times.map((perFn) => perFn.map(median));
 }
@@ -94,8 +95,8 @@ async function run({ timeIt }) {
   if (!before.addon) console.log(`(no "before" columns: ${before.reason})`);
   // Median ms of each of fns and of the addon before on the same call ('' where
   // it is not available), timed alternately so that their ratios see the same load.
-  const timeWithBefore = (fns, call, options) => {
-    const times = timeAlternately(before.addon ? [...fns, () => before.addon.mask(call)] : fns, options);
+  const timeWithBefore = async (fns, call, options) => {
+    const times = await timeAlternately(before.addon ? [...fns, () => before.addon.mask(call)] : fns, options);
     return before.addon ? times : [...times, ''];
   };
   const rows = [];
@@ -118,7 +119,7 @@ async function run({ timeIt }) {
       const read = () => addon.baselines.readOnce(call);
       const mask = () => sm.mask({ data, shape: [B, V], dtype }, c.params);
       const weigh = () => addon.baselines.weighOnce(call);
-      const [readMs, ms, ...rest] = timeWithBefore(c.floor ? [read, mask, weigh] : [read, mask], { ...call, options: c.params });
+      const [readMs, ms, ...rest] = await timeWithBefore(c.floor ? [read, mask, weigh] : [read, mask], { ...call, options: c.params });
       const [floorMs, beforeMs] = c.floor ? rest : ['', rest[0]];
       const row = {
         ...timedColumns({ name: paramsName(c.params), dist: c.dist, dtype, B, V, threads, readMs, ms, beforeMs, floorMs }),
@@ -151,7 +152,7 @@ async function run({ timeIt }) {
     const tensor = { data: single, shape: [1, V], dtype: 'float32' };
     const fns = [() => addon.baselines.readOnce(call), () => sm.mask(tensor, params)];
     if (before.addon) fns.push(() => before.addon.mask({ ...call, options: params }));
-    const [atThreads, atOne] = timeAtThreadCounts(fns, [threads, 1], [sm, before.addon]);
+    const [atThreads, atOne] = await timeAtThreadCounts(fns, [threads, 1], [sm, before.addon]);
     const [readMs, ms, beforeMs = ''] = atThreads;
     const [, oneThreadMs, beforeOneThreadMs] = atOne;
     const speedup = oneThreadMs / ms;

@@ -122,7 +122,7 @@ async function run({ timeIt }) {
   for (const c of cases) {
     const tensor = { data: c.logits, shape: [B, V], dtype: 'float32' };
     sm.setThreads(c.threads ?? threads);
-    const [maskMs, ms] = timeAlternately([
+    const [maskMs, ms] = await timeAlternately([
       () => sm.mask(tensor, c.params),
       () => sm.sample(tensor, { ...c.params, ...keys, fullLogprobs: c.full === true }),
     ]);
