@@ -95,8 +95,12 @@ async function run({ timeIt }) {
   if (!before.addon) console.log(`(no "before" columns: ${before.reason})`);
   // Median ms of each of fns and of the addon before on the same call ('' where
   // it is not available), timed alternately so that their ratios see the same load.
-  const timeWithBefore = async (fns, call, options) => {
-    const times = await timeAlternately(before.addon ? [...fns, () => before.addon.mask(call)] : fns, options);
+  // 50 warm-up rounds: until V8's first GC after a case's first call, its
+  // results cannot be freed, and each one is written to fresh pages (at
+  // 1.4 MB a result, 5.6 ms a call for the first 40 calls of a process, 3.0
+  // ms after, with no page fault; an orchestrator's steps are the latter).
+  const timeWithBefore = async (fns, call) => {
+    const times = await timeAlternately(before.addon ? [...fns, () => before.addon.mask(call)] : fns, { warmup: 50 });
     return before.addon ? times : [...times, ''];
   };
   const rows = [];
