@@ -829,6 +829,11 @@ class RowMasker {
   float x_max_ = 0.0f;
 };
 
+// Below this many kept ids in all, the rows' ids are copied into the result
+// on the calling thread: 64 rows of top-k 50 took 0.93 ms with a second wake
+// of the threads for the copy (2 threads, a VM).
+constexpr int64_t kFewIds = int64_t{1} << 16;
+
 template <class S>
 MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& params, bool fill, InvalidRows invalid_rows,
                                std::vector<RowCut>* cuts) {
@@ -882,7 +887,7 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
     result.offsets[r + 1] = result.offsets[r] + static_cast<int32_t>(valid(outcomes[r]) ? outcomes[r].count() : 0);
   result.indices = HostBuffer(static_cast<size_t>(total) * sizeof(int32_t));
   // Every row left is valid now, so the input may be written.
-  for_rows([&](int64_t r) {
+  const auto finish_row = [&](int64_t r) {
     if (!valid(outcomes[r])) return;  // skipped: no ids, logits untouched
     int32_t* out = result.indices.as<int32_t>() + result.offsets[r];
     for (const IdPiece& piece : outcomes[r].pieces) {
@@ -892,7 +897,13 @@ MaskRowsResult mask_rows_typed(const LogitsView& logits, const BatchParams& para
     if (fill) {
       segments.run([&](int64_t, int64_t b, int64_t n) { fill_below<S>(base + r * vocab + b, n, outcomes[r].cut); });
     }
-  });
+  };
+  // Copying a few ids (top-k's) takes less time than waking the threads does.
+  if (!fill && total < kFewIds) {
+    for (int64_t r = 0; r < rows; ++r) finish_row(r);
+  } else {
+    for_rows(finish_row);
+  }
   return result;
 }
 
