@@ -28,7 +28,7 @@ const turnOfEventLoop = () => new Promise((resolve) => setImmediate(resolve));
  * two of them is what a target is about. Each round ends with a turn of the
  * event loop, as an orchestrator's steps do: Node frees the external buffers
  * of results only then, and a loop that never yields writes every result to
- * pages fresh from the OS (mask() at 64 Zipf-like rows took 1.8x as long).
+ * pages fresh from the OS (mask() at 64 rows, top_p 0.9, took 1.8x as long).
  */
 async function timeAlternately(fns, { repeats = 15, warmup = 2 } = {}) {
   const times = fns.map(() => []);
