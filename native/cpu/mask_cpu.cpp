@@ -439,8 +439,7 @@ class RowMasker {
   // among its k largest, raising the threshold as they pile up. Returns the
   // threshold: every value of the segment at or above it is kept.
   float scan_segment(int64_t begin, int64_t n, int64_t k, float threshold, ScanResult* scan, Candidates* kept) const {
-    float values[kChunk];
-    int32_t ids[kChunk];
+    GatherRoom<kChunk> buffer;
     // A small buffer re-selects more often but each time on fewer values: with
     // capacity C the threshold passes about C / k times as many values per
     // selection, so the total selection work grows with C.
@@ -450,10 +449,10 @@ class RowMasker {
       int64_t written = 0;
       // Room for what the buffer can take before it must shrink.
       const int64_t room = k == 0 ? kChunk : std::clamp<int64_t>(capacity - kept->size() + 16, 32, kChunk);
-      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, nullptr, values,
-                                  ids, room, &written);
+      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, nullptr,
+                                  buffer.values, buffer.ids, room, &written);
       if (k == 0) continue;  // only +inf (an error) can pass a +inf threshold
-      kept->append(values, ids, written);
+      kept->append(buffer.values, buffer.ids, written);
       if (kept->size() < capacity) continue;
       threshold = kth_largest(kept->values, k, selection);
       kept->keep_at_least(threshold);
@@ -469,12 +468,11 @@ class RowMasker {
   void gather_segments(Candidates* out, const Pass& pass) const {
     std::vector<Candidates>& parts = ws_.fresh_parts(segments_.count());
     segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      float values[kChunk];
-      int32_t ids[kChunk];
+      GatherRoom<kChunk> buffer;
       for (int64_t next = 0; next < n;) {
         int64_t written = 0;
-        next = pass(s, b, n, next, values, ids, &written);
-        parts[s].append(values, ids, written);
+        next = pass(s, b, n, next, buffer.values, buffer.ids, &written);
+        parts[s].append(buffer.values, buffer.ids, written);
       }
     });
     out->clear();
@@ -548,8 +546,7 @@ class RowMasker {
   // the tail in top_p_over_row.
   void scan_and_weigh_tail(int64_t begin, int64_t n, const RowParams& p, const MemberRead& read, TailScan* out,
                            Candidates* gathered) const {
-    float values[kChunk];
-    int32_t ids[kChunk];
+    GatherRoom<kChunk> buffer;
     float x_ref = kNegInf, floor = read.floor;
     for (int64_t chunk = begin; chunk < begin + n; chunk += kChunk) {
       const int64_t end = std::min(begin + n, chunk + kChunk);
@@ -557,9 +554,9 @@ class RowMasker {
       TailToWeigh on_the_way{p.temperature, out->z_ref};
       for (int64_t next = chunk; next < end;) {
         int64_t written = 0;
-        next = kernels_.scan_gather(row_, end, next, floor, 0, &out->scan, weighs ? &on_the_way : nullptr, values, ids,
-                                    kChunk, &written);
-        gathered->append(values, ids, written);
+        next = kernels_.scan_gather(row_, end, next, floor, 0, &out->scan, weighs ? &on_the_way : nullptr,
+                                    buffer.values, buffer.ids, kChunk, &written);
+        gathered->append(buffer.values, buffer.ids, written);
       }
       if (out->scan.has_invalid) continue;  // the row fails; only its maximum is still read
       float next_floor = floor;

@@ -108,17 +108,28 @@ struct RowKernels {
 template <class S>
 const RowKernels<S>& row_kernels();
 
+// Room for what a gather writes. Zeroed, because the gathers compress-store
+// under masks that are often all clear, and on the Zen 5 VM such a store to
+// a stack page that nothing had written yet took a microcode assist every
+// time (the page stays unwritten): a pool thread weighed its segment of the
+// exact top-p pass, which gathers nothing, in 3.0 ms instead of 0.15 ms.
+template <int64_t kCapacity>
+struct GatherRoom {
+  float values[kCapacity] = {};
+  int32_t ids[kCapacity] = {};
+};
+
 // The maximum of x[0, n) and whether it holds NaN or +inf, in one read
 // (scan_gather with a +inf threshold, which gathers only +inf).
 template <class S>
 ScanResult scan_row(const typename S::Stored* x, int64_t n) {
   constexpr int64_t kRoom = 64;
-  float values[kRoom];
-  int32_t ids[kRoom];
+  GatherRoom<kRoom> room;
   ScanResult scan{-__builtin_inff(), false};
   for (int64_t next = 0; next < n;) {
     int64_t written = 0;
-    next = row_kernels<S>().scan_gather(x, n, next, __builtin_inff(), 0, &scan, nullptr, values, ids, kRoom, &written);
+    next = row_kernels<S>().scan_gather(x, n, next, __builtin_inff(), 0, &scan, nullptr, room.values, room.ids, kRoom,
+                                        &written);
   }
   return scan;
 }
@@ -128,13 +139,12 @@ ScanResult scan_row(const typename S::Stored* x, int64_t n) {
 template <class S>
 uint64_t total_weight(const typename S::Stored* x, int64_t n, float floor, float temperature, float z_max) {
   constexpr int64_t kRoom = 64;
-  float values[kRoom];
-  int32_t ids[kRoom];
+  GatherRoom<kRoom> room;
   uint64_t total = 0;
   for (int64_t next = 0; next < n;) {
     int64_t written = 0;
-    next = row_kernels<S>().weigh_gather(x, n, next, floor, temperature, z_max, __builtin_inff(), 0, &total, values,
-                                         ids, kRoom, &written);
+    next = row_kernels<S>().weigh_gather(x, n, next, floor, temperature, z_max, __builtin_inff(), 0, &total,
+                                         room.values, room.ids, kRoom, &written);
   }
   return total;
 }
