@@ -47,14 +47,19 @@ bool gathers_top_k(const RowParams& p, int64_t vocab) { return !is_greedy(p) && 
 
 // Whether a batch of fewer rows than threads is worth spreading over the
 // pool, each row in segments. Waking the threads costs tens of microseconds
-// in a VM, and the top-p walk after the first read runs on one thread: a row
-// whose every survivor is weighed for top-p (an exp per logit) repays a
-// split from about 2^18 logits on (measured on 2 threads, one row alone
-// against one thread: 0.64x at 32768 logits, 1.0x at 151936, 1.0-1.1x at
-// 262144, 1.1x at 524288, 1.2x at 2^20), and a row that is only read once
-// (top-k, min-p, greedy, or every id kept), whose segments each select
-// their own top-k, from about 4M (a 1M-logit top-k row took twice as long
-// split).
+// in a VM. A row that is only read once (min-p, greedy, or every id kept)
+// reads in segments, which repays the wake from about 4M logits (a 1M-logit
+// row took twice as long split). Any other row reads on one thread first
+// (cut_row) and splits only the passes over the whole row that may follow:
+// top-p's exact weighing and deeper gathers, and the joint order's weighing.
+// Splitting their first read too lost where no such pass followed (2
+// threads against 1, Zen 5 VM: top-p rows of 2^18 to 2^22 logits
+// 0.61-0.93x, top-k rows of 2^22 0.78-0.83x): each segment weighs its first
+// values against its own, lower maximum, whose wider bound (kRescaleError)
+// sent rows to the exact pass, and top-k's segments scan without the row's
+// threshold hint. Reading first on one thread, rows that need no such pass
+// take the same time at both counts, and those that do gained 1.2-1.35x at
+// 2^21 and 2^22 logits.
 bool split_rows_over_threads(const BatchParams& params, int64_t rows, int64_t vocab, int threads) {
   constexpr int64_t kSplitWeighedVocab = int64_t{1} << 18, kSplitReadOnlyVocab = int64_t{1} << 22;
   if (rows >= threads || vocab < kSplitWeighedVocab) return false;
@@ -299,27 +304,21 @@ class RowMasker {
     // the first read.
     const bool weigh_top_p = !gather_top && !is_greedy(p) && top_p_active(p);
     const MemberRead read = weigh_top_p ? member_read(p) : MemberRead{};
-    const int64_t n_seg = segments_.count();
-    std::vector<TailScan> scans(n_seg);
-    std::vector<Candidates>& parts = ws_.fresh_parts(n_seg);
-    std::vector<float> thresholds(n_seg, kPosInf);
-    segments_.run([&](int64_t s, int64_t b, int64_t n) {
-      ScanResult* scan = &scans[s].scan;
-      if (weigh_top_p) {
-        scan_and_weigh_tail(b, n, p, read, &scans[s], &parts[s]);
-      } else if (gather_top && n_seg == 1) {
-        thresholds[s] = scan_row_for_top_k(p.top_k, scan, &parts[s]);
-      } else {
-        thresholds[s] =
-            scan_segment(b, n, gather_top ? p.top_k : 0, gather_top ? -kMaxFinite : kPosInf, scan, &parts[s]);
-      }
-    });
-    float x_max = kNegInf;
-    bool has_invalid = false;
-    for (const TailScan& segment : scans) {
-      x_max = std::max(x_max, segment.scan.max);
-      has_invalid |= segment.scan.has_invalid;
+    // The first read. Only a row that is read once reads in segments (see
+    // split_rows_over_threads).
+    TailScan first;
+    Candidates& gathered = ws_.merged;
+    gathered.clear();
+    float candidates_floor = kPosInf;  // every value at or above it is gathered
+    if (weigh_top_p) {
+      scan_and_weigh_tail(p, read, &first, &gathered);
+    } else if (gather_top) {
+      candidates_floor = scan_row_for_top_k(p.top_k, &first.scan, &gathered);
+    } else {
+      first.scan = scan_segments();
     }
+    const float x_max = first.scan.max;
+    const bool has_invalid = first.scan.has_invalid;
     if (has_invalid) return fail(RowError::kInvalidLogit, first_invalid<S>(row_, vocab_));
     if (x_max == kNegInf) return fail(RowError::kNoFiniteLogit, -1);
     x_max_ = x_max;
@@ -330,22 +329,21 @@ class RowMasker {
     float cut = -kMaxFinite;
     if (min_p_active(p)) cut = x_cut_for_z(min_p_z_cut(z_max, p.min_p), p.temperature, x_max);
     if (weigh_top_p) {
-      merge_candidates(parts, thresholds, &ws_.merged);
-      return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, read, merged_tail(scans, z_max));
+      const TailWeight tail{first.at_ref, first.rescaled, first.count};
+      return top_p_over_row(p, x_max, z_max, top_p_weighs_from(p.order, cut), cut, read, tail);
     }
     if (!gather_top) return emit_all(cut);
 
     // The k-th largest value is never below the candidates' floor.
-    Candidates& survivors = ws_.merged;
-    const float candidates_floor = merge_candidates(parts, thresholds, &survivors);
+    Candidates& survivors = gathered;
     survivors.keep_at_least(cut);
     if (static_cast<int64_t>(survivors.size()) >= p.top_k) {
       const float kth = kth_largest(survivors.values, p.top_k, ws_.selection);
       cut = std::max(cut, x_cut_for_z(scaled_logit(kth, p.temperature), p.temperature, kth));
       survivors.keep_at_least(cut);
     }
-    // Fewer than k survivors means no segment raised its threshold above the
-    // cut. Otherwise values tied with the k-th in z may sit below a segment's
+    // Fewer than k survivors means the scan did not raise its threshold above
+    // the cut. Otherwise values tied with the k-th in z may sit below the
     // threshold: then gather the survivors afresh.
     if (candidates_floor > cut) weigh_and_gather(p, z_max, kPosInf, cut, &survivors);
     if (top_p_active(p)) {
@@ -362,22 +360,25 @@ class RowMasker {
     return kept(cut, survivors);
   }
 
-  // The segments' candidates, in id order, into *out; returns the highest
-  // segment threshold: every value of the row at or above it is among them.
-  static float merge_candidates(const std::vector<Candidates>& parts, const std::vector<float>& thresholds,
-                                Candidates* out) {
-    out->clear();
-    for (size_t s = 0; s < thresholds.size(); ++s) out->append(parts[s]);
-    return *std::max_element(thresholds.begin(), thresholds.end());
-  }
-
   static RowOutcome fail(RowError error, int64_t column) {
     RowOutcome out;
     out.status = RowStatus{error, column};
     return out;
   }
 
-  // Scans a whole row for top-k, like scan_segment.
+  // The row's maximum and whether it holds NaN or +inf, read in segments.
+  ScanResult scan_segments() const {
+    std::vector<ScanResult> scans(segments_.count());
+    segments_.run([&](int64_t s, int64_t b, int64_t n) { scans[s] = scan_row<S>(row_ + b, n); });
+    ScanResult row{kNegInf, false};
+    for (const ScanResult& scan : scans) {
+      row.max = std::max(row.max, scan.max);
+      row.has_invalid |= scan.has_invalid;
+    }
+    return row;
+  }
+
+  // Scans the row for top-k (scan_keeping_top).
   //
   // A running threshold that starts at -inf is passed by about k ln(V / k)
   // "records" on the way up, each a branch and a gather, and re-selects every
@@ -396,7 +397,7 @@ class RowMasker {
         static_cast<int64_t>(1.5 * static_cast<double>(k) + 4.0 * std::sqrt(static_cast<double>(k)) + 8.0);
     ThresholdHint& hint = ws_.hint;
     const float location = row_location();
-    const auto scan_from = [&](float start) { return scan_segment(0, vocab_, hint_rank, start, scan, kept); };
+    const auto scan_from = [&](float start) { return scan_keeping_top(hint_rank, start, scan, kept); };
     bool hinted = hint.k == k && hint.vocab == vocab_;
     float threshold = scan_from(hinted ? std::max(-kMaxFinite, location + hint.offset) : -kMaxFinite);
     if (hinted && static_cast<int64_t>(kept->size()) < k) {
@@ -434,27 +435,24 @@ class RowMasker {
     return count > 0 ? static_cast<float>(sum / count) : kNegInf;
   }
 
-  // Scans a segment from a first threshold (-kMaxFinite, or +inf to gather
-  // nothing); with k > 0 also keeps, with their ids, every value that may be
-  // among its k largest, raising the threshold as they pile up. Returns the
-  // threshold: every value of the segment at or above it is kept.
-  float scan_segment(int64_t begin, int64_t n, int64_t k, float threshold, ScanResult* scan, Candidates* kept) const {
+  // Scans the row from a first threshold, keeping with their ids every value
+  // that may be among its k largest (k > 0), raising the threshold as they
+  // pile up. Returns the threshold: every value at or above it is kept.
+  float scan_keeping_top(int64_t k, float threshold, ScanResult* scan, Candidates* kept) const {
     GatherRoom<kChunk> buffer;
     // A small buffer re-selects more often but each time on fewer values: with
     // capacity C the threshold passes about C / k times as many values per
     // selection, so the total selection work grows with C.
     size_t capacity = static_cast<size_t>(std::max<int64_t>(2 * k, 128));
-    std::vector<uint32_t>& selection = thread_workspace().selection;  // this segment's thread
-    for (int64_t next = 0; next < n;) {
+    for (int64_t next = 0; next < vocab_;) {
       int64_t written = 0;
       // Room for what the buffer can take before it must shrink.
-      const int64_t room = k == 0 ? kChunk : std::clamp<int64_t>(capacity - kept->size() + 16, 32, kChunk);
-      next = kernels_.scan_gather(row_ + begin, n, next, threshold, static_cast<int32_t>(begin), scan, nullptr,
-                                  buffer.values, buffer.ids, room, &written);
-      if (k == 0) continue;  // only +inf (an error) can pass a +inf threshold
+      const int64_t room = std::clamp<int64_t>(capacity - kept->size() + 16, 32, kChunk);
+      next = kernels_.scan_gather(row_, vocab_, next, threshold, 0, scan, nullptr, buffer.values, buffer.ids, room,
+                                  &written);
       kept->append(buffer.values, buffer.ids, written);
       if (kept->size() < capacity) continue;
-      threshold = kth_largest(kept->values, k, selection);
+      threshold = kth_largest(kept->values, k, ws_.selection);
       kept->keep_at_least(threshold);
       if (kept->size() * 2 > capacity) capacity *= 2;  // many ties: grow instead of re-selecting
     }
@@ -524,7 +522,7 @@ class RowMasker {
     return MemberRead{std::max(floor, -kMaxFinite), kWeightBuckets - 1, true, location};
   }
 
-  // What top-p's first read of a segment found (scan_and_weigh_tail).
+  // What top-p's first read found (scan_and_weigh_tail).
   struct TailScan {
     ScanResult scan{kNegInf, false};
     float z_ref = kNegInf;  // the running maximum / T that the tail was last weighed against
@@ -533,7 +531,7 @@ class RowMasker {
     int64_t count = 0;      // values read
   };
 
-  // Top-p's first read of a segment, in chunks that stay in the L1 cache.
+  // Top-p's first read, in chunks that stay in the L1 cache.
   // Each chunk is scanned for its maximum while the values at or above the
   // members' floor (read.floor, and read.deepest buckets below the maximum
   // so far) are gathered, and the values below it add their approximate
@@ -544,12 +542,11 @@ class RowMasker {
   // kRescaleError (see there) of weighing against the row's maximum. Values
   // gathered early, when the floor was lower than the row's final one, join
   // the tail in top_p_over_row.
-  void scan_and_weigh_tail(int64_t begin, int64_t n, const RowParams& p, const MemberRead& read, TailScan* out,
-                           Candidates* gathered) const {
+  void scan_and_weigh_tail(const RowParams& p, const MemberRead& read, TailScan* out, Candidates* gathered) const {
     GatherRoom<kChunk> buffer;
     float x_ref = kNegInf, floor = read.floor;
-    for (int64_t chunk = begin; chunk < begin + n; chunk += kChunk) {
-      const int64_t end = std::min(begin + n, chunk + kChunk);
+    for (int64_t chunk = 0; chunk < vocab_; chunk += kChunk) {
+      const int64_t end = std::min(vocab_, chunk + kChunk);
       const bool weighs = read.weighs_tail && scaled_max_is_finite(out->z_ref);
       TailToWeigh on_the_way{p.temperature, out->z_ref};
       for (int64_t next = chunk; next < end;) {
@@ -582,22 +579,6 @@ class RowMasker {
       out->count += end - chunk;
       floor = next_floor;
     }
-  }
-
-  // The segments' tails against the row's maximum: a segment whose own
-  // maximum is lower scales all of its weights.
-  static TailWeight merged_tail(const std::vector<TailScan>& scans, float z_max) {
-    TailWeight tail;
-    for (const TailScan& segment : scans) {
-      if (segment.z_ref == z_max) {
-        tail.approximate += segment.at_ref;
-        tail.rescaled += segment.rescaled;
-      } else {
-        tail.rescaled += (segment.at_ref + segment.rescaled) * std::exp(static_cast<double>(segment.z_ref) - z_max);
-      }
-      tail.count += segment.count;
-    }
-    return tail;
   }
 
   // Every value >= floor with its id into *out: a plain read of the row.

@@ -143,12 +143,16 @@ async function run({ timeIt }) {
   // One long row: split across the threads or not (the addon decides), against
   // one thread. "Never slower" allows the 5% by which the same calls differ
   // between two timings here: a row of 151936 logits is not split, so both
-  // thread counts run the very same code; a top-p row of 2^20 is.
+  // thread counts run the very same code. Top-p rows of 2^20 and 2^21 are:
+  // each is read first on one thread, and the passes that may follow are
+  // split. The 2^20 row needs none; the 2^21 row (this seed) needs the exact
+  // weighing, where the split pays.
   const oneRowCases = [
     { V: 151936, params: { topK: 50, topP: 0.9 } },
     { V: 151936, params: { topK: 50 } },
     { V: 151936, params: { topP: 0.9 } },
     { V: 1 << 20, params: { topP: 0.9 } },
+    { V: 1 << 21, params: { topP: 0.9 } },
   ];
   for (const { V, params } of oneRowCases) {
     const single = normalLogits(1, V, 3, 3);
