@@ -5,6 +5,11 @@ import { mask, setThreads, type DType } from '../lib';
 import { dtypes, encode, logitsBatch, logitsRow, Rng, tensor } from './helpers';
 import { referenceMask } from './reference';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the bench's generator, whose 2^21 row needs the exact pass
+const { normalLogits } = require('../scripts/bench/mask') as {
+  normalLogits: (rows: number, vocab: number, sigma: number, seed: number) => Float32Array;
+};
+
 interface Probe {
   data: Float32Array | Uint16Array; // one row in the storage format of the dtype
   temperature: number;
@@ -108,8 +113,8 @@ test('repeated calls give identical CSR arrays', () => {
 });
 
 // A batch smaller than the thread count whose top-p weighs a whole row of 2^18
-// logits or more is split: each row in segments over the threads, each
-// segment weighing against its own running maximum.
+// logits or more is split: each row is read first on one thread, and the
+// passes over the whole row that may follow run in segments over the threads.
 test.each(dtypes)('a split row keeps what it keeps in a batch, at 1, 2 and 8 threads (%s)', (dtype) => {
   const rng = new Rng(dtype.length * 17);
   const long = 2 ** 18 + 1000;
@@ -122,6 +127,27 @@ test.each(dtypes)('a split row keeps what it keeps in a batch, at 1, 2 and 8 thr
     for (let r = 0; r < 3; r++) {
       const alone = mask(tensor(rows.subarray(r * long, (r + 1) * long), 1, long, dtype), options);
       expect(Array.from(alone.row(0))).toEqual(Array.from(inBatch.row(r)));
+    }
+  }
+});
+
+// Rows whose later passes do run split: the bench's 2^21 N(0,3) row needs
+// top-p's exact weighing; the joint order weighs the whole row after top-k;
+// a row of 2^22 read only for min-p reads in segments.
+test('split passes keep what one thread keeps: exact weighing, joint order, a min-p row read in segments', () => {
+  const cases = [
+    { vocab: 2 ** 21, options: { topP: 0.9 } },
+    { vocab: 2 ** 18 + 1000, options: { topK: 1000, topP: 0.9, filterOrder: 'joint' as const } },
+    { vocab: 2 ** 22, options: { minP: 0.1 } },
+  ];
+  for (const { vocab: long, options } of cases) {
+    const row = normalLogits(1, long, 3, 3);
+    setThreads(1);
+    const one = mask(tensor(row, 1, long, 'float32'), options);
+    for (const threads of [2, 8]) {
+      setThreads(threads);
+      const split = mask(tensor(row, 1, long, 'float32'), options);
+      expect({ long, threads, ids: Array.from(split.row(0)) }).toEqual({ long, threads, ids: Array.from(one.row(0)) });
     }
   }
 });

@@ -46,20 +46,24 @@ class Segments {
 bool gathers_top_k(const RowParams& p, int64_t vocab) { return !is_greedy(p) && p.top_k > 0 && p.top_k < vocab; }
 
 // Whether a batch of fewer rows than threads is worth spreading over the
-// pool, each row in segments. Waking the threads costs tens of microseconds
-// in a VM. A row that is only read once (min-p, greedy, or every id kept)
-// reads in segments, which repays the wake from about 4M logits (a 1M-logit
-// row took twice as long split). Any other row reads on one thread first
-// (cut_row) and splits only the passes over the whole row that may follow:
-// top-p's exact weighing and deeper gathers, and the joint order's weighing.
-// Splitting their first read too lost where no such pass followed (2
-// threads against 1, Zen 5 VM: top-p rows of 2^18 to 2^22 logits
-// 0.61-0.93x, top-k rows of 2^22 0.78-0.83x): each segment weighs its first
-// values against its own, lower maximum, whose wider bound (kRescaleError)
-// sent rows to the exact pass, and top-k's segments scan without the row's
-// threshold hint. Reading first on one thread, rows that need no such pass
-// take the same time at both counts, and those that do gained 1.2-1.35x at
-// 2^21 and 2^22 logits.
+// pool, each row's passes in segments. Waking the threads costs tens of
+// microseconds in a VM. A row that is only read once (min-p, greedy, or
+// every id kept) reads in segments, which repays the wake from about 4M
+// logits (a 1M-logit row took twice as long split); in a smaller batch that
+// is split for another row, it reads in segments too. Any other row reads on
+// one thread first (cut_row) and splits only the passes over the whole row
+// that may follow: top-p's exact weighing and deeper gathers, top-k's
+// gathering again of values tied at its cut, the joint order's weighing, and
+// the -inf fill. Splitting their first read too lost where no such pass
+// followed (2 threads against 1, Zen 5 VM: top-p rows of 2^18 to 2^22
+// logits 0.61-0.93x, top-k rows of 2^22 0.78-0.83x): each segment weighs its
+// first values against its own, lower maximum, whose wider bound
+// (kRescaleError) sent rows to the exact pass, and top-k's segments scan
+// without the row's threshold hint. Reading first on one thread, rows that
+// need no such pass take the same time at both counts (0.99-1.01x from
+// 2^18 to 2^22), and those that do gained 1.2-1.35x at 2^21 and 2^22. The
+// floor of 2^18 stays from the Zen 3 VM: one thread's exact pass over 2^18
+// logits takes about 150 us here (1.25 ms at 2^21), against a wake of tens.
 bool split_rows_over_threads(const BatchParams& params, int64_t rows, int64_t vocab, int threads) {
   constexpr int64_t kSplitWeighedVocab = int64_t{1} << 18, kSplitReadOnlyVocab = int64_t{1} << 22;
   if (rows >= threads || vocab < kSplitWeighedVocab) return false;
@@ -234,8 +238,8 @@ struct MemberHint {
 // allocate nothing in the steady state.
 struct Workspace {
   std::vector<Candidates> parts;  // one per segment
-  Candidates merged;
-  Candidates band;  // top-p survivors between two depths of d
+  Candidates gathered;            // the row's: what its first read gathered, then top-p's members
+  Candidates band;                // top-p survivors between two depths of d
   std::vector<float> values;
   std::vector<uint32_t> selection;  // kth_largest's scratch
   std::vector<uint64_t> buckets;
@@ -307,7 +311,7 @@ class RowMasker {
     // The first read. Only a row that is read once reads in segments (see
     // split_rows_over_threads).
     TailScan first;
-    Candidates& gathered = ws_.merged;
+    Candidates& gathered = ws_.gathered;
     gathered.clear();
     float candidates_floor = kPosInf;  // every value at or above it is gathered
     if (weigh_top_p) {
@@ -522,7 +526,9 @@ class RowMasker {
     return MemberRead{std::max(floor, -kMaxFinite), kWeightBuckets - 1, true, location};
   }
 
-  // What top-p's first read found (scan_and_weigh_tail).
+  // What a row's first read found: its maximum and invalid entries, and for
+  // top-p (scan_and_weigh_tail) the tail it weighed. Read on one thread, the
+  // row ends with z_ref at its own maximum, so the tail needs no rescaling.
   struct TailScan {
     ScanResult scan{kNegInf, false};
     float z_ref = kNegInf;  // the running maximum / T that the tail was last weighed against
@@ -653,7 +659,7 @@ class RowMasker {
                                             p.temperature, z_max, ws_.buckets.data());
     };
     const auto exact_budget = [&] { return top_p_budget(weight_from(p, z_max, weigh_floor), p.top_p); };
-    Candidates& members = ws_.merged;
+    Candidates& members = ws_.gathered;
     int deepest = read.deepest;
     float floor = members_floor(deepest);
     if (read.floor > floor) {
@@ -767,7 +773,7 @@ class RowMasker {
   // The members' values in a boundary bucket (ws_.values).
   std::vector<float>& boundary_values(const Boundary& boundary) const {
     std::vector<float>& values = ws_.values;
-    values = ws_.merged.values;
+    values = ws_.gathered.values;
     values.resize(f32_kernels().compact_between(values.data(), nullptr, static_cast<int64_t>(values.size()),
                                                 boundary.lo, boundary.hi));
     return values;

@@ -108,11 +108,12 @@ struct RowKernels {
 template <class S>
 const RowKernels<S>& row_kernels();
 
-// Room for what a gather writes. Zeroed, because the gathers compress-store
-// under masks that are often all clear, and on the Zen 5 VM such a store to
-// a stack page that nothing had written yet took a microcode assist every
-// time (the page stays unwritten): a pool thread weighed its segment of the
-// exact top-p pass, which gathers nothing, in 3.0 ms instead of 0.15 ms.
+// Room for what a gather writes. Zeroed, because the AVX-512 gathers
+// compress-store under masks that are often all clear (the AVX2 ones store
+// whole vectors), and on the Zen 5 VM such a store to a stack page that
+// nothing had written yet took a microcode assist every time (the page
+// stays unwritten): a pool thread weighed its segment of the exact top-p
+// pass, which gathers nothing, in 3.0 ms instead of 0.15 ms.
 template <int64_t kCapacity>
 struct GatherRoom {
   float values[kCapacity] = {};
