@@ -42,11 +42,11 @@ function zipfLogits(rows, vocab, seed) {
   return x;
 }
 
-// Median ms of each of fns at each of two thread counts, in the same rounds,
-// and the median over the rounds of each fn's time at the second count over
-// its time at the first: each round runs the counts in turn (in alternating
-// order) and, after switching the pools of `addons`, one untimed call of
-// each fn before the timed one. A call this short is slower after a
+// { medians, ratios }: the median ms of each of fns at each of two thread
+// counts, timed in the same rounds, and the median over the rounds of each
+// fn's time at the second count over its time at the first. Each round
+// runs the counts in turn (in alternating order) and, after switching the
+// pools of `addons`, one untimed call of each fn before the timed one. A call this short is slower after a
 // companion that evicts its row, or on a pool just started, than otherwise;
 // timing the counts in separate blocks of rounds showed 0.8-1.5x between two
 // counts that ran the very same code, and the ratio of the two medians of 61
@@ -68,7 +68,7 @@ async function timeAtThreadCounts(fns, counts, addons, { repeats = 151 } = {}) {
     await turnOfEventLoop();
   }
   const ratios = fns.map((_, k) => median(times[1][k].map((ms, round) => ms / times[0][k][round])));
-  return [...times.map((perFn) => perFn.map(median)), ratios];
+  return { medians: times.map((perFn) => perFn.map(median)), ratios };
 }
 
 // The name of a case's parameters, e.g. "topK=50 topP=0.9".
@@ -165,9 +165,9 @@ async function run({ timeIt }) {
     const tensor = { data: single, shape: [1, V], dtype: 'float32' };
     const fns = [() => addon.baselines.readOnce(call), () => sm.mask(tensor, params)];
     if (before.addon) fns.push(() => before.addon.mask({ ...call, options: params }));
-    const [atThreads, , speedups] = await timeAtThreadCounts(fns, [threads, 1], [sm, before.addon]);
-    const [readMs, ms, beforeMs = ''] = atThreads;
-    const [, speedup, beforeSpeedup] = speedups;
+    const { medians, ratios } = await timeAtThreadCounts(fns, [threads, 1], [sm, before.addon]);
+    const [readMs, ms, beforeMs = ''] = medians[0];
+    const [, speedup, beforeSpeedup] = ratios;
     rows.push({
       ...timedColumns({ name: `B=1 ${paramsName(params)}`, dist: 'N(0,3)', dtype: 'float32', B: 1, V, threads, readMs, ms, beforeMs }),
       target: 'never slower than 1 thread (within 5%)',
